@@ -1,0 +1,40 @@
+# The two set-up commands are `make run` and `make test`; both install what is missing first and are idempotent.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+SYSTEM := $(VENV)/.system-packages
+APT_PACKAGES := dpdk libdpdk-dev dpdk-dev tcpdump tshark iproute2 ethtool systemd
+SOURCES := pyproject.toml setup.py MANIFEST.in $(wildcard ffi/*.py ffi/*.c ffi/*.h)
+PYTEST_ARGS ?=
+
+.PHONY: install run test bench clean
+
+install: $(INSTALLED)
+
+# Debian packages (DPDK, tcpdump, tshark...) when root with apt; otherwise say what was skipped.
+$(SYSTEM): scripts/system-packages.sh
+	@mkdir -p $(VENV)
+	@sh scripts/system-packages.sh $(APT_PACKAGES)
+	@touch $@
+
+# Re-installs only when the build inputs change (a DPDK install changes $(SYSTEM), which rebuilds _tw_dpdk).
+$(INSTALLED): $(SOURCES) $(SYSTEM)
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade "pip>=24"
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,deploy]'
+	@touch $@
+
+run: install
+	$(VENV)/bin/tickwire doctor
+
+# pytest exits 5 when it collected no test: that is a broken suite, not a pass.
+test: install
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc = 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+bench: install
+	$(PY) -m pytest -m bench $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info src/tickwire/_tw_*.so src/tickwire/_tw_*.c src/tickwire/_tw_*.o
+	find . -name __pycache__ -prune -exec rm -rf {} +

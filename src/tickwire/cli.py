@@ -1,0 +1,41 @@
+"""The `tickwire` command line. Each sub-command imports its heavy modules lazily, so `--help` stays fast."""
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="tickwire: low-latency trading toolkit for Deribit.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+console = Console()
+
+
+@app.command()
+def version() -> None:
+    """Print the tickwire version."""
+    from tickwire import __version__
+
+    typer.echo(__version__)
+
+
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json", help="print the facts as JSON")) -> None:
+    """Print native modules, DPDK, numba, CPUs, hugepages, TSC and privileges: what to check when things fail."""
+    from tickwire.doctor import collect
+
+    report = collect()
+    if as_json:
+        typer.echo(json.dumps(report.as_dicts(), indent=2))
+        return
+    table = Table(title="tickwire doctor")
+    for column in ("fact", "value", "", "hint"):
+        table.add_column(column)
+    for fact in report.facts:
+        table.add_row(fact.name, fact.value, "[green]ok[/]" if fact.ok else "[yellow]![/]", fact.hint)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()
