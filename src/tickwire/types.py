@@ -1,0 +1,164 @@
+"""Every numpy record dtype and protocol constant of tickwire, defined once; each part has its own section."""
+from __future__ import annotations
+
+import numpy as np
+
+
+# --- engine (issue 5): order table, strategy actions, risk codes, probe stages, counters ---
+# Order states (the engine's order state machine; tickwire.engine.orders)
+ORD_FREE, ORD_PENDING_NEW, ORD_OPEN, ORD_PARTIALLY_FILLED, ORD_FILLED = 0, 1, 2, 3, 4
+ORD_CANCELLED, ORD_REJECTED, ORD_PENDING_CANCEL, ORD_PENDING_REPLACE = 5, 6, 7, 8
+ORDER_ID_BYTES = 32  # venue order_id (a string on Deribit) kept as bytes so compiled code can encode a cancel
+
+# One live client order. Prices in integer ticks, amounts in integer lots (lot = instrument min_trade_amount).
+ORDER_DTYPE = np.dtype([
+    ("cid", np.int64), ("inst", np.int32), ("side", np.int32), ("state", np.int32), ("otype", np.int32),
+    ("price", np.int64), ("amount", np.int64), ("filled", np.int64), ("last_ts", np.int64),
+    ("req_id", np.int64), ("sent_tsc", np.uint64), ("ack_tsc", np.uint64), ("deadline_ns", np.int64),
+    ("oid_len", np.int32), ("post_only", np.int32), ("oid", np.uint8, (ORDER_ID_BYTES,)),
+], align=True)
+
+# Strategy actions written into a preallocated buffer (both strategy tiers)
+ACT_NONE, ACT_NEW, ACT_CANCEL, ACT_EDIT, ACT_CANCEL_ALL = 0, 1, 2, 3, 4
+SIDE_BUY, SIDE_SELL = 1, -1
+OT_LIMIT, OT_MARKET = 0, 1
+TIF_GTC, TIF_IOC, TIF_FOK = 0, 1, 2
+ACTION_DTYPE = np.dtype([
+    ("kind", np.int32), ("inst", np.int32), ("side", np.int32), ("otype", np.int32), ("tif", np.int32),
+    ("post_only", np.int32), ("price", np.int64), ("amount", np.int64), ("cid", np.int64),
+], align=True)
+
+# Risk verdicts (0 = pass)
+RISK_OK, RISK_MAX_AMOUNT, RISK_MAX_POSITION, RISK_MAX_OPEN, RISK_PRICE_BAND = 0, 1, 2, 3, 4
+RISK_RATE, RISK_CREDITS, RISK_KILLED, RISK_BOOK_INVALID, RISK_BAD_ACTION = 5, 6, 7, 8, 9
+
+# Latency probe stages (TSC stamps per hot-loop pass)
+ST_RECV, ST_DECODED, ST_BOOK, ST_STRATEGY, ST_RISK, ST_ENCODED, ST_SENT, ST_ACK = range(8)
+N_STAGES = 8
+
+# Engine counters (indices into an int64 array)
+C_MESSAGES, C_BOOK_UPDATES, C_RESYNCS, C_REJECTS, C_RECONNECTS, C_CREDITS_SPENT = range(6)
+C_RISK_REFUSED, C_ORDERS_SENT, C_FILLS, C_CANCELS_SENT, C_TIMEOUTS, C_RATE_LIMITED = range(6, 12)
+C_POSITION_FIXES, C_KILLS, C_DUPLICATES = 12, 13, 14
+N_COUNTERS = 15
+COUNTER_NAMES = ("messages", "book_updates", "resyncs", "rejects", "reconnects", "credits_spent",
+                 "risk_refused", "orders_sent", "fills", "cancels_sent", "timeouts", "rate_limited",
+                 "position_fixes", "kills", "duplicates")
+# --- multicast SBE (issue 9): Deribit UDP multicast market data, schema com.deribit.multicast id 1 ---
+# Layout: ../shared/deribit-multicast.md (copied facts only). All wire integers and doubles are little-endian.
+SBE_SCHEMA_ID = 1
+SBE_FRAME_HEADER_LEN = 8  # u16 packetLength (bytes after this header), u16 channelId, u32 sequenceNumber
+SBE_MESSAGE_HEADER_LEN = 12  # 6 x u16: blockLength (excl. header), templateId, schemaId, version, numGroups, numVarData
+SBE_GROUP_HEADER_LEN = 8  # 4 x u16: blockLength, numInGroup, numGroups, numVarDataFields
+
+SBE_TPL_INSTRUMENT = 1000
+SBE_TPL_BOOK = 1001
+SBE_TPL_TRADES = 1002
+SBE_TPL_TICKER = 1003
+SBE_TPL_SNAPSHOT = 1004
+SBE_TPL_SNAPSHOT_START = 1005
+SBE_TPL_SNAPSHOT_END = 1006
+SBE_TPL_COMBO_LEGS = 1007
+SBE_TPL_PRICE_INDEX = 1008
+SBE_TPL_RFQ = 1009
+SBE_TPL_INSTRUMENT_V2 = 1010
+SBE_TEMPLATE_NAMES = {
+    1000: "instrument", 1001: "book", 1002: "trades", 1003: "ticker", 1004: "snapshot", 1005: "snapshot_start",
+    1006: "snapshot_end", 1007: "combo_legs", 1008: "price_index", 1009: "rfq", 1010: "instrument_v2",
+}
+# Smallest root block / group entry that holds every field we decode (the wire may carry more: skip by blockLength).
+SBE_MIN_BLOCK = {1000: 140, 1001: 29, 1002: 4, 1003: 133, 1004: 22, 1005: 4, 1006: 0, 1007: 4, 1008: 32, 1009: 22,
+                 1010: 139}
+SBE_MIN_ENTRY = {1001: 18, 1002: 83, 1004: 17, 1007: 8, 1010: 16}
+
+# Schema null values. Doubles use NaN; Trades.iv is null when 0 or NaN (decoded as NaN); block/combo trade ids 0.
+SBE_NULL_U8 = 255
+SBE_NULL_U16 = 0xFFFF
+SBE_NULL_U32 = 0xFFFFFFFF
+SBE_NULL_U64 = 0xFFFFFFFFFFFFFFFF
+
+# Enums (uint8 on the wire).
+SBE_NO, SBE_YES = 0, 1
+SBE_SIDE_ASK, SBE_SIDE_BID = 0, 1  # bookSide
+SBE_CHANGE_CREATED, SBE_CHANGE_CHANGED, SBE_CHANGE_DELETED = 0, 1, 2  # bookChange
+SBE_DIR_BUY, SBE_DIR_SELL, SBE_DIR_ZERO = 0, 1, 2  # direction
+SBE_INSTRUMENT_STATES = ("created", "open", "closed", "settled", "deactivated", "inactive", "started")
+SBE_INSTRUMENT_KINDS = ("future", "option", "future_combo", "option_combo", "spot")
+
+# Incremental channel N is 239.111.111.N:6100 (channelId N); its snapshot channel 239.111.111.N:6101 (channelId 100+N).
+SBE_GROUP_PREFIX = "239.111.111."
+SBE_PORT_INCREMENTAL = 6100
+SBE_PORT_SNAPSHOT = 6101
+SBE_SNAPSHOT_CHANNEL_OFFSET = 100
+
+# Decoder status of one packet (SBE_PACKET_DTYPE.status) and indices of the decoder's int64 stats array.
+SBE_OK = 0
+SBE_ERR_TRUNCATED = 1  # shorter than a frame header, or packetLength + 8 != UDP payload length
+SBE_ERR_SCHEMA = 2  # schemaId != 1
+SBE_ERR_BOUNDS = 3  # a message, group or var field runs past packetLength
+SBE_ERR_BLOCK = 4  # a known template's blockLength / entry length / group count is too small for its fields
+SBE_ERR_ENUM = 5  # an enum byte the book depends on (side, change, yes/no) is not a schema value
+SBE_ERR_CAPACITY = 6  # output buffers full: flush and decode the packet again (not counted as an error)
+SBE_ERROR_NAMES = ("ok", "truncated", "schema", "bounds", "block", "enum", "capacity")
+SBE_STAT_PACKETS = 0  # packets decoded without error
+SBE_STAT_MESSAGES = 1
+SBE_STAT_UNKNOWN = 2  # messages of an unknown template, skipped by their header
+SBE_STAT_ERRORS = 3  # packets rejected (any SBE_ERR_* except capacity)
+SBE_STAT_ERR_BASE = 8  # stats[8 + SBE_ERR_x] counts each error kind
+SBE_STAT_TPL_BASE = 16  # stats[16 + templateId - 1000] counts messages per template
+SBE_STATS_LEN = 32
+
+SBE_PACKET_DTYPE = np.dtype([
+    ("rx_ns", np.int64),  # receive/capture time, ns
+    ("seq", np.uint32), ("channel", np.uint16), ("status", np.uint8), ("n_msgs", np.uint8),
+    ("first_msg", np.int64),  # index of its first SBE_MSG_DTYPE record
+], align=True)
+SBE_MSG_DTYPE = np.dtype([
+    ("packet", np.int64),  # index of its SBE_PACKET_DTYPE record
+    ("ref", np.int64),  # index into the record array of its template (-1 for snapshot_end / unknown)
+    ("instrument_id", np.uint32),  # SBE_NULL_U32 when the template has none
+    ("aux", np.uint32),  # snapshot_start: snapshotDelay; other templates 0
+    ("template", np.uint16), ("version", np.uint16), ("channel", np.uint16),
+], align=True)
+SBE_LEVEL_DTYPE = np.dtype([  # a Book change entry or a Snapshot level
+    ("price", np.float64), ("amount", np.float64), ("side", np.uint8), ("change", np.uint8),
+], align=True)
+SBE_BOOK_DTYPE = np.dtype([
+    ("timestamp_ms", np.uint64), ("prev_change_id", np.uint64), ("change_id", np.uint64),
+    ("first_level", np.int64), ("instrument_id", np.uint32), ("n_levels", np.uint16), ("is_last", np.uint8),
+], align=True)
+SBE_SNAPSHOT_DTYPE = np.dtype([
+    ("timestamp_ms", np.uint64), ("change_id", np.uint64), ("first_level", np.int64), ("instrument_id", np.uint32),
+    ("n_levels", np.uint16), ("is_book_complete", np.uint8), ("is_last_in_book", np.uint8),
+], align=True)
+SBE_TRADE_DTYPE = np.dtype([
+    ("price", np.float64), ("amount", np.float64), ("timestamp_ms", np.uint64), ("mark_price", np.float64),
+    ("index_price", np.float64), ("trade_seq", np.uint64), ("trade_id", np.uint64), ("iv", np.float64),
+    ("block_trade_id", np.uint64), ("combo_trade_id", np.uint64), ("instrument_id", np.uint32),
+    ("direction", np.uint8), ("tick_direction", np.uint8), ("liquidation", np.uint8),
+], align=True)
+SBE_TICKER_FIELDS = ("open_interest", "min_sell_price", "max_buy_price", "last_price", "index_price", "mark_price",
+                     "best_bid_price", "best_bid_amount", "best_ask_price", "best_ask_amount", "current_funding",
+                     "funding_8h", "estimated_delivery_price", "delivery_price", "settlement_price")
+SBE_TICKER_DTYPE = np.dtype([("timestamp_ms", np.uint64)] + [(name, np.float64) for name in SBE_TICKER_FIELDS]
+                            + [("instrument_id", np.uint32), ("state", np.uint8)], align=True)
+SBE_INSTRUMENT_DOUBLES = ("strike_price", "contract_size", "min_trade_amount", "tick_size", "maker_commission",
+                          "taker_commission", "block_trade_commission", "max_liquidation_commission", "max_leverage")
+SBE_CURRENCY_FIELDS = ("base_currency", "quote_currency", "counter_currency", "settlement_currency", "size_currency")
+SBE_NAME_MAX = 64
+SBE_INSTRUMENT_DTYPE = np.dtype(
+    [("creation_timestamp_ms", np.uint64), ("expiration_timestamp_ms", np.uint64)]
+    + [(name, np.float64) for name in SBE_INSTRUMENT_DOUBLES]
+    + [("first_tick_step", np.int64), ("instrument_id", np.uint32), ("n_tick_steps", np.uint16),
+       ("settlement_period_count", np.uint16), ("template", np.uint16), ("state", np.uint8), ("kind", np.uint8),
+       ("future_type", np.uint8), ("option_type", np.uint8), ("rfq", np.uint8),  # rfq: SBE_NULL_U8 in instrumentV2
+       ("settlement_period", np.uint8), ("name_len", np.uint8)]
+    + [(name, np.uint8, (8,)) for name in SBE_CURRENCY_FIELDS]  # NUL-padded ASCII
+    + [("name", np.uint8, (SBE_NAME_MAX,))], align=True)  # instrumentName, name_len bytes (longer names: error)
+SBE_TICK_STEP_DTYPE = np.dtype([("above_price", np.float64), ("tick_size", np.float64)], align=True)
+SBE_PRICE_INDEX_DTYPE = np.dtype([("price", np.float64), ("timestamp_ms", np.uint64), ("index_name", np.uint8, (16,))],
+                                 align=True)
+SBE_RFQ_DTYPE = np.dtype([("amount", np.float64), ("timestamp_ms", np.uint64), ("instrument_id", np.uint32),
+                          ("state", np.uint8), ("side", np.uint8)], align=True)
+SBE_COMBO_LEG_DTYPE = np.dtype([("instrument_id", np.uint32), ("leg_instrument_id", np.uint32),
+                                ("leg_size", np.int32)], align=True)
