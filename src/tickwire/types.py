@@ -110,14 +110,14 @@ SBE_STATS_LEN = 32
 
 SBE_PACKET_DTYPE = np.dtype([
     ("rx_ns", np.int64),  # receive/capture time, ns
-    ("seq", np.uint32), ("channel", np.uint16), ("status", np.uint8), ("n_msgs", np.uint8),
+    ("seq", np.uint32), ("channel", np.uint16), ("n_msgs", np.uint16), ("status", np.uint8),
     ("first_msg", np.int64),  # index of its first SBE_MSG_DTYPE record
 ], align=True)
 SBE_MSG_DTYPE = np.dtype([
     ("packet", np.int64),  # index of its SBE_PACKET_DTYPE record
     ("ref", np.int64),  # index into the record array of its template (-1 for snapshot_end / unknown)
     ("instrument_id", np.uint32),  # SBE_NULL_U32 when the template has none
-    ("aux", np.uint32),  # snapshot_start: snapshotDelay; other templates 0
+    ("aux", np.uint32),  # snapshot_start: snapshotDelay; trades / combo_legs: number of entries; else 0
     ("template", np.uint16), ("version", np.uint16), ("channel", np.uint16),
 ], align=True)
 SBE_LEVEL_DTYPE = np.dtype([  # a Book change entry or a Snapshot level
@@ -162,3 +162,106 @@ SBE_RFQ_DTYPE = np.dtype([("amount", np.float64), ("timestamp_ms", np.uint64), (
                           ("state", np.uint8), ("side", np.uint8)], align=True)
 SBE_COMBO_LEG_DTYPE = np.dtype([("instrument_id", np.uint32), ("leg_instrument_id", np.uint32),
                                 ("leg_size", np.int32)], align=True)
+# --- netstack + book (issue 6): packets, market-data events, order responses, instruments, the L2 book ---
+# Conventions: prices are integer ticks (price / tick_size), amounts integer lots (amount / lot_size, lot_size =
+# the instrument's min_trade_amount); exchange times in ns since the epoch; every record is 64-byte aligned.
+
+# Link types (pcap LINKTYPE_*) the packet parser understands.
+LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_IPV4 = 0, 1, 101, 228
+LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2 = 113, 276
+
+# PACKET_DTYPE.kind: what the parser found in one captured frame.
+PKT_OTHER, PKT_TCP, PKT_UDP, PKT_IP_FRAGMENT, PKT_MALFORMED = 0, 1, 2, 3, 4
+PKT_KIND_NAMES = ("other", "tcp", "udp", "ip_fragment", "malformed")
+# TCP flags (PACKET_DTYPE.tcp_flags)
+TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+
+# One parsed frame (tickwire.netstack.packet.parse_packets): offsets index the batch buffer it came from.
+PACKET_DTYPE = np.dtype([
+    ("ts_ns", np.int64),  # capture / receive time, ns
+    ("payload_off", np.int64),  # L4 payload (TCP/UDP data) offset in the batch buffer
+    ("payload_len", np.int32),  # L4 payload length (clipped to the captured bytes)
+    ("src_ip", np.uint32), ("dst_ip", np.uint32),  # IPv4, host byte order
+    ("seq", np.uint32), ("ack", np.uint32),  # TCP only
+    ("sport", np.uint16), ("dport", np.uint16),
+    ("kind", np.uint8),  # PKT_*
+    ("tcp_flags", np.uint8),
+    ("truncated", np.uint8),  # 1: caplen < the length the IP header announces (snaplen cut the payload)
+    ("vlan", np.uint16),  # outermost 802.1Q VLAN id, 0 when untagged
+], align=True)
+
+# Market-data event kinds (EVENT_DTYPE.kind) and flags.
+EV_NONE, EV_BOOK, EV_TRADE, EV_TICKER = 0, 1, 2, 3
+EV_KIND_NAMES = ("none", "book", "trade", "ticker")
+BOOK_BID, BOOK_ASK = 0, 1  # EVENT_DTYPE.side and the book's side index; for trades: BOOK_BID = taker bought
+ACT_LEVEL_NONE, ACT_LEVEL_NEW, ACT_LEVEL_CHANGE, ACT_LEVEL_DELETE = 0, 1, 2, 3  # EVENT_DTYPE.action (book levels)
+EVF_SNAPSHOT = 0x01  # the level belongs to a snapshot message (the book is cleared at its first level)
+EVF_FIRST = 0x02  # first event of its message (book: check the change_id chain here)
+EVF_LAST = 0x04  # last event of its message (book: commit change_id here)
+
+# One market-data event. A book message with k levels gives max(k, 1) EV_BOOK events (an empty message gives one
+# event with action ACT_LEVEL_NONE so the change_id chain still advances); a trades message gives one EV_TRADE per
+# trade; a ticker gives two EV_TICKER events (side BOOK_BID then BOOK_ASK: best price and amount).
+EVENT_DTYPE = np.dtype([
+    ("kind", np.uint8),  # EV_*
+    ("side", np.uint8),  # BOOK_BID / BOOK_ASK
+    ("action", np.uint8),  # ACT_LEVEL_* (book), 0 otherwise
+    ("flags", np.uint8),  # EVF_*
+    ("inst", np.int32),  # instrument slot (index in the instrument table)
+    ("exch_ts", np.int64),  # exchange timestamp, ns since the epoch (Deribit JSON: ms * 1e6)
+    ("recv_ts", np.int64),  # local receive stamp supplied by the caller (TSC or capture ns)
+    ("change_id", np.int64),  # book: change_id; trade: trade_id (numeric); ticker: 0
+    ("prev_change_id", np.int64),  # book change: prev_change_id; snapshot: -1; trade: trade_seq
+    ("price", np.int64),  # ticks
+    ("amount", np.int64),  # lots (delete: 0)
+    ("msg", np.int64),  # index of the message (span) it came from in its batch
+], align=True)
+
+# Order-method responses (private/buy, sell, edit, cancel and errors): ORDER_RESP_DTYPE.kind, order states.
+RESP_NONE, RESP_ORDER, RESP_ERROR = 0, 1, 2
+OST_UNKNOWN, OST_OPEN, OST_FILLED, OST_REJECTED, OST_CANCELLED, OST_UNTRIGGERED, OST_TRIGGERED = range(7)
+OST_NAMES = ("unknown", "open", "filled", "rejected", "cancelled", "untriggered", "triggered")
+RESP_ORDER_ID_BYTES = 32
+
+# One JSON-RPC response to an order method. price/amount/filled in ticks/lots when the instrument is in the table
+# (inst >= 0), else inst = -1 and only the *_f float fields are meaningful. average_price is a float always
+# (an average is not a tick multiple).
+ORDER_RESP_DTYPE = np.dtype([
+    ("kind", np.uint8),  # RESP_*
+    ("order_state", np.uint8),  # OST_*
+    ("side", np.uint8),  # BOOK_BID = buy, BOOK_ASK = sell
+    ("oid_len", np.uint8),  # bytes used in oid
+    ("inst", np.int32),
+    ("req_id", np.int64),  # JSON-RPC id
+    ("err_code", np.int64),  # error.code for RESP_ERROR, 0 otherwise
+    ("price", np.int64), ("amount", np.int64), ("filled", np.int64),  # ticks / lots (inst >= 0)
+    ("price_f", np.float64), ("amount_f", np.float64), ("filled_f", np.float64), ("average_price", np.float64),
+    ("us_out", np.int64),  # server send time (usOut), µs; 0 when absent
+    ("recv_ts", np.int64),
+    ("oid", np.uint8, (RESP_ORDER_ID_BYTES,)),  # order_id ASCII
+], align=True)
+
+# Instrument table used by the JSON codec: tick and lot sizes as exact decimals num * 10**-scale.
+INSTRUMENT_NAME_BYTES = 48
+INSTRUMENT_DTYPE = np.dtype([
+    ("name", np.uint8, (INSTRUMENT_NAME_BYTES,)), ("name_len", np.int32),
+    ("tick_scale", np.int32), ("tick_num", np.int64),  # tick_size = tick_num * 10**-tick_scale
+    ("lot_scale", np.int32), ("lot_num", np.int64),  # lot_size = lot_num * 10**-lot_scale
+    ("tick_size", np.float64), ("lot_size", np.float64),  # the same as floats (edges only)
+], align=True)
+
+# The L2 book (tickwire.engine.book): per instrument slot, each side is a sorted array of levels with the BEST
+# LEVEL LAST (bids ascending, asks descending), so changes near the touch move few elements.
+BOOK_DEFAULT_DEPTH = 4096  # levels per side per slot
+BOOK_NO_PRICE = -(2**63)  # best price of an empty side
+BOOK_STATE_DTYPE = np.dtype([
+    ("last_change_id", np.int64),  # change_id of the last applied message (-1: none)
+    ("n_msgs", np.int64),  # book messages applied
+    ("n_gaps", np.int64),  # change_id chain breaks seen (each invalidates the book until the next snapshot)
+    ("n_dropped", np.int64),  # levels that did not fit (depth) or deletes/changes of unknown levels while truncated
+    ("n_errors", np.int64),  # inconsistent events (delete/change of an absent level, crossed snapshot...)
+    ("exch_ts", np.int64),  # exchange time of the last applied message, ns
+    ("n_bids", np.int32), ("n_asks", np.int32),
+    ("valid", np.uint8),  # 1 after a snapshot while the chain holds
+    ("truncated", np.uint8),  # 1 when levels were dropped for depth since the last snapshot
+], align=True)
