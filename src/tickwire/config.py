@@ -1,0 +1,141 @@
+"""Engine configuration: frozen msgspec Structs loaded from TOML and validated with clear errors.
+
+Every section has defaults, so an empty file (or none) is a valid configuration. Unknown keys, wrong types
+and out-of-range values raise ConfigError naming the key path, e.g. ``risk.max_position: must be > 0``.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the offending key."""
+
+
+class _Base(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class SessionConfig(_Base):
+    """Connection behaviour of the Deribit session (slow path)."""
+
+    url: str = ""  # empty: the venue's default (the simulator's URL, or Deribit testnet)
+    heartbeat_s: int = 10  # Deribit's minimum is 10 s
+    request_timeout_ms: int = 2000  # then private/get_order_state, never a blind resend
+    reconnect_min_ms: int = 50
+    reconnect_max_ms: int = 5000
+    book_interval: Literal["raw", "100ms"] = "raw"
+    cancel_on_disconnect: bool = True
+    socket_profile: str = "latency"  # tuning catalogue profile that gives the socket options
+
+
+class RiskConfig(_Base):
+    """Limits checked before every order on the hot path (amounts in USD for inverse perpetuals)."""
+
+    max_order_amount: float = 1000.0
+    max_position: float = 5000.0
+    max_open_orders: int = 10
+    price_band_bps: float = 200.0  # a limit price more than this away from mid is refused
+    max_orders_per_s: float = 50.0  # local cap, also bounded by the credit budget
+
+
+class CreditConfig(_Base):
+    """Client-side mirror of Deribit's credit rate limits (leaky bucket per request class)."""
+
+    non_matching_cost: int = 500
+    non_matching_max: int = 50_000
+    non_matching_refill_per_s: int = 10_000
+    matching_rate_per_s: float = 20.0  # Deribit tier 2
+    matching_burst: int = 50
+
+
+class EngineConfig(_Base):
+    """Top-level configuration of `tickwire run`."""
+
+    venue: Literal["sim", "testnet"] = "sim"
+    instruments: tuple[str, ...] = ("BTC-PERPETUAL",)
+    strategy: str = "tickwire.engine.strategies.market_maker:MarketMaker"
+    strategy_params: dict[str, float] = {}
+    duration_s: float = 30.0
+    position_poll_ms: int = 100  # private/get_positions period (the seed's position scenario)
+    sim_rate: int = 100  # book messages/s per instrument the simulator generates (venue sim only)
+    session: SessionConfig = SessionConfig()
+    risk: RiskConfig = RiskConfig()
+    credits: CreditConfig = CreditConfig()
+
+
+_POSITIVE = {
+    "duration_s", "position_poll_ms", "sim_rate", "session.heartbeat_s", "session.request_timeout_ms",
+    "session.reconnect_min_ms", "session.reconnect_max_ms", "risk.max_order_amount", "risk.max_position",
+    "risk.max_open_orders", "risk.price_band_bps", "risk.max_orders_per_s", "credits.non_matching_cost",
+    "credits.non_matching_max", "credits.non_matching_refill_per_s", "credits.matching_rate_per_s",
+    "credits.matching_burst",
+}
+_INSTRUMENT = re.compile(r"^[A-Z0-9_]+(-[A-Z0-9]+)+$")
+
+
+def _get(cfg: Any, path: str) -> Any:
+    for part in path.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def _check(cfg: EngineConfig) -> EngineConfig:
+    for path in sorted(_POSITIVE):
+        if not _get(cfg, path) > 0:
+            raise ConfigError(f"{path}: must be > 0 (got {_get(cfg, path)!r})")
+    if cfg.session.heartbeat_s < 10:
+        raise ConfigError(f"session.heartbeat_s: Deribit's minimum is 10 (got {cfg.session.heartbeat_s})")
+    if cfg.session.reconnect_max_ms < cfg.session.reconnect_min_ms:
+        raise ConfigError("session.reconnect_max_ms: must be >= session.reconnect_min_ms")
+    if not cfg.instruments:
+        raise ConfigError("instruments: at least one instrument is required")
+    for name in cfg.instruments:
+        if not _INSTRUMENT.match(name):
+            raise ConfigError(f"instruments: {name!r} is not a Deribit instrument name (e.g. BTC-PERPETUAL)")
+    if ":" not in cfg.strategy:
+        raise ConfigError(f"strategy: expected 'package.module:Name' (got {cfg.strategy!r})")
+    if cfg.session.url and not cfg.session.url.startswith(("ws://", "wss://")):
+        raise ConfigError(f"session.url: must start with ws:// or wss:// (got {cfg.session.url!r})")
+    return cfg
+
+
+def from_dict(data: dict[str, Any]) -> EngineConfig:
+    """Validate a mapping (the parsed TOML plus CLI overrides) into an EngineConfig."""
+    try:
+        cfg = msgspec.convert(data, EngineConfig, strict=False)
+    except msgspec.ValidationError as exc:
+        # msgspec says e.g. "Expected `int`, got `str` - at `$.risk.max_open_orders`": keep its words, drop the `$.`
+        raise ConfigError(str(exc).replace("`$.", "`").replace("`$`", "the top level")) from None
+    return _check(cfg)
+
+
+def load(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> EngineConfig:
+    """Load and validate a TOML file (or only defaults when ``path`` is None), applying CLI ``overrides``."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {p}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return from_dict(data)
+
+
+_UNITS_S = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Parse '30s', '500ms', '2m', '1h' or a bare number of seconds into seconds."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*", text)
+    if not m or float(m.group(1)) <= 0:
+        raise ConfigError(f"duration: expected e.g. 30s, 500ms, 2m (got {text!r})")
+    return float(m.group(1)) * _UNITS_S[m.group(2) or "s"]

@@ -1,0 +1,165 @@
+"""Order state machine over a preallocated order table (one record per live client order).
+
+Client ids are integers; on the wire they travel in Deribit's ``label`` as ``<run prefix><cid>``. The venue's
+notifications race with our request's response (user.orders may arrive before or after the private/buy answer,
+twice, or stale), so every venue update goes through :func:`apply_venue` which only moves forward:
+
+- terminal states (filled, cancelled, rejected) are sticky;
+- ``filled`` never decreases; an update with less filled than we know, or an equal fill but an older
+  ``last_update_timestamp``, is stale and ignored;
+- while a cancel or an edit is pending, a non-terminal "open" update does not undo the pending state.
+
+A request without an answer in time is resolved with private/get_order_state, never resent blindly.
+:func:`apply_venue` and :func:`apply_local` are ``@njit`` kernels; ``_py`` twins are the readable reference.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from tickwire.types import (
+    ORD_CANCELLED,
+    ORD_FILLED,
+    ORD_FREE,
+    ORD_OPEN,
+    ORD_PARTIALLY_FILLED,
+    ORD_PENDING_CANCEL,
+    ORD_PENDING_NEW,
+    ORD_PENDING_REPLACE,
+    ORD_REJECTED,
+    ORDER_DTYPE,
+)
+
+# Venue order_state values (Deribit strings mapped to small ints by the decoder / slow path).
+V_OPEN, V_FILLED, V_CANCELLED, V_REJECTED, V_UNTRIGGERED = 1, 2, 3, 4, 5
+VENUE_STATES = {"open": V_OPEN, "filled": V_FILLED, "cancelled": V_CANCELLED, "rejected": V_REJECTED,
+                "untriggered": V_UNTRIGGERED}
+
+# Local events: what we did, or a request the venue refused.
+L_CANCEL_SENT, L_EDIT_SENT, L_NEW_REFUSED, L_CANCEL_REFUSED, L_EDIT_DONE = 1, 2, 3, 4, 5
+
+STATE_NAMES = {ORD_FREE: "free", ORD_PENDING_NEW: "pending_new", ORD_OPEN: "open",
+               ORD_PARTIALLY_FILLED: "partially_filled", ORD_FILLED: "filled", ORD_CANCELLED: "cancelled",
+               ORD_REJECTED: "rejected", ORD_PENDING_CANCEL: "pending_cancel",
+               ORD_PENDING_REPLACE: "pending_replace"}
+
+
+@njit(cache=True)
+def is_terminal(state: int) -> bool:
+    return state == ORD_FILLED or state == ORD_CANCELLED or state == ORD_REJECTED
+
+
+@njit(cache=True)
+def is_live(state: int) -> bool:
+    """Counts against max open orders: sent and not known to be finished."""
+    return state != ORD_FREE and not is_terminal(state)
+
+
+@njit(cache=True)
+def _resting(filled: int) -> int:
+    return ORD_PARTIALLY_FILLED if filled > 0 else ORD_OPEN
+
+
+@njit(cache=True)
+def next_state_venue(state: int, filled: int, last_ts: int, vstate: int, vfilled: int, vts: int) -> int:
+    """New state after a venue update (order_state, filled lots, last_update_timestamp ms)."""
+    if state == ORD_FREE or is_terminal(state):
+        return state
+    if vfilled < filled or (vfilled == filled and vts < last_ts):
+        return state  # stale notification
+    if vstate == V_FILLED:
+        return ORD_FILLED
+    if vstate == V_CANCELLED:
+        return ORD_CANCELLED
+    if vstate == V_REJECTED:
+        return ORD_REJECTED
+    if state == ORD_PENDING_CANCEL or state == ORD_PENDING_REPLACE:
+        return state  # the open update may predate our request: wait for the answer
+    return _resting(vfilled)
+
+
+@njit(cache=True)
+def next_state_local(state: int, filled: int, event: int) -> int:
+    """New state after a local event (request sent, or our request refused by the venue)."""
+    if state == ORD_FREE or is_terminal(state):
+        return state
+    if event == L_CANCEL_SENT:
+        return ORD_PENDING_CANCEL
+    if event == L_EDIT_SENT:
+        return ORD_PENDING_CANCEL if state == ORD_PENDING_CANCEL else ORD_PENDING_REPLACE
+    if event == L_NEW_REFUSED:
+        return ORD_REJECTED if state == ORD_PENDING_NEW else state
+    if event == L_CANCEL_REFUSED:
+        return _resting(filled) if state == ORD_PENDING_CANCEL else state
+    if event == L_EDIT_DONE:
+        return _resting(filled) if state == ORD_PENDING_REPLACE else state
+    return state
+
+
+@njit(cache=True)
+def apply_venue(orders: np.ndarray, slot: int, vstate: int, vfilled: int, vts: int) -> int:
+    """Apply a venue update to ``orders[slot]``; returns the fill increment in lots (0 when stale)."""
+    o = orders[slot]
+    before = o["filled"]
+    new = next_state_venue(o["state"], before, o["last_ts"], vstate, vfilled, vts)
+    if o["state"] == ORD_FREE or is_terminal(o["state"]) or vfilled < before:
+        return 0
+    o["state"] = new
+    if vts > o["last_ts"]:
+        o["last_ts"] = vts
+    o["filled"] = vfilled
+    return vfilled - before
+
+
+@njit(cache=True)
+def apply_local(orders: np.ndarray, slot: int, event: int) -> None:
+    o = orders[slot]
+    o["state"] = next_state_local(o["state"], o["filled"], event)
+
+
+@njit(cache=True)
+def count_live(orders: np.ndarray) -> int:
+    n = 0
+    for i in range(orders.shape[0]):
+        if is_live(orders[i]["state"]):
+            n += 1
+    return n
+
+
+# --- plain-Python reference twins (tests compare them with the kernels) ---
+
+_TERMINAL = {ORD_FILLED, ORD_CANCELLED, ORD_REJECTED}
+
+
+def next_state_venue_py(state: int, filled: int, last_ts: int, vstate: int, vfilled: int, vts: int) -> int:
+    if state == ORD_FREE or state in _TERMINAL:
+        return state
+    if vfilled < filled or (vfilled == filled and vts < last_ts):
+        return state
+    terminal = {V_FILLED: ORD_FILLED, V_CANCELLED: ORD_CANCELLED, V_REJECTED: ORD_REJECTED}
+    if vstate in terminal:
+        return terminal[vstate]
+    if state in (ORD_PENDING_CANCEL, ORD_PENDING_REPLACE):
+        return state
+    return ORD_PARTIALLY_FILLED if vfilled > 0 else ORD_OPEN
+
+
+def next_state_local_py(state: int, filled: int, event: int) -> int:
+    if state == ORD_FREE or state in _TERMINAL:
+        return state
+    resting = ORD_PARTIALLY_FILLED if filled > 0 else ORD_OPEN
+    table = {
+        L_CANCEL_SENT: ORD_PENDING_CANCEL,
+        L_EDIT_SENT: ORD_PENDING_CANCEL if state == ORD_PENDING_CANCEL else ORD_PENDING_REPLACE,
+        L_NEW_REFUSED: ORD_REJECTED if state == ORD_PENDING_NEW else state,
+        L_CANCEL_REFUSED: resting if state == ORD_PENDING_CANCEL else state,
+        L_EDIT_DONE: resting if state == ORD_PENDING_REPLACE else state,
+    }
+    return table.get(event, state)
+
+
+def new_order_table(capacity: int = 1024) -> np.ndarray:
+    """A zeroed order table; ``capacity`` must be a power of two (slot = cid & (capacity - 1))."""
+    if capacity <= 0 or capacity & (capacity - 1):
+        raise ValueError(f"order table capacity must be a power of two, got {capacity}")
+    return np.zeros(capacity, dtype=ORDER_DTYPE)

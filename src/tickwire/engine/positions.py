@@ -1,0 +1,92 @@
+"""Positions from our fills, inverse-perpetual PnL, and reconciliation against the venue.
+
+Fills arrive twice (in the order response's ``trades`` and on user.trades) and possibly out of order, so they are
+de-duplicated by ``trade_id``. Inverse perpetuals (BTC-PERPETUAL) are sized in USD and settled in BTC:
+a long of ``q`` USD entered at ``e`` and closed at ``x`` makes ``q * (1/e - 1/x)`` BTC; the entry price of a
+growing position is the harmonic mean of the fill prices weighted by USD (what Deribit reports).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Position:
+    """One instrument's position: ``size`` in USD, signed (short < 0); PnL in the settlement coin."""
+
+    instrument: str
+    size: float = 0.0
+    average_price: float = 0.0
+    realized_pnl: float = 0.0
+    fees: float = 0.0
+    fills: int = 0
+
+    def floating_pnl(self, mark: float) -> float:
+        """Unrealised PnL at ``mark`` (coin units)."""
+        if self.size == 0 or mark <= 0 or self.average_price <= 0:
+            return 0.0
+        return self.size * (1.0 / self.average_price - 1.0 / mark)
+
+    def apply_fill(self, side: int, price: float, amount: float, fee: float = 0.0) -> None:
+        """Apply one fill: ``side`` +1 buy / -1 sell, ``amount`` USD (> 0)."""
+        signed = side * amount
+        self.fees += fee
+        self.fills += 1
+        if self.size == 0 or (self.size > 0) == (signed > 0):  # opening or growing
+            coins = abs(self.size) / self.average_price if self.size else 0.0
+            self.average_price = (abs(self.size) + amount) / (coins + amount / price)
+            self.size += signed
+            return
+        closed = min(abs(self.size), amount)
+        direction = 1.0 if self.size > 0 else -1.0
+        self.realized_pnl += direction * closed * (1.0 / self.average_price - 1.0 / price)
+        self.size += signed
+        if abs(self.size) < 1e-9:
+            self.size, self.average_price = 0.0, 0.0
+        elif (self.size > 0) != (direction > 0):  # flipped: the rest opens at this price
+            self.average_price = price
+
+
+@dataclass
+class PositionBook:
+    """Positions of all traded instruments, fed by fills and checked against private/get_positions."""
+
+    instruments: tuple[str, ...]
+    positions: dict[str, Position] = field(default_factory=dict)
+    seen_trades: set[str] = field(default_factory=set)
+    corrections: int = 0
+
+    def __post_init__(self) -> None:
+        for name in self.instruments:
+            self.positions.setdefault(name, Position(name))
+
+    def on_trade(self, trade: dict) -> bool:
+        """Apply a user trade (Deribit UserTrade object) once; False for a duplicate or a foreign instrument."""
+        tid = str(trade.get("trade_id", ""))
+        name = trade.get("instrument_name", "")
+        if not tid or tid in self.seen_trades or name not in self.positions:
+            return False
+        self.seen_trades.add(tid)
+        side = 1 if trade["direction"] == "buy" else -1
+        self.positions[name].apply_fill(side, float(trade["price"]), float(trade["amount"]),
+                                        float(trade.get("fee", 0.0) or 0.0))
+        return True
+
+    def reconcile(self, venue: list[dict], in_flight: bool) -> list[str]:
+        """Compare with the venue's positions; adopt the venue's size when we differ and no fill is in flight.
+
+        Returns the instruments that were corrected (each is counted in ``corrections``).
+        """
+        fixed = []
+        for p in venue:
+            name = p.get("instrument_name")
+            if name not in self.positions:
+                continue
+            mine = self.positions[name]
+            size = float(p.get("size", 0.0))
+            if abs(mine.size - size) > 1e-9 and not in_flight:
+                mine.size = size
+                mine.average_price = float(p.get("average_price", 0.0) or 0.0) if size else 0.0
+                self.corrections += 1
+                fixed.append(name)
+        return fixed
