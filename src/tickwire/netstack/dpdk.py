@@ -197,13 +197,14 @@ def init_eal(config: EalConfig | None = None) -> Eal:
 
 def _eal_failure_message(config: EalConfig, argv: list[str], err: int) -> str:
     hints = []
-    if err in _EAL_ERRNO_HINTS:
+    root = os.geteuid() == 0
+    if err in _EAL_ERRNO_HINTS and not (err == _errno.EACCES and root):
         hints.append(_EAL_ERRNO_HINTS[err])
     if not config.no_huge and hugepages_reserved() == 0:
-        hints.append("no hugepages are reserved: reserve some "
+        hints.insert(0, "no hugepages are reserved: reserve some "
                      "(echo 512 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages; mount -t hugetlbfs "
                      "nodev /dev/hugepages) or run without them (EalConfig(no_huge=True), i.e. --no-huge)")
-    if os.geteuid() != 0:
+    if not root:
         hints.append("not running as root: DPDK usually needs root")
     if not hints:
         hints.append("the EAL's own log lines above (stderr) name the failing step; raise log_level to 'debug' "
