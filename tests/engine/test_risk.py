@@ -7,10 +7,14 @@ from hypothesis import strategies as st
 
 from tickwire.config import CreditConfig, RiskConfig
 from tickwire.engine import credits, risk
+from tickwire.engine import orders as om
 from tickwire.types import (
     ACT_CANCEL,
     ACT_NEW,
     ACTION_DTYPE,
+    ORD_CANCELLED,
+    ORD_FILLED,
+    ORD_OPEN,
     OT_LIMIT,
     OT_MARKET,
     RISK_KILLED,
@@ -37,6 +41,11 @@ def _action(kind, side, otype, price, amount):
     return a
 
 
+def _set(table, i, **fields):
+    for name, value in fields.items():
+        table[name][i] = value
+
+
 def _fresh():
     cs, cc = credits.new_budget(CreditConfig(matching_rate_per_s=1e6, matching_burst=10**6), 0)
     return (risk.new_limits(CFG, LOT), risk.new_state(CFG, 0), np.zeros((1, 3), np.int64), cs, cc)
@@ -60,20 +69,36 @@ def test_kernel_equals_twin(seq):
 def test_random_actions_never_breach(steps):
     """Admitted orders fill or cancel at random: position and open orders stay within the limits."""
     limits, rstate, expo, cs, cc = _fresh()
-    live: list[list[int]] = []  # [side, remaining]
+    table = om.new_order_table(64)
     for t, (act, pick, fill) in enumerate(steps):
         arr = _action(*act)
         if risk.admit(arr[0], limits, rstate, expo, BID, ASK, cs, cc, t * 1000) == RISK_OK and act[0] == ACT_NEW:
             assert act[4] <= CFG.max_order_amount / LOT
-            live.append([act[1], act[4]])
-        if live:
-            side, remaining = live[pick % len(live)]
+            _set(table, t, side=act[1], state=ORD_OPEN, amount=act[4])
+        live = np.flatnonzero(table["state"] == ORD_OPEN)
+        if len(live):  # one live order fills completely or is cancelled
+            o = table[live[pick % len(live)]]
             if fill:
-                expo[0, risk.E_POS] += side * remaining
-            risk.release(rstate, expo, 0, side, remaining, True)
-            live.pop(pick % len(live))
+                expo[0, risk.E_POS] += o["side"] * o["amount"]
+            o["state"] = ORD_FILLED if fill else ORD_CANCELLED
+        risk.recompute_exposure(table, rstate, expo)
         assert abs(expo[0, risk.E_POS]) <= CFG.max_position / LOT
-        assert rstate[risk.R_OPEN] == len(live) <= CFG.max_open_orders
+        assert rstate[risk.R_OPEN] <= CFG.max_open_orders
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 1), st.sampled_from([1, -1]), st.integers(0, 5),
+                          st.integers(0, 5)), max_size=20))
+def test_recompute_exposure_kernel_equals_twin(rows):
+    table = om.new_order_table(32)
+    for i, (state, inst, side, amount, filled) in enumerate(rows):
+        _set(table, i, state=state, inst=inst, side=side, amount=amount, filled=filled)
+    a_r, a_e = np.zeros(4), np.zeros((2, 3), np.int64)
+    b_r, b_e = np.zeros(4), np.zeros((2, 3), np.int64)
+    risk.recompute_exposure(table, a_r, a_e)
+    risk.recompute_exposure_py(table, b_r, b_e)
+    np.testing.assert_array_equal(a_r, b_r)
+    np.testing.assert_array_equal(a_e, b_e)
 
 
 def test_each_limit_has_its_verdict():

@@ -18,6 +18,7 @@ from numba import njit
 
 from tickwire.config import RiskConfig
 from tickwire.engine import credits
+from tickwire.engine.orders import is_live
 from tickwire.types import (
     ACT_CANCEL,
     ACT_CANCEL_ALL,
@@ -159,14 +160,32 @@ def admit_py(action, limits, rstate, expo, bid, ask, cstate, ccost, now_ns: int)
 
 
 @njit(cache=True)
-def release(rstate: np.ndarray, expo: np.ndarray, inst: int, side: int, remaining: int, closed: bool) -> None:
-    """An order's live remainder shrank by ``remaining`` lots (filled or cancelled); ``closed``: it left the book."""
-    if side == SIDE_BUY:
-        expo[inst, E_BUY] = max(0, expo[inst, E_BUY] - remaining)
-    else:
-        expo[inst, E_SELL] = max(0, expo[inst, E_SELL] - remaining)
-    if closed:
-        rstate[R_OPEN] = max(0.0, rstate[R_OPEN] - 1)
+def recompute_exposure(orders: np.ndarray, rstate: np.ndarray, expo: np.ndarray) -> None:
+    """Live orders and live buy/sell lots per instrument, from the order table (after venue updates)."""
+    expo[:, E_BUY] = 0
+    expo[:, E_SELL] = 0
+    live = 0
+    for i in range(orders.shape[0]):
+        o = orders[i]
+        if not is_live(o.state) or o.inst < 0 or o.inst >= expo.shape[0]:
+            continue
+        live += 1
+        rest = max(0, o.amount - o.filled)
+        if o.side == SIDE_BUY:
+            expo[o.inst, E_BUY] += rest
+        else:
+            expo[o.inst, E_SELL] += rest
+    rstate[R_OPEN] = live
+
+
+def recompute_exposure_py(orders: np.ndarray, rstate: np.ndarray, expo: np.ndarray) -> None:
+    """Reference twin of :func:`recompute_exposure`."""
+    expo[:, E_BUY] = 0
+    expo[:, E_SELL] = 0
+    live = [o for o in orders if o["state"] not in (0, 4, 5, 6) and 0 <= o["inst"] < expo.shape[0]]
+    for o in live:
+        expo[o["inst"], E_BUY if o["side"] == SIDE_BUY else E_SELL] += max(0, int(o["amount"]) - int(o["filled"]))
+    rstate[R_OPEN] = len(live)
 
 
 def kill(rstate: np.ndarray) -> None:

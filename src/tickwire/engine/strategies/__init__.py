@@ -1,0 +1,1 @@
+"""Demo strategies: a market maker (numba tier) and a taker on a signal (Python tier)."""

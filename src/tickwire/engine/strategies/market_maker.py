@@ -1,0 +1,87 @@
+"""Demo market maker (numba tier): one post-only quote per side around mid, skewed against the position.
+
+Target prices, in ticks: ``bid = floor(mid - half_spread - skew * position)``, ``ask = ceil(mid + half_spread -
+skew * position)`` — a long position lowers both quotes (sell sooner, buy later). A resting quote more than
+``requote`` ticks from its target is cancelled and re-placed on a later book update; no side quotes beyond
+``max_position`` lots. On an invalid book every quote is cancelled and nothing new is placed.
+"""
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from tickwire.engine.book import book_top
+from tickwire.engine.orders import is_live
+from tickwire.engine.strategy import NumbaStrategy
+from tickwire.types import (
+    ACT_CANCEL, ACT_NEW, BOOK_NO_PRICE, ORD_OPEN, ORD_PARTIALLY_FILLED, OT_LIMIT, SIDE_BUY, SIDE_SELL, TIF_GTC,
+)
+
+P_HALF_SPREAD, P_SIZE, P_SKEW, P_REQUOTE, P_MAX_POSITION = range(5)
+
+
+@njit(cache=True)
+def _emit(out, n, kind, inst, side, price, amount, cid):
+    if n >= out.shape[0]:
+        return n
+    a = out[n]
+    a.kind = kind
+    a.inst = inst
+    a.side = side
+    a.otype = OT_LIMIT
+    a.tif = TIF_GTC
+    a.post_only = 1
+    a.price = price
+    a.amount = amount
+    a.cid = cid
+    return n + 1
+
+
+@njit(cache=True)
+def quote_targets(bid, ask, position, params):
+    """(bid, ask) target prices in ticks for a top of book and a position in lots."""
+    mid = (bid + ask) * 0.5
+    shift = params[P_SKEW] * position
+    b = int(math.floor(mid - params[P_HALF_SPREAD] - shift))
+    a = int(math.ceil(mid + params[P_HALF_SPREAD] - shift))
+    return min(b, ask - 1), max(a, bid + 1)
+
+
+@njit(cache=True)
+def mm_kernel(inst, px, qty, st, expo, orders, params, out):
+    n = 0
+    bp, bq, ap, aq = book_top(px, qty, st, inst)
+    usable = st[inst].valid != 0 and bp != BOOK_NO_PRICE and ap != BOOK_NO_PRICE and ap > bp
+    pos = expo[inst, 0]
+    tb, ta = (quote_targets(bp, ap, pos, params) if usable else (0, 0))
+    have_bid = False
+    have_ask = False
+    for i in range(orders.shape[0]):
+        o = orders[i]
+        if o.inst != inst or not is_live(o.state):
+            continue
+        target = tb if o.side == SIDE_BUY else ta
+        resting = o.state == ORD_OPEN or o.state == ORD_PARTIALLY_FILLED
+        if resting and (not usable or abs(o.price - target) >= params[P_REQUOTE]):
+            n = _emit(out, n, ACT_CANCEL, inst, o.side, o.price, 0, o.cid)
+        if o.side == SIDE_BUY:
+            have_bid = True
+        else:
+            have_ask = True
+    if not usable:
+        return n
+    size = int(params[P_SIZE])
+    limit = params[P_MAX_POSITION]
+    if not have_bid and pos + size <= limit:
+        n = _emit(out, n, ACT_NEW, inst, SIDE_BUY, tb, size, 0)
+    if not have_ask and pos - size >= -limit:
+        n = _emit(out, n, ACT_NEW, inst, SIDE_SELL, ta, size, 0)
+    return n
+
+
+class MarketMaker(NumbaStrategy):
+    """Quotes both sides around mid, skewed by position (see the module docstring). Params in ticks and lots."""
+
+    kernel = mm_kernel
+    defaults = {"half_spread": 2.0, "size": 1.0, "skew": 0.5, "requote": 3.0, "max_position": 20.0}

@@ -1,0 +1,206 @@
+"""The strategy API: two tiers over the same engine, risk checks and order path.
+
+**Python tier** — subclass :class:`Strategy` and return actions from the callbacks::
+
+    class Mine(Strategy):
+        def on_book(self, inst, book):
+            if book.valid and self.ctx.position(inst) == 0:
+                return [buy(inst, book.best_bid, 1, post_only=True)]
+
+Prices are integer ticks and amounts integer lots (``ctx.tick_size(inst)``, ``ctx.lot_size(inst)`` convert).
+Callbacks run on the event loop after the compiled path has applied the book; keep them short.
+
+**numba tier** — subclass :class:`NumbaStrategy` and set ``kernel`` to an ``@njit`` function::
+
+    @njit
+    def kernel(inst, px, qty, st, expo, orders, params, out):  # -> number of actions written to out
+        ...
+
+``px, qty, st`` are the book arrays (tickwire.engine.book), ``expo[inst] = (position, live buy, live sell)``
+lots, ``orders`` the order table (ORDER_DTYPE), ``params`` float64 array from :meth:`NumbaStrategy.params_array`,
+``out`` a preallocated ACTION_DTYPE buffer. The kernel runs inside the compiled hot pass, right after a book
+message was applied, with no Python in between.
+
+Either tier's actions go through the same risk check (tickwire.engine.risk) before anything is sent.
+An invalid book (a change_id gap until the resync snapshot) is reported as ``book.valid == False`` (Python)
+or ``st[inst].valid == 0`` (numba): do not quote on it.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from tickwire.types import (
+    ACT_CANCEL,
+    ACT_CANCEL_ALL,
+    ACT_NEW,
+    OT_LIMIT,
+    OT_MARKET,
+    SIDE_BUY,
+    SIDE_SELL,
+    TIF_GTC,
+    TIF_IOC,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One strategy decision (see :func:`buy`, :func:`sell`, :func:`market`, :func:`cancel`, :func:`cancel_all`)."""
+
+    kind: int
+    inst: int = 0
+    side: int = 0
+    price: int = 0
+    amount: int = 0
+    otype: int = OT_LIMIT
+    tif: int = TIF_GTC
+    post_only: bool = False
+    cid: int = 0
+
+
+def buy(inst: int, price: int, amount: int, post_only: bool = False, tif: int = TIF_GTC) -> Action:
+    """Limit buy of ``amount`` lots at ``price`` ticks."""
+    return Action(ACT_NEW, inst, SIDE_BUY, price, amount, OT_LIMIT, tif, post_only)
+
+
+def sell(inst: int, price: int, amount: int, post_only: bool = False, tif: int = TIF_GTC) -> Action:
+    """Limit sell of ``amount`` lots at ``price`` ticks."""
+    return Action(ACT_NEW, inst, SIDE_SELL, price, amount, OT_LIMIT, tif, post_only)
+
+
+def market(inst: int, side: int, amount: int) -> Action:
+    """Market order (immediate or cancel) of ``amount`` lots; ``side`` SIDE_BUY or SIDE_SELL."""
+    return Action(ACT_NEW, inst, side, 0, amount, OT_MARKET, TIF_IOC)
+
+
+def cancel(cid: int) -> Action:
+    """Cancel our order with client id ``cid``."""
+    return Action(ACT_CANCEL, cid=cid)
+
+
+def cancel_all() -> Action:
+    return Action(ACT_CANCEL_ALL)
+
+
+@dataclass(frozen=True, slots=True)
+class BookView:
+    """Top of one instrument's book (ticks and lots), as the Python tier sees it."""
+
+    inst: int
+    valid: bool
+    best_bid: int
+    bid_amount: int
+    best_ask: int
+    ask_amount: int
+    change_id: int
+
+    @property
+    def mid2(self) -> int:
+        """Twice the mid price in ticks (an integer)."""
+        return self.best_bid + self.best_ask
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    """Our order after a change, as the Python tier sees it."""
+
+    cid: int
+    inst: int
+    side: int
+    state: int
+    price: int
+    amount: int
+    filled: int
+
+
+class Context(Protocol):
+    """What a strategy can ask the engine."""
+
+    instruments: tuple[str, ...]
+
+    def tick_size(self, inst: int) -> float: ...
+    def lot_size(self, inst: int) -> float: ...
+    def position(self, inst: int) -> int: ...
+    def live_orders(self, inst: int) -> list[OrderView]: ...
+
+
+class Strategy:
+    """Python tier: override the callbacks you need; each returns actions (or None)."""
+
+    timer_ms: int = 0  # >0: on_timer is called every timer_ms
+
+    def __init__(self, ctx: Context, **params: float) -> None:
+        self.ctx = ctx
+        self.params = params
+
+    def on_book(self, inst: int, book: BookView) -> Iterable[Action] | None:
+        return None
+
+    def on_trade(self, inst: int, side: int, price: int, amount: int) -> Iterable[Action] | None:
+        return None
+
+    def on_order(self, order: OrderView) -> Iterable[Action] | None:
+        return None
+
+    def on_timer(self, now_ns: int) -> Iterable[Action] | None:
+        return None
+
+
+class NumbaStrategy:
+    """numba tier: ``kernel`` is an ``@njit`` function (see the module docstring); ``defaults`` names its params."""
+
+    kernel: Any = None
+    defaults: dict[str, float] = {}
+
+    def __init__(self, ctx: Context, **params: float) -> None:
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: unknown parameter(s) {sorted(unknown)}; "
+                             f"known: {sorted(self.defaults)}")
+        self.ctx = ctx
+        self.params = {**self.defaults, **params}
+
+    def params_array(self) -> np.ndarray:
+        """The params in ``defaults`` order, as the kernel's float64 array."""
+        return np.array([float(self.params[k]) for k in self.defaults], dtype=np.float64)
+
+
+class StrategyLoadError(ValueError):
+    """``--strategy`` does not name a loadable strategy class."""
+
+
+def load_strategy(spec: str) -> type[Strategy] | type[NumbaStrategy]:
+    """Import ``package.module:Name`` and check it is a Strategy or NumbaStrategy subclass."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise StrategyLoadError(f"strategy {spec!r}: expected 'package.module:Name'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise StrategyLoadError(f"strategy {spec!r}: cannot import {module_name}: {exc}") from None
+    cls = getattr(module, attr, None)
+    if not (isinstance(cls, type) and issubclass(cls, (Strategy, NumbaStrategy))):
+        raise StrategyLoadError(f"strategy {spec!r}: {attr} is not a Strategy or NumbaStrategy subclass")
+    if issubclass(cls, NumbaStrategy) and cls.kernel is None:
+        raise StrategyLoadError(f"strategy {spec!r}: NumbaStrategy without a kernel")
+    return cls
+
+
+def write_actions(actions: Iterable[Action] | None, out: np.ndarray) -> int:
+    """Copy Python-tier actions into the ACTION_DTYPE buffer; returns the count (extra actions are dropped)."""
+    n = 0
+    for a in actions or ():
+        if n >= out.shape[0]:
+            break
+        out[n] = (a.kind, a.inst, a.side, a.otype, a.tif, int(a.post_only), a.price, a.amount, a.cid)
+        n += 1
+    return n
+
+
+__all__ = ["ACT_CANCEL", "ACT_CANCEL_ALL", "ACT_NEW", "Action", "BookView", "Context", "NumbaStrategy",
+           "OT_LIMIT", "OT_MARKET", "OrderView", "SIDE_BUY", "SIDE_SELL", "Strategy", "StrategyLoadError",
+           "TIF_GTC", "TIF_IOC", "buy", "cancel", "cancel_all", "load_strategy", "market", "sell", "write_actions"]
