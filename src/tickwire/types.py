@@ -162,6 +162,35 @@ SBE_RFQ_DTYPE = np.dtype([("amount", np.float64), ("timestamp_ms", np.uint64), (
                           ("state", np.uint8), ("side", np.uint8)], align=True)
 SBE_COMBO_LEG_DTYPE = np.dtype([("instrument_id", np.uint32), ("leg_instrument_id", np.uint32),
                                 ("leg_size", np.int32)], align=True)
+
+# Multicast feed handler (tickwire.engine.mcast_feed): indices of its int64 stats array.
+MCF_STAT_PACKETS = 0  # packets accepted (in sequence, or late but not seen before)
+MCF_STAT_GAPS = 1  # sequence gaps (a jump forward on a channel)
+MCF_STAT_MISSING = 2  # packets still missing (gap sizes minus late arrivals)
+MCF_STAT_DUPLICATES = 3  # packets seen before, dropped
+MCF_STAT_REORDERED = 4  # late packets (arrived after a higher sequence number), processed
+MCF_STAT_TOO_OLD = 5  # packets older than the 64-packet window, dropped
+MCF_STAT_BOOK_GAPS = 6  # prevChangeId != last changeId: the book waits for a snapshot
+MCF_STAT_STALE = 7  # book messages with changeId <= the book's last changeId, skipped
+MCF_STAT_IGNORED = 8  # book messages for a book waiting for its snapshot
+MCF_STAT_SNAPSHOTS = 9  # snapshots applied (start-up or recovery)
+MCF_STAT_SNAP_VERIFIED = 10  # snapshots of an in-sync book that matched it level for level
+MCF_STAT_SNAP_MISMATCH = 11  # ... that did not match (the book is rebuilt from the snapshot)
+MCF_STAT_SNAP_ABORTED = 12  # multi-message snapshots cut by a gap or interleaving, discarded
+MCF_STAT_FRESH = 13  # books started empty from prevChangeId == 0
+MCF_STAT_UNKNOWN_INSTRUMENT = 14  # book/trade/ticker/snapshot for an instrumentId without an Instrument message yet
+MCF_STAT_OFF_TICK = 15  # prices / amounts that are not a whole number of ticks / lots (rounded)
+MCF_STAT_INCONSISTENT = 16  # book levels that contradicted the book (delete of an absent level...)
+MCF_STAT_SLOTS = 17  # instrument slots in use
+MCF_STAT_SLOTS_FULL = 18  # instruments dropped because every slot was taken
+MCF_STAT_EVENTS = 19  # EVENT_DTYPE events written
+MCF_STAT_TRADES = 20
+MCF_STAT_TICKERS = 21
+MCF_STATS_LEN = 24
+MCF_STAT_NAMES = ("packets", "gaps", "missing", "duplicates", "reordered", "too_old", "book_gaps", "stale",
+                  "ignored", "snapshots", "snapshots_verified", "snapshot_mismatch", "snapshots_aborted", "fresh_books",
+                  "unknown_instrument", "off_tick", "inconsistent", "slots", "slots_full", "events", "trades",
+                  "tickers")
 # --- netstack + book (issue 6): packets, market-data events, order responses, instruments, the L2 book ---
 # Conventions: prices are integer ticks (price / tick_size), amounts integer lots (amount / lot_size, lot_size =
 # the instrument's min_trade_amount); exchange times in ns since the epoch; every record is 64-byte aligned.

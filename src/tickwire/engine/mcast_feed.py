@@ -1,0 +1,497 @@
+"""Deribit multicast feed handler: decoded SBE records -> integer-tick books and market-data events.
+
+:class:`McastFeed` takes UDP payloads (from a pcap file, a kernel multicast socket or DPDK), decodes them with the
+compiled SBE decoder and runs :func:`feed_step`, which in compiled code:
+
+- tracks ``sequenceNumber`` per channel: gaps, duplicates (dropped), late/reordered packets (processed: the
+  change_id chain keeps them from corrupting a book), packets older than a 64-packet window (dropped);
+- maps ``instrumentId`` to an instrument slot from the Instrument/InstrumentV2 messages (tick and lot size);
+- keeps one book per instrument in the same integer-tick book as the WebSocket path (:mod:`tickwire.engine.book`),
+  chained on ``prevChangeId == last changeId``; a break invalidates the book until a snapshot;
+- recovers books from the snapshot channels (a Snapshot, possibly split until ``isLastInBook``) at start-up and
+  after a gap; a sequence gap on an incremental channel marks its books *suspect* until their next change chains
+  (proving nothing was missed) or a snapshot arrives; snapshots of an in-sync book are compared level by level;
+- writes ``EVENT_DTYPE`` events (book levels, trades, tickers) exactly as the JSON codec does, so the engine
+  cannot tell multicast from WebSocket market data. Book events in the output are the ones passed to the book, in
+  order: applying them to another ``Books`` yields the same book.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import numpy as np
+from numba import njit
+
+from tickwire import types as T
+from tickwire.engine.book import (
+    GAP, INCONSISTENT, Books, book_apply_event, book_clear, book_side_count,
+)
+from tickwire.netstack import deribit_sbe as D
+
+ID_LIMIT = 1 << 20  # instrumentIds >= this are counted as unknown (Deribit's ids are far below)
+N_CHANNELS = 1 << 16
+SEQ_WINDOW = 64
+_NO_SLOT = np.int32(-1)
+
+
+class FeedState(NamedTuple):
+    """Compiled-side state of the feed handler (arrays only, so @njit code can take it)."""
+
+    chan_hi: np.ndarray  # int64[N_CHANNELS]: highest sequence number seen (-1: channel not seen)
+    chan_mask: np.ndarray  # uint64[N_CHANNELS]: bit i = sequence hi - i was seen
+    snap_slot: np.ndarray  # int32[N_CHANNELS]: slot whose multi-message snapshot is in progress on the channel
+    snap_change: np.ndarray  # int64[N_CHANNELS]: its changeId
+    slot_of: np.ndarray  # int32[ID_LIMIT]: instrumentId -> slot
+    inst_id: np.ndarray  # int64[n_slots]
+    tick: np.ndarray  # float64[n_slots]: tick size (price unit of the book)
+    lot: np.ndarray  # float64[n_slots]: min trade amount (amount unit of the book)
+    inc_chan: np.ndarray  # int32[n_slots]: incremental channel its book messages arrive on (-1: none yet)
+    suspect: np.ndarray  # uint8[n_slots]: 1 after a sequence gap on its channel, until the chain is proven
+    pending: np.ndarray  # int64[n_slots]: changeId of a book event split over messages (isLast = no), else -1
+    trades: np.ndarray  # int64[n_slots]: trades seen
+    stats: np.ndarray  # int64[MCF_STATS_LEN]
+
+
+def new_state(n_slots: int) -> FeedState:
+    """Fresh feed state for ``n_slots`` instruments."""
+    return FeedState(
+        np.full(N_CHANNELS, -1, np.int64), np.zeros(N_CHANNELS, np.uint64), np.full(N_CHANNELS, -1, np.int32),
+        np.zeros(N_CHANNELS, np.int64), np.full(ID_LIMIT, -1, np.int32), np.zeros(n_slots, np.int64),
+        np.zeros(n_slots, np.float64), np.zeros(n_slots, np.float64), np.full(n_slots, -1, np.int32),
+        np.zeros(n_slots, np.uint8), np.full(n_slots, -1, np.int64), np.zeros(n_slots, np.int64),
+        np.zeros(T.MCF_STATS_LEN, np.int64))
+
+
+@njit(cache=True)
+def _units(fs, value, unit):  # noqa: ANN001, ANN202 - float price/amount -> whole ticks/lots, counting misfits
+    x = value / unit
+    r = np.round(x)
+    if abs(x - r) > 1e-6 * max(1.0, abs(x)):
+        fs.stats[T.MCF_STAT_OFF_TICK] += 1
+    return np.int64(r)
+
+
+@njit(cache=True)
+def _accept(fs, c, s, px, qty, bst):  # noqa: ANN001, ANN202 - sequence check of one packet; False: drop it
+    hi = fs.chan_hi[c]
+    if hi < 0:
+        fs.chan_hi[c] = s
+        fs.chan_mask[c] = np.uint64(1)
+        return True
+    if s > hi:
+        d = s - hi
+        if d > 1:
+            fs.stats[T.MCF_STAT_GAPS] += 1
+            fs.stats[T.MCF_STAT_MISSING] += d - 1
+            _channel_gap(fs, c, px, qty, bst)
+        fs.chan_mask[c] = (fs.chan_mask[c] << np.uint64(d)) | np.uint64(1) if d < SEQ_WINDOW else np.uint64(1)
+        fs.chan_hi[c] = s
+        return True
+    back = hi - s
+    if back >= SEQ_WINDOW:
+        fs.stats[T.MCF_STAT_TOO_OLD] += 1
+        return False
+    bit = np.uint64(1) << np.uint64(back)
+    if fs.chan_mask[c] & bit:
+        fs.stats[T.MCF_STAT_DUPLICATES] += 1
+        return False
+    fs.chan_mask[c] |= bit
+    fs.stats[T.MCF_STAT_REORDERED] += 1
+    fs.stats[T.MCF_STAT_MISSING] -= 1
+    return True
+
+
+@njit(cache=True)
+def _abort_snapshot(fs, c, px, qty, bst):  # noqa: ANN001, ANN202
+    slot = fs.snap_slot[c]
+    if slot >= 0:
+        book_clear(px, qty, bst, slot)  # its first part is in the book: invalid until a whole snapshot
+        fs.snap_slot[c] = -1
+        fs.stats[T.MCF_STAT_SNAP_ABORTED] += 1
+
+
+@njit(cache=True)
+def _channel_gap(fs, c, px, qty, bst):  # noqa: ANN001, ANN202 - packets of channel c were lost
+    _abort_snapshot(fs, c, px, qty, bst)
+    for slot in range(fs.stats[T.MCF_STAT_SLOTS]):
+        if fs.inc_chan[slot] == c and bst[slot].valid:
+            fs.suspect[slot] = 1
+
+
+@njit(cache=True)
+def _slot(fs, iid):  # noqa: ANN001, ANN202 - slot of a known instrument, else -1 (counted)
+    if iid < ID_LIMIT:
+        slot = fs.slot_of[iid]
+        if slot >= 0:
+            return slot
+    fs.stats[T.MCF_STAT_UNKNOWN_INSTRUMENT] += 1
+    return -1
+
+
+@njit(cache=True)
+def _instrument(fs, rec, px, qty, bst):  # noqa: ANN001, ANN202
+    iid = rec.instrument_id
+    if iid >= ID_LIMIT or not (rec.tick_size > 0.0) or not (rec.min_trade_amount > 0.0):
+        fs.stats[T.MCF_STAT_UNKNOWN_INSTRUMENT] += 1
+        return
+    slot = fs.slot_of[iid]
+    if slot < 0:
+        slot = fs.stats[T.MCF_STAT_SLOTS]
+        if slot >= len(fs.inst_id):
+            fs.stats[T.MCF_STAT_SLOTS_FULL] += 1
+            return
+        fs.stats[T.MCF_STAT_SLOTS] += 1
+        fs.slot_of[iid] = slot
+        fs.inst_id[slot] = iid
+    elif fs.tick[slot] != rec.tick_size or fs.lot[slot] != rec.min_trade_amount:
+        book_clear(px, qty, bst, slot)  # units changed: the integer book is meaningless, resync
+    fs.tick[slot] = rec.tick_size
+    fs.lot[slot] = rec.min_trade_amount
+
+
+@njit(cache=True)
+def _emit_level(fs, events, n, slot, side, action, flags, price, amount, ts_ms, rx_ns, change_id, prev, mi):  # noqa: ANN001, ANN202, E501
+    ev = events[n]
+    ev.kind = T.EV_BOOK
+    ev.side = T.BOOK_BID if side == T.SBE_SIDE_BID else T.BOOK_ASK
+    ev.action = action
+    ev.flags = flags
+    ev.inst = slot
+    ev.exch_ts = np.int64(ts_ms) * 1_000_000
+    ev.recv_ts = rx_ns
+    ev.change_id = change_id
+    ev.prev_change_id = prev
+    ev.price = _units(fs, price, fs.tick[slot]) if action != T.ACT_LEVEL_NONE else 0
+    ev.amount = _units(fs, amount, fs.lot[slot]) if action != T.ACT_LEVEL_NONE else 0
+    ev.msg = mi
+    return ev
+
+
+@njit(cache=True)
+def _apply_levels(fs, out, first, n_levels, slot, flags0, last, ts_ms, rx_ns, change_id, prev, mi, events, n_ev,
+                  px, qty, bst):  # noqa: ANN001, ANN202 - emit + apply one message's levels; returns (n_ev, gap)
+    snapshot = flags0 & T.EVF_SNAPSHOT
+    count = max(n_levels, 1)  # an empty message still moves the chain: one ACT_LEVEL_NONE event
+    for j in range(count):
+        flags = flags0 if j == 0 else (flags0 & T.EVF_SNAPSHOT)
+        if j == count - 1 and last:
+            flags |= T.EVF_LAST
+        if n_levels == 0:
+            action = T.ACT_LEVEL_NONE
+            side = T.SBE_SIDE_BID
+            price = 0.0
+            amount = 0.0
+        else:
+            lv = out.levels[first + j]
+            side = lv.side
+            price = lv.price
+            amount = lv.amount
+            if snapshot or lv.change == T.SBE_CHANGE_CREATED:
+                action = T.ACT_LEVEL_NEW
+            elif lv.change == T.SBE_CHANGE_CHANGED:
+                action = T.ACT_LEVEL_CHANGE
+            else:
+                action = T.ACT_LEVEL_DELETE
+        ev = _emit_level(fs, events, n_ev, slot, side, action, flags, price, amount, ts_ms, rx_ns, change_id, prev,
+                         mi)
+        n_ev += 1
+        status = book_apply_event(px, qty, bst, ev)
+        if status == GAP:
+            fs.stats[T.MCF_STAT_BOOK_GAPS] += 1
+            return n_ev, True
+        if status == INCONSISTENT:
+            fs.stats[T.MCF_STAT_INCONSISTENT] += 1
+    return n_ev, False
+
+
+@njit(cache=True)
+def _book(fs, out, m, rx_ns, mi, events, n_ev, px, qty, bst):  # noqa: ANN001, ANN202
+    b = out.books[m.ref]
+    slot = _slot(fs, b.instrument_id)
+    if slot < 0:
+        return n_ev
+    if m.channel < T.SBE_SNAPSHOT_CHANNEL_OFFSET:
+        fs.inc_chan[slot] = m.channel
+    change_id = np.int64(b.change_id)
+    prev = np.int64(b.prev_change_id)
+    continuation = fs.pending[slot] >= 0 and fs.pending[slot] == change_id
+    if bst[slot].valid == 0:
+        if prev == 0 and not continuation and fs.snap_slot[m.channel + T.SBE_SNAPSHOT_CHANNEL_OFFSET] != slot:
+            # a new instrument's first change: its book starts empty (an empty snapshot at changeId 0)
+            n_ev, _ = _apply_levels(fs, out, 0, 0, slot, T.EVF_SNAPSHOT | T.EVF_FIRST, True, b.timestamp_ms, rx_ns,
+                                    0, -1, mi, events, n_ev, px, qty, bst)
+            fs.stats[T.MCF_STAT_FRESH] += 1
+        else:
+            fs.stats[T.MCF_STAT_IGNORED] += 1
+            return n_ev
+    elif not continuation and change_id <= bst[slot].last_change_id:
+        fs.stats[T.MCF_STAT_STALE] += 1
+        return n_ev
+    flags0 = 0 if continuation else T.EVF_FIRST
+    n_ev, gap = _apply_levels(fs, out, b.first_level, b.n_levels, slot, flags0, b.is_last == T.SBE_YES,
+                              b.timestamp_ms, rx_ns, change_id, prev, mi, events, n_ev, px, qty, bst)
+    fs.pending[slot] = -1 if (gap or b.is_last == T.SBE_YES) else change_id
+    if not gap:
+        fs.suspect[slot] = 0  # the chain held: nothing of this book was lost
+    return n_ev
+
+
+@njit(cache=True)
+def _same_book(fs, out, s, slot, px, qty, bst):  # noqa: ANN001, ANN202 - does a one-message snapshot equal the book?
+    n_bid = 0
+    for j in range(s.n_levels):
+        lv = out.levels[s.first_level + j]
+        side = T.BOOK_BID if lv.side == T.SBE_SIDE_BID else T.BOOK_ASK
+        n_bid += side == T.BOOK_BID
+        price = np.int64(np.round(lv.price / fs.tick[slot]))
+        amount = np.int64(np.round(lv.amount / fs.lot[slot]))
+        found = False
+        for k in range(book_side_count(bst, slot, side)):
+            if px[slot, side, k] == price:
+                found = qty[slot, side, k] == amount
+                break
+        if not found:
+            return False
+    return n_bid == bst[slot].n_bids and s.n_levels - n_bid == bst[slot].n_asks
+
+
+@njit(cache=True)
+def _snapshot(fs, out, m, rx_ns, mi, events, n_ev, px, qty, bst):  # noqa: ANN001, ANN202
+    s = out.snapshots[m.ref]
+    slot = _slot(fs, s.instrument_id)
+    if slot < 0:
+        return n_ev
+    c = m.channel
+    change_id = np.int64(s.change_id)
+    last = s.is_last_in_book == T.SBE_YES
+    if fs.snap_slot[c] == slot and fs.snap_change[c] == change_id:  # next part of the snapshot in progress
+        n_ev, _ = _apply_levels(fs, out, s.first_level, s.n_levels, slot, T.EVF_SNAPSHOT, last, s.timestamp_ms,
+                                rx_ns, change_id, -1, mi, events, n_ev, px, qty, bst)
+    else:
+        _abort_snapshot(fs, c, px, qty, bst)  # another book started: the unfinished one is incomplete
+        if bst[slot].valid:
+            in_sync = fs.suspect[slot] == 0 and change_id == bst[slot].last_change_id
+            if in_sync and last and s.is_book_complete == T.SBE_YES:
+                if _same_book(fs, out, s, slot, px, qty, bst):
+                    fs.stats[T.MCF_STAT_SNAP_VERIFIED] += 1
+                    return n_ev
+                fs.stats[T.MCF_STAT_SNAP_MISMATCH] += 1
+            elif fs.suspect[slot] == 0 or change_id < bst[slot].last_change_id:
+                return n_ev  # in sync (or the snapshot is older than the book): nothing to recover
+        n_ev, _ = _apply_levels(fs, out, s.first_level, s.n_levels, slot, T.EVF_SNAPSHOT | T.EVF_FIRST, last,
+                                s.timestamp_ms, rx_ns, change_id, -1, mi, events, n_ev, px, qty, bst)
+    if last:
+        fs.snap_slot[c] = -1
+        fs.suspect[slot] = 0
+        fs.pending[slot] = -1
+        fs.stats[T.MCF_STAT_SNAPSHOTS] += 1
+    else:
+        fs.snap_slot[c] = slot
+        fs.snap_change[c] = change_id
+    return n_ev
+
+
+@njit(cache=True)
+def _trades(fs, out, m, rx_ns, mi, events, n_ev):  # noqa: ANN001, ANN202
+    slot = _slot(fs, m.instrument_id)
+    if slot < 0:
+        return n_ev
+    for k in range(m.ref, m.ref + m.aux):
+        t = out.trades[k]
+        ev = events[n_ev]
+        n_ev += 1
+        ev.kind = T.EV_TRADE
+        ev.side = T.BOOK_BID if t.direction == T.SBE_DIR_BUY else T.BOOK_ASK
+        ev.action = 0
+        ev.flags = 0
+        ev.inst = slot
+        ev.exch_ts = np.int64(t.timestamp_ms) * 1_000_000
+        ev.recv_ts = rx_ns
+        ev.change_id = np.int64(t.trade_id)
+        ev.prev_change_id = np.int64(t.trade_seq)
+        ev.price = _units(fs, t.price, fs.tick[slot])
+        ev.amount = _units(fs, t.amount, fs.lot[slot])
+        ev.msg = mi
+        fs.trades[slot] += 1
+        fs.stats[T.MCF_STAT_TRADES] += 1
+    return n_ev
+
+
+@njit(cache=True)
+def _ticker(fs, out, m, rx_ns, mi, events, n_ev):  # noqa: ANN001, ANN202 - best bid then best ask, as the JSON path
+    slot = _slot(fs, m.instrument_id)
+    if slot < 0:
+        return n_ev
+    t = out.tickers[m.ref]
+    fs.stats[T.MCF_STAT_TICKERS] += 1
+    for side in (T.BOOK_BID, T.BOOK_ASK):
+        price = t.best_bid_price if side == T.BOOK_BID else t.best_ask_price
+        amount = t.best_bid_amount if side == T.BOOK_BID else t.best_ask_amount
+        ev = events[n_ev]
+        n_ev += 1
+        ev.kind = T.EV_TICKER
+        ev.side = side
+        ev.action = 0
+        ev.flags = 0
+        ev.inst = slot
+        ev.exch_ts = np.int64(t.timestamp_ms) * 1_000_000
+        ev.recv_ts = rx_ns
+        ev.change_id = 0
+        ev.prev_change_id = 0
+        empty = not (price > 0.0) or not (amount > 0.0)  # an empty side is 0.0 / 0.0; NaN is null
+        ev.price = T.BOOK_NO_PRICE if empty else _units(fs, price, fs.tick[slot])
+        ev.amount = 0 if empty else _units(fs, amount, fs.lot[slot])
+        ev.msg = mi
+    return n_ev
+
+
+@njit(cache=True)
+def feed_step(out, fs, px, qty, bst, events):  # noqa: ANN001, ANN201
+    """Run the feed over every packet committed in ``out`` (decoder output); returns the events written.
+
+    ``events`` must hold len(levels) + len(trades) + 2 * len(tickers) + 2 * len(books) + len(snapshots) records
+    of ``out`` (see :func:`events_capacity`), the most one decoded batch can produce.
+    """
+    n_ev = 0
+    for pi in range(out.fill[D.F_PACKETS]):
+        pk = out.packets[pi]
+        if not _accept(fs, pk.channel, np.int64(pk.seq), px, qty, bst):
+            continue
+        fs.stats[T.MCF_STAT_PACKETS] += 1
+        for mi in range(pk.first_msg, pk.first_msg + pk.n_msgs):
+            m = out.msgs[mi]
+            tpl = m.template
+            if tpl == T.SBE_TPL_BOOK:
+                n_ev = _book(fs, out, m, pk.rx_ns, mi, events, n_ev, px, qty, bst)
+            elif tpl == T.SBE_TPL_TICKER:
+                n_ev = _ticker(fs, out, m, pk.rx_ns, mi, events, n_ev)
+            elif tpl == T.SBE_TPL_TRADES:
+                n_ev = _trades(fs, out, m, pk.rx_ns, mi, events, n_ev)
+            elif tpl == T.SBE_TPL_SNAPSHOT:
+                n_ev = _snapshot(fs, out, m, pk.rx_ns, mi, events, n_ev, px, qty, bst)
+            elif tpl == T.SBE_TPL_INSTRUMENT or tpl == T.SBE_TPL_INSTRUMENT_V2:
+                _instrument(fs, out.instruments[m.ref], px, qty, bst)
+    fs.stats[T.MCF_STAT_EVENTS] += n_ev
+    return n_ev
+
+
+def events_capacity(out: D.SbeOut) -> int:
+    """Events one decoded batch of ``out`` can produce at most (the size of McastFeed.events)."""
+    return len(out.levels) + len(out.trades) + 2 * len(out.tickers) + 2 * len(out.books) + len(out.snapshots)
+
+
+def _decimal(value: float) -> tuple[int, int]:
+    """(num, scale) with value == num * 10**-scale, from the shortest repr of the double."""
+    exp = Decimal(repr(value)).normalize().as_tuple()
+    digits = int("".join(map(str, exp.digits)))
+    scale = -exp.exponent
+    return (digits * 10 ** -scale, 0) if scale < 0 else (digits, scale)
+
+
+class McastFeed:
+    """Multicast market-data handler: UDP payloads in, books per instrument and EVENT_DTYPE events out.
+
+    Call :meth:`on_payload` per datagram (or :meth:`on_batch` for many), then :meth:`flush` to run the compiled
+    feed over what was decoded: it returns the events, valid until the next flush, whose book events are already
+    applied to ``self.books`` (slot ``i`` is instrument ``self.names[i]``). ``on_payload`` flushes by itself when
+    the decode buffers are full and hands those events to ``on_events`` if given.
+    """
+
+    def __init__(self, n_slots: int = 256, depth: int = 1024, books: Books | None = None,
+                 on_events: Any = None, out: D.SbeOut | None = None) -> None:
+        self.books = books if books is not None else Books(n_slots, depth)
+        self.out = out if out is not None else D.new_out()
+        self.state = new_state(len(self.books.state))
+        self.events = np.zeros(events_capacity(self.out), T.EVENT_DTYPE)
+        self.instruments = np.zeros(len(self.books.state), T.INSTRUMENT_DTYPE)
+        self.names: dict[int, str] = {}
+        self.decode_status = np.zeros(1, np.uint8)
+        self.on_events = on_events
+
+    def on_payload(self, payload: np.ndarray, rx_ns: int = 0) -> int:
+        """Decode one UDP payload (uint8 array); returns its SBE_* status (rejected packets are counted)."""
+        status = D.decode_packet(payload, 0, len(payload), rx_ns, self.out)
+        if status == T.SBE_ERR_CAPACITY:
+            self._flush_to_listener()
+            status = D.decode_packet(payload, 0, len(payload), rx_ns, self.out)
+        return int(status)
+
+    def on_batch(self, buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, rx_ns: np.ndarray,
+                 count: int) -> int:
+        """Decode ``count`` payloads ``buf[offsets[i]:offsets[i]+lengths[i]]``, flushing when full; returns
+        the number of packets the decoder rejected."""
+        if len(self.decode_status) < count:
+            self.decode_status = np.zeros(count, np.uint8)
+        status = self.decode_status
+        i = 0
+        while i < count:
+            j = D.decode_batch(buf, offsets, lengths, rx_ns, i, count - i, self.out, status)
+            if j < count:
+                if self.out.fill[D.F_PACKETS] == 0 and j == i:  # does not fit even in empty buffers
+                    status[i] = T.SBE_ERR_BLOCK
+                    j += 1
+                else:
+                    self._flush_to_listener()
+            i = j
+        return int(np.count_nonzero(status[:count]))
+
+    def _flush_to_listener(self) -> None:
+        n = self.flush()
+        if self.on_events is not None and n:
+            self.on_events(self.events[:n])
+
+    def flush(self) -> int:
+        """Run the compiled feed over the decoded packets; returns how many ``self.events`` it wrote."""
+        n = int(feed_step(self.out, self.state, self.books.px, self.books.qty, self.books.state, self.events))
+        self._learn_names()
+        D.reset(self.out)
+        return n
+
+    def _learn_names(self) -> None:
+        fs = self.state
+        for rec in self.out.instruments[:self.out.fill[D.F_INSTRUMENTS]]:
+            iid = int(rec["instrument_id"])
+            slot = int(fs.slot_of[iid]) if iid < ID_LIMIT else -1
+            if slot < 0 or slot in self.names:
+                continue
+            name = D.text(rec["name"], int(rec["name_len"]))
+            self.names[slot] = name
+            row = self.instruments[slot]
+            raw = name.encode("ascii")[:T.INSTRUMENT_NAME_BYTES]
+            row["name"][:len(raw)] = np.frombuffer(raw, np.uint8)
+            row["name_len"] = len(raw)
+            row["tick_num"], row["tick_scale"] = _decimal(float(rec["tick_size"]))
+            row["lot_num"], row["lot_scale"] = _decimal(float(rec["min_trade_amount"]))
+            row["tick_size"] = rec["tick_size"]
+            row["lot_size"] = rec["min_trade_amount"]
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Feed counters (sequence, books, recovery) and decoder counters (``decode_*``)."""
+        d = {name: int(self.state.stats[i]) for i, name in enumerate(T.MCF_STAT_NAMES)}
+        d.update({f"decode_{k}": v for k, v in D.error_counts(self.out.stats).items()})
+        d["decode_packets"] = int(self.out.stats[T.SBE_STAT_PACKETS])
+        d["decode_messages"] = int(self.out.stats[T.SBE_STAT_MESSAGES])
+        return d
+
+    def slot(self, name: str) -> int:
+        """Slot of an instrument by name (KeyError when not seen yet)."""
+        for slot, known in self.names.items():
+            if known == name:
+                return slot
+        raise KeyError(name)
+
+    def synced(self, slot: int) -> bool:
+        """True when the book is valid and not suspect (nothing may have been missed)."""
+        return bool(self.books.state[slot]["valid"]) and not self.state.suspect[slot]
+
+    def report(self) -> dict[str, dict[str, Any]]:
+        """Per instrument name: synced flag, top of book, level counts, last change_id, trades seen."""
+        result = {}
+        for slot, name in sorted(self.names.items(), key=lambda kv: kv[1]):
+            summary = self.books.summary(slot)
+            result[name] = {"instrument_id": int(self.state.inst_id[slot]), "synced": self.synced(slot),
+                            "trades": int(self.state.trades[slot]), **summary,
+                            "tick_size": float(self.state.tick[slot]), "lot_size": float(self.state.lot[slot])}
+        return result
