@@ -82,6 +82,9 @@ def collect() -> Report:
     report.add("TSC frequency", f"{clock.tsc_hz() / 1e9:.4f} GHz (calibrated against CLOCK_MONOTONIC)")
     report.add("TSC invariant", "yes" if invariant else "no", invariant,
                "" if invariant else "stage latencies fall back to CLOCK_MONOTONIC accuracy")
+    from tickwire.netstack._dpdk_doctor import add_facts as add_dpdk_facts
+
+    add_dpdk_facts(report, have_huge)
     root = os.geteuid() == 0
     report.add("running as root", "yes" if root else "no", True,
                "" if root else "tune/hw apply, netns tests and DPDK need root")
