@@ -37,5 +37,10 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="print the facts a
     console.print(table)
 
 
+from tickwire.tuning.cli import app as _tune_app  # noqa: E402
+
+app.add_typer(_tune_app, name="tune")
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,158 @@
+"""Real audit / apply / rollback on this host (root), always restoring what changed: the test compares
+`sysctl -a` and the catalogue's sysfs/procfs files before and after. Only net, vm, kernel and irq knobs are applied
+(other engineers share this machine); boot knobs go to a GRUB drop-in in a temp dir."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hoststate
+from tickwire.hw.nics import nics
+from tickwire.tuning import TuningError, load_catalogue
+from tickwire.tuning._apply import apply, rollback
+from tickwire.tuning._catalogue import Knob
+from tickwire.tuning._context import host_context
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="apply/rollback tests write /proc/sys and /sys: need root")
+
+TICKWIRE = [sys.executable, "-m", "tickwire.cli", "tune"]
+
+
+def tune(*args: str, user: int | None = None) -> subprocess.CompletedProcess[str]:
+    prefix = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] if user is not None else []
+    return subprocess.run([*prefix, *TICKWIRE, *args], capture_output=True, text=True, timeout=120)
+
+
+def _nic() -> list[str]:
+    with_irqs = [nic.name for nic in nics(with_ethtool=False) if nic.irqs]
+    return ["--nic", with_irqs[0]] if with_irqs else []
+
+
+def _rollback_all(state: Path) -> None:
+    """Safety net: roll back any snapshot a failed test left open."""
+    for path in sorted(state.glob("*.json"), reverse=True):
+        if json.loads(path.read_text()).get("rolled_back") is None:
+            rollback(str(path))
+
+
+def test_audit_reads_live_values():
+    out = tune("audit", "--only", "net,vm,kernel", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    rows = {row["id"]: row for row in report["rows"]}
+    for knob in load_catalogue():
+        if knob.kind == "sysctl" and knob.id in rows:
+            live = subprocess.run(["sysctl", "-n", knob.key], capture_output=True, text=True).stdout
+            assert rows[knob.id]["current"] == " ".join(live.split()), knob.id
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    assert f"[{rows['vm.thp_enabled']['current']}]" in thp
+    counts = report["counts"]
+    assert counts["OK"] + counts["DIFF"] + counts["UNAVAILABLE"] == len(rows)
+
+
+def test_apply_then_audit_ok_then_rollback_restores_every_value(tmp_path):
+    before = hoststate.capture()
+    nic = _nic()
+    try:
+        out = tune("apply", "--profile", "latency", "--only", "net,vm,kernel,irq", *nic, "--state-dir", str(tmp_path),
+                   "--json")
+        assert out.returncode == 0, out.stderr
+        result = json.loads(out.stdout)
+        applied = {c["knob"] for c in result["changes"] if c["status"] == "applied"}
+        skipped = {c["knob"] for c in result["changes"] if c["status"] == "skipped"}  # e.g. a managed IRQ
+        assert {"net.busy_read", "vm.swappiness", "vm.thp_enabled"} <= applied
+        assert Path("/proc/sys/net/core/busy_read").read_text().strip() == "50"
+
+        audit = json.loads(tune("audit", "--only", "net,vm,kernel,irq", *nic, "--json").stdout)
+        status = {row["id"]: row["status"] for row in audit["rows"]}
+        assert all(status[knob] == "OK" for knob in applied - skipped), status
+
+        again = tune("apply", "--profile", "latency", "--only", "net,vm,kernel", "--state-dir", str(tmp_path))
+        assert again.returncode == 0 and "nothing to change" in again.stdout  # idempotent: no second snapshot
+        assert len(list(tmp_path.glob("*.json"))) == 1
+
+        back = tune("rollback", "--state-dir", str(tmp_path))
+        assert back.returncode == 0, back.stderr
+        assert "rolled back" in back.stdout
+    finally:
+        _rollback_all(tmp_path)
+    assert hoststate.differences(before, hoststate.capture()) == {}
+    assert tune("rollback", "--state-dir", str(tmp_path)).returncode == 2  # nothing left to roll back
+
+
+def test_dry_run_changes_nothing(tmp_path):
+    before = hoststate.capture()
+    out = tune("apply", "--only", "net,vm", "--dry-run", "--state-dir", str(tmp_path))
+    assert out.returncode == 0 and "would change" in out.stdout
+    assert not list(tmp_path.iterdir())
+    assert hoststate.differences(before, hoststate.capture()) == {}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile", "fast"], "unknown profile 'fast'"),
+    (["--only", "net,bogus"], "unknown group or knob bogus"),
+    (["--set", "net.busy_read=5000"], "outside 0..1000"),
+    (["--set", "net.nope=1"], "unknown knob 'net.nope'"),
+    (["--set", "vm.thp_enabled=sometimes"], "expected one of"),
+    (["--isolated", "1-x"], "bad cpu list"),
+])
+def test_bad_input_is_a_clear_error_and_changes_nothing(tmp_path, args, message):
+    before = hoststate.capture()
+    out = tune("apply", "--only", "net,vm", *[a for a in args if a], "--state-dir", str(tmp_path))
+    assert out.returncode == 2
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert not list(tmp_path.iterdir())
+    assert hoststate.differences(before, hoststate.capture()) == {}
+
+
+def test_not_root_is_a_clear_error_and_changes_nothing(tmp_path):
+    before = hoststate.capture()
+    tmp_path.chmod(0o777)
+    out = tune("apply", "--only", "net", "--state-dir", str(tmp_path), user=65534)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "needs root" in out.stderr
+    assert tune("rollback", "--state-dir", str(tmp_path), user=65534).returncode == 2
+    assert not list(tmp_path.iterdir())
+    assert hoststate.differences(before, hoststate.capture()) == {}
+
+
+def test_a_write_the_kernel_refuses_restores_what_was_written(tmp_path):
+    """All-or-nothing: busy_read is written, then the kernel rejects vm.dirty_ratio=101 (EINVAL): busy_read goes
+    back. The second knob is a test-only catalogue entry without a range, so the kernel is what refuses."""
+    before = hoststate.capture()
+    good = next(k for k in load_catalogue() if k.id == "net.busy_read")
+    bad = Knob("test.dirty_ratio", "vm", "sysctl", "vm.dirty_ratio", "w", "s", False, "low", "sysctl",
+               format="int", values={"latency": 101})
+    try:
+        with pytest.raises(TuningError, match="test.dirty_ratio: writing '101'.*failed"):
+            apply("latency", host_context(), snapshots=tmp_path, knobs=(good, bad))
+        snapshot = json.loads(next(tmp_path.glob("*.json")).read_text())
+        assert snapshot["rolled_back"].startswith("apply failed")
+    finally:
+        _rollback_all(tmp_path)
+    assert hoststate.differences(before, hoststate.capture()) == {}
+
+
+def test_boot_knobs_render_a_grub_drop_in_and_rollback_removes_it(tmp_path):
+    grub = tmp_path / "grub.d"
+    state = tmp_path / "state"
+    out = tune("apply", "--boot", "--only", "boot,dpdk", "--housekeeping", "0", "--isolated", "1",
+               "--grub-dir", str(grub), "--state-dir", str(state))
+    assert out.returncode == 0, out.stderr
+    drop_in = grub / "90-tickwire.cfg"
+    words = subprocess.run(["sh", "-c", f'GRUB_CMDLINE_LINUX_DEFAULT="quiet"; . {drop_in}; '
+                                        'echo "$GRUB_CMDLINE_LINUX_DEFAULT"'],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert words[0] == "quiet"
+    for word in ("isolcpus=managed_irq,domain,1", "nohz_full=1", "rcu_nocbs=1", "irqaffinity=0", "nosoftlockup",
+                 "intel_iommu=on", "iommu=pt"):
+        assert word in words
+    assert "mitigations=off" not in " ".join(words)  # opt-in only
+    assert "reboot" in out.stdout
+    assert tune("rollback", "--state-dir", str(state)).returncode == 0
+    assert not drop_in.exists()
