@@ -217,7 +217,8 @@ def _book(fs, out, m, rx_ns, mi, events, n_ev, px, qty, bst):  # noqa: ANN001, A
     prev = np.int64(b.prev_change_id)
     continuation = fs.pending[slot] >= 0 and fs.pending[slot] == change_id
     if bst[slot].valid == 0:
-        if prev == 0 and not continuation and fs.snap_slot[m.channel + T.SBE_SNAPSHOT_CHANNEL_OFFSET] != slot:
+        snap_chan = min(m.channel + T.SBE_SNAPSHOT_CHANNEL_OFFSET, N_CHANNELS - 1)
+        if prev == 0 and not continuation and fs.snap_slot[snap_chan] != slot:
             # a new instrument's first change: its book starts empty (an empty snapshot at changeId 0)
             n_ev, _ = _apply_levels(fs, out, 0, 0, slot, T.EVF_SNAPSHOT | T.EVF_FIRST, True, b.timestamp_ms, rx_ns,
                                     0, -1, mi, events, n_ev, px, qty, bst)
