@@ -40,6 +40,9 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="print the facts a
 from tickwire.tuning.cli import app as _tune_app  # noqa: E402
 
 app.add_typer(_tune_app, name="tune")
+from tickwire.hw.cli import app as _hw_app  # noqa: E402
+
+app.add_typer(_hw_app, name="hw")
 
 
 if __name__ == "__main__":

@@ -139,6 +139,8 @@ def nics(root: str = "/", with_ethtool: bool = True) -> list[Nic]:
             nic.offloads = {k: v for k, v in ethtool_features(name).items()
                             if k in ("generic-receive-offload", "large-receive-offload", "generic-segmentation-offload",
                                      "tcp-segmentation-offload", "rx-checksumming", "tx-checksumming")}
-            nic.coalesce = {k: v for k, v in ethtool_coalesce(name).items() if v != "n/a"}
+            nic.coalesce = {k: v for k, v in ethtool_coalesce(name).items()
+                            if k in ("adaptive-rx", "adaptive-tx", "rx-usecs", "rx-frames", "tx-usecs", "tx-frames")
+                            and v != "n/a"}
         result.append(nic)
     return result
