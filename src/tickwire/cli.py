@@ -44,6 +44,10 @@ from tickwire.hw.cli import app as _hw_app  # noqa: E402
 
 app.add_typer(_hw_app, name="hw")
 
+from tickwire.sim.cli import sim as _sim_command  # noqa: E402
+
+app.command("sim")(_sim_command)
+
 
 if __name__ == "__main__":
     app()

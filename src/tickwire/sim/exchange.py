@@ -1,0 +1,337 @@
+"""The venue's state and its order operations: books, orders, accounts, and what each event publishes.
+
+Transport-free: the JSON-RPC methods (``methods.py``) and the synthetic market flow (``flow.py``) call these
+operations; every operation that changes a book publishes one book change (a new change_id) through the
+feed (WebSocket subscribers) and the attached market-data listeners, then the trades and user updates.
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from typing import Any
+
+from tickwire.sim import messages as msg
+from tickwire.sim.accounts import Account
+from tickwire.sim.config import SimConfig
+from tickwire.sim.errors import (INVALID_AMOUNT, NOT_OPEN_ORDER, ORDER_NOT_FOUND, OTHER_REJECT, POST_ONLY_REJECT,
+                                 RpcError)
+from tickwire.sim.feed import Feed
+from tickwire.sim.instruments import Instrument
+from tickwire.sim.listeners import BookSnapshot, Listeners, MarketDataListener
+from tickwire.sim.matching import BUY, SELL, Fill, LevelChange, Order, OrderBook, PostOnlyReject
+
+FLOW_OWNER = None          # synthetic participants have no account
+CLOSED_ORDERS_KEPT = 100_000
+USER_TRADES_KEPT = 10_000
+_CHANGE_ID_STEPS = (1, 1, 1, 2, 3, 5, 11)  # real change_ids skip ids; only the chain matters
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class InstrumentState:
+    """One instrument's book and market statistics."""
+
+    def __init__(self, inst: Instrument, change_id: int) -> None:
+        self.inst = inst
+        self.book = OrderBook()
+        self.change_id = change_id
+        self.mark = inst.reference_price
+        self.index = inst.reference_price
+        self.settlement = inst.reference_price
+        self.funding_8h = 0.0
+        self.last_trade: int | None = None  # ticks
+        self.tick_direction = 0
+        self.trade_seq = 0
+        self.volume = 0.0
+        self.volume_usd = 0.0
+        self.high: float | None = None
+        self.low: float | None = None
+        self.open_interest = 0
+
+    def last_price_or_mark(self) -> float:
+        return self.inst.price(self.last_trade) if self.last_trade is not None else self.mark
+
+    def set_mark(self, mark: float) -> None:
+        decimals = self.inst.price_decimals + 2
+        self.mark = round(mark, decimals)
+        self.index = round(mark * 0.9999, decimals)
+
+
+class Exchange:
+    """All books, orders and accounts of the simulated venue."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.instruments = {inst.name: inst for inst in config.instruments}
+        rng = random.Random(config.seed)
+        self._cid_rng = random.Random(config.seed + 7)
+        self.states = {inst.name: InstrumentState(inst, rng.randrange(10**10, 4 * 10**10))
+                       for inst in config.instruments}
+        self.accounts: dict[str, Account] = {}
+        self.orders: dict[int, Order] = {}          # user orders, open and recently closed
+        self._closed: deque[int] = deque()
+        self.user_trades: dict[tuple[str, str], deque[dict[str, Any]]] = {}
+        self._next_oid = 31270474367
+        self._next_tid = 403691824
+        self.feed = Feed(self)
+        self.listeners = Listeners(on_error=self._listener_failed)
+        self.listener_errors: list[str] = []
+
+    # --- accounts and listeners ---
+    def account(self, name: str) -> Account:
+        acc = self.accounts.get(name)
+        if acc is None:
+            acc = self.accounts[name] = Account(name, 96103 + len(self.accounts))
+        return acc
+
+    def add_listener(self, listener: MarketDataListener) -> None:
+        """Attach a market-data listener (see ``listeners.py``)."""
+        self.listeners.add(listener, [i.to_json() for i in self.instruments.values()], self.snapshot)
+
+    def _listener_failed(self, listener: object, exc: BaseException) -> None:
+        self.listener_errors.append(f"{type(listener).__name__}: {exc!r}")
+
+    def snapshot(self, name: str) -> BookSnapshot:
+        """The current full book of one instrument."""
+        st = self.states[name]
+        inst = st.inst
+        return BookSnapshot(name, st.change_id, now_ms(),
+                            [(inst.price(p), inst.amount(a)) for p, a in st.book.depth(BUY)],
+                            [(inst.price(p), inst.amount(a)) for p, a in st.book.depth(SELL)])
+
+    def state(self, name: str) -> InstrumentState:
+        return self.states[name]
+
+    def marks(self) -> dict[str, float]:
+        return {name: st.mark for name, st in self.states.items()}
+
+    # --- order operations (user) ---
+    def _new_oid(self) -> int:
+        self._next_oid += 1
+        return self._next_oid
+
+    def place(self, acc: Account, conn: int, name: str, side: int, lots: int, price: int | None, *,
+              type: str = "limit", tif: str = "good_til_cancelled", post_only: bool = False,
+              reject_post_only: bool = False, reduce_only: bool = False, label: str = ""
+              ) -> tuple[Order, list[dict[str, Any]]]:
+        """Submit a user order; returns it and its immediate fills as user trades."""
+        st = self.states[name]
+        if reduce_only:
+            pos = acc.positions.get(name)
+            held = round(pos.size / st.inst.min_trade_amount) if pos else 0
+            reducible = max(0, -side * held)
+            if reducible == 0:
+                raise RpcError(OTHER_REJECT, {"reason": "reduce_only order would increase the position"})
+            lots = min(lots, reducible)
+        ts = now_ms()
+        order = Order(self._new_oid(), acc.name, side, price, lots, tif=tif, type=type, post_only=post_only,
+                      reject_post_only=reject_post_only and post_only, reduce_only=reduce_only, label=label,
+                      conn=conn, now_ms=ts, instrument=name)
+        try:
+            fills = st.book.submit(order)
+        except PostOnlyReject:
+            st.book.take_changes()
+            raise RpcError(POST_ONLY_REJECT, {"reason": "post_only order would take liquidity"}) from None
+        if order.type == "market":
+            order.price = fills[-1].price if fills else (st.book.best(-side) or round(st.mark / st.inst.tick_size))
+        self.orders[order.oid] = order
+        trades = self._after(st, fills, [order], ts)
+        if order.state != "open":
+            self._closed_order(order.oid)
+        return order, trades.get(order.oid, [])
+
+    def user_order(self, acc: Account, oid_text: object) -> Order:
+        """An order of this account by id (10004 order_not_found otherwise)."""
+        try:
+            oid = int(str(oid_text).removeprefix("USDC-"))
+        except ValueError:
+            raise RpcError(ORDER_NOT_FOUND, {"param": "order_id", "reason": "not a known order id"}) from None
+        order = self.orders.get(oid)
+        if order is None or order.owner != acc.name:
+            raise RpcError(ORDER_NOT_FOUND, {"param": "order_id", "reason": "not a known order id"})
+        return order
+
+    def cancel(self, acc: Account, order: Order, reason: str = "user_request") -> Order:
+        """Cancel one open order (11044 not_open_order when it is not open)."""
+        st = self.states[order.instrument]
+        if order.state != "open" or st.book.cancel(order.oid) is None:
+            raise RpcError(NOT_OPEN_ORDER, {"order_id": str(order.oid), "state": order.state})
+        order.cancel_reason = reason
+        ts = now_ms()
+        order.updated_ms = ts
+        self._after(st, [], [order], ts)
+        self._closed_order(order.oid)
+        return order
+
+    def cancel_where(self, acc: Account, reason: str = "user_request", **match: Any) -> list[Order]:
+        """Cancel the account's open orders whose attributes equal ``match`` (instrument/label/conn/currency)."""
+        currency = match.pop("currency", None)
+        kind = match.pop("kind", None)
+        victims = []
+        for order in list(self.open_orders(acc)):
+            inst = self.instruments[order.instrument]
+            if currency is not None and inst.currency != currency:
+                continue
+            if kind not in (None, "any") and inst.kind != kind:
+                continue
+            if all(getattr(order, key) == value for key, value in match.items()):
+                victims.append(self.cancel(acc, order, reason))
+        return victims
+
+    def edit(self, acc: Account, order: Order, lots: int, price: int | None, post_only: bool | None = None,
+             reject_post_only: bool | None = None) -> tuple[Order, list[dict[str, Any]]]:
+        """Change amount and/or price of an open order (priority kept only for a decrease at the same price)."""
+        st = self.states[order.instrument]
+        if order.state != "open" or order.oid not in st.book.orders:
+            raise RpcError(NOT_OPEN_ORDER, {"order_id": str(order.oid), "state": order.state})
+        if lots <= order.filled:
+            raise RpcError(INVALID_AMOUNT, {"param": "amount", "reason": "must exceed the filled amount"})
+        if post_only is not None:
+            order.post_only = post_only
+        if reject_post_only is not None:
+            order.reject_post_only = reject_post_only and order.post_only
+        ts = now_ms()
+        order.updated_ms = ts
+        order.replaced = True
+        try:
+            fills = st.book.modify(order.oid, lots, order.price if price is None else price)
+        except PostOnlyReject:
+            order.state = "cancelled"
+            order.cancel_reason = "edit_post_only_reject"
+            fills = []
+        trades = self._after(st, fills, [order], ts)
+        if order.state != "open":
+            self._closed_order(order.oid)
+        return order, trades.get(order.oid, [])
+
+    def open_orders(self, acc: Account) -> list[Order]:
+        return [o for o in self.orders.values() if o.owner == acc.name and o.state == "open"]
+
+    def _closed_order(self, oid: int) -> None:
+        self._closed.append(oid)
+        while len(self._closed) > CLOSED_ORDERS_KEPT:
+            self.orders.pop(self._closed.popleft(), None)
+
+    # --- order operations (synthetic flow: no account, no responses) ---
+    def flow_submit(self, name: str, side: int, lots: int, price: int | None, tif: str = "good_til_cancelled"
+                    ) -> Order:
+        st = self.states[name]
+        order = Order(self._new_oid(), FLOW_OWNER, side, price, lots, tif=tif,
+                      type="limit" if price is not None else "market", instrument=name)
+        fills = st.book.submit(order)
+        self._after(st, fills, (), now_ms())
+        return order
+
+    def flow_cancel(self, name: str, oid: int) -> bool:
+        st = self.states[name]
+        if st.book.cancel(oid) is None:
+            return False
+        self._after(st, [], (), now_ms())
+        return True
+
+    # --- publication ---
+    def _after(self, st: InstrumentState, fills: list[Fill], orders: Any, ts: int) -> dict[int, list[dict[str, Any]]]:
+        """Publish what one operation did: book change, public trades, user updates. Returns user trades by
+        order id."""
+        changes = st.book.take_changes()
+        if changes:
+            self._publish_book(st, changes, ts)
+        if not fills:
+            if orders:
+                for order in orders:
+                    if order.owner is not None:
+                        self._publish_user(self.accounts[order.owner], st, [order], [])
+            return {}
+        inst = st.inst
+        public: list[dict[str, Any]] = []
+        by_account: dict[str, tuple[dict[int, Order], list[dict[str, Any]]]] = {}
+        user_trades: dict[int, list[dict[str, Any]]] = {}
+        for order in orders:
+            if order.owner is not None:
+                by_account.setdefault(order.owner, ({}, []))[0][order.oid] = order
+        for fill in fills:
+            trade = self._public_trade(st, fill, ts)
+            public.append(trade)
+            for order, liquidity in ((fill.maker, "M"), (fill.taker, "T")):
+                if order.owner is None:
+                    continue
+                order.updated_ms = ts
+                acc = self.accounts[order.owner]
+                amount = inst.amount(fill.lots)
+                price = inst.price(fill.price)
+                rate = inst.maker_commission if liquidity == "M" else inst.taker_commission
+                fee = rate * (amount / price if inst.inverse else amount)
+                pnl = acc.fill(inst, amount if order.side == BUY else -amount, price, fee)
+                ut = msg.user_trade_json(trade, order, liquidity, fee, inst.currency, pnl)
+                user_trades.setdefault(order.oid, []).append(ut)
+                self._remember_trade(acc.name, inst.name, ut)
+                entry = by_account.setdefault(acc.name, ({}, []))
+                entry[0][order.oid] = order
+                entry[1].append(ut)
+                if order is not fill.taker and order.state != "open":
+                    self._closed_order(order.oid)
+        self.feed.trades(st, public)
+        if self.listeners:
+            self.listeners.trades(inst.name, public)
+        for name, (touched, trades) in by_account.items():
+            self._publish_user(self.accounts[name], st, list(touched.values()), trades)
+        return user_trades
+
+    def _public_trade(self, st: InstrumentState, fill: Fill, ts: int) -> dict[str, Any]:
+        inst = st.inst
+        last = st.last_trade
+        if last is None or fill.price == last:
+            direction = 1 if st.tick_direction in (0, 1) else 3
+        else:
+            direction = 0 if fill.price > last else 2
+        st.tick_direction = direction
+        st.last_trade = fill.price
+        st.trade_seq += 1
+        self._next_tid += 1
+        price = inst.price(fill.price)
+        amount = inst.amount(fill.lots)
+        st.volume += amount / price if inst.inverse else amount
+        st.volume_usd += amount if inst.inverse else amount * st.index
+        st.high = price if st.high is None else max(st.high, price)
+        st.low = price if st.low is None else min(st.low, price)
+        st.open_interest += fill.lots
+        return msg.public_trade_json(st, self._next_tid, st.trade_seq, ts, fill.price, fill.lots,
+                                     fill.taker.side, direction)
+
+    def _remember_trade(self, account: str, name: str, trade: dict[str, Any]) -> None:
+        log = self.user_trades.get((account, name))
+        if log is None:
+            log = self.user_trades[(account, name)] = deque(maxlen=USER_TRADES_KEPT)
+        log.append(trade)
+
+    def _publish_book(self, st: InstrumentState, changes: list[LevelChange], ts: int) -> None:
+        prev = st.change_id
+        st.change_id = cid = prev + self._cid_rng.choice(_CHANGE_ID_STEPS)
+        inst = st.inst
+        bids: list[list[Any]] = []
+        asks: list[list[Any]] = []
+        for side, price, old, new in changes:
+            if new == 0:
+                entry = ["delete", inst.price(price), 0.0]
+            else:
+                entry = ["new" if old == 0 else "change", inst.price(price), inst.amount(new)]
+            (bids if side == BUY else asks).append(entry)
+        self.feed.book_change(st, cid, prev, ts, bids, asks, changes)
+        if self.listeners:
+            self.listeners.book_change(inst.name, cid, prev, ts, bids, asks)
+
+    def _publish_user(self, acc: Account, st: InstrumentState, orders: list[Order], trades: list[dict[str, Any]]
+                      ) -> None:
+        if not self.feed.has_user_subscribers(acc.name):
+            return
+        inst = st.inst
+        orders_json = [msg.order_json(inst, o, acc.user_id) for o in orders]
+        pos = acc.positions.get(inst.name)
+        positions = [pos.to_json(st.mark, st.index)] if pos is not None and trades else []
+        self.feed.user_event(acc, st, orders_json, trades, positions)
+
+
+__all__ = ["Exchange", "InstrumentState", "BUY", "SELL", "now_ms"]

@@ -1,0 +1,122 @@
+"""Synthetic market participants: a mid-price random walk with Poisson-timed limit orders, cancels and takers.
+
+Each event changes the book (one book message on ``book.{i}.raw``): a limit order near the mid, a cancel of a
+random resting synthetic order, or (rarely) a marketable order that trades. The sequence of events is
+deterministic for a seed; the timer only decides how many are due (``rate`` per second per instrument).
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+from tickwire.sim.exchange import Exchange
+from tickwire.sim.matching import BUY, SELL
+
+TAKER_SHARE = 0.04   # share of events that are marketable orders
+MOVE_SHARE = 0.03    # share of events preceded by a one-tick mid move
+MAX_CATCH_UP_S = 0.1  # after a stall, do at most this much backlog at once
+
+
+class _Participants:
+    """The synthetic order flow of one instrument."""
+
+    def __init__(self, exchange: Exchange, name: str, rng: random.Random, depth: int) -> None:
+        self.exchange = exchange
+        self.name = name
+        self.rng = rng
+        self.depth = depth
+        st = exchange.states[name]
+        self.inst = st.inst
+        self.mid = max(depth + 2, round(st.inst.reference_price / st.inst.tick_size))
+        self.max_lots = 50 if st.inst.kind == "future" else 20
+        self.resting: list[int] = []
+
+    def seed(self) -> None:
+        """Fill ``depth`` levels per side around the mid (happens before anyone can subscribe)."""
+        for k in range(1, self.depth + 1):
+            for side in (BUY, SELL):
+                self._add(side, k)
+        self._set_mark()
+
+    def _set_mark(self) -> None:
+        self.exchange.states[self.name].set_mark(self.mid * self.inst.tick_size)
+
+    def _add(self, side: int, offset: int) -> None:
+        price = max(1, self.mid - side * offset)
+        order = self.exchange.flow_submit(self.name, side, self.rng.randint(1, self.max_lots), price)
+        if order.state == "open":
+            self.resting.append(order.oid)
+
+    def step(self) -> None:
+        """One event (always a book change)."""
+        rng = self.rng
+        if rng.random() < MOVE_SHARE:
+            self.mid = max(self.depth + 2, self.mid + (1 if rng.random() < 0.5 else -1))
+            self._set_mark()
+        u = rng.random()
+        side = BUY if rng.random() < 0.5 else SELL
+        if u < TAKER_SHARE:
+            book = self.exchange.states[self.name].book
+            if book.best(-side) is not None:
+                self.exchange.flow_submit(self.name, side, rng.randint(1, self.max_lots), None, "immediate_or_cancel")
+                return
+        resting = self.resting
+        if resting and (len(resting) > 3 * self.depth or u < 0.48):
+            while resting:
+                i = rng.randrange(len(resting))
+                resting[i], resting[-1] = resting[-1], resting[i]
+                if self.exchange.flow_cancel(self.name, resting.pop()):
+                    return
+        offset = 1 + min(self.depth - 1, int(rng.expovariate(0.25)))
+        self._add(side, offset)
+
+
+class MarketFlow:
+    """Drives every instrument's participants at ``rate`` events per second each."""
+
+    def __init__(self, exchange: Exchange, rate: float, seed: int, depth: int = 20) -> None:
+        self.rate = rate
+        self.parts = [_Participants(exchange, name, random.Random(seed * 1000 + i), depth)
+                      for i, name in enumerate(exchange.states)]
+        self.events = 0
+        self._handle: asyncio.TimerHandle | None = None
+        self._t0 = 0.0
+
+    def seed_books(self) -> None:
+        for part in self.parts:
+            part.seed()
+
+    def run_events(self, n: int) -> None:
+        """``n`` events on every instrument, now (benchmarks and tests)."""
+        for _ in range(n):
+            for part in self.parts:
+                part.step()
+        self.events += n
+
+    def start(self) -> None:
+        """Schedule the flow on the running loop (nothing when rate is 0)."""
+        if self.rate <= 0:
+            return
+        self._t0 = time.monotonic()
+        self.events = 0
+        self._schedule()
+
+    def _schedule(self) -> None:
+        period = 0.01 if self.rate <= 2000 else 0.001
+        self._handle = asyncio.get_running_loop().call_later(period, self._tick)
+
+    def _tick(self) -> None:
+        due = int((time.monotonic() - self._t0) * self.rate) - self.events
+        cap = max(1, int(self.rate * MAX_CATCH_UP_S))
+        if due > cap:  # fell behind (stall): skip the backlog instead of bursting
+            self.events += due - cap
+            due = cap
+        if due > 0:
+            self.run_events(due)
+        self._schedule()
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None

@@ -1,0 +1,52 @@
+"""Run a SimServer in the foreground until SIGINT/SIGTERM (the CLI's event loop, on uvloop when present)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Iterable
+
+from tickwire.sim.config import SimConfig
+from tickwire.sim.listeners import MarketDataListener
+from tickwire.sim.server import SimServer
+
+
+async def _main(config: SimConfig, ready_json: bool, listeners: Iterable[MarketDataListener]) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    server = SimServer(config, listeners)
+    try:
+        await server.start()
+    except OSError as exc:
+        print(f"tickwire sim: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        print(f"tickwire sim: {exc}", file=sys.stderr)
+        return 1
+    info = server.ready_info()
+    if ready_json:
+        sys.stdout.write(json.dumps(info) + "\n")
+    else:
+        names = ", ".join(i.name for i in config.instruments)
+        sys.stdout.write(f"tickwire sim listening on {info['url']} (HTTP {info['http']})\n"
+                         f"instruments: {names}; rate {config.rate:g} book msgs/s each; seed {config.seed}\n"
+                         f"local credentials: client_id={info['client_id']} "
+                         f"client_secret={info['client_secret']}\nCtrl-C stops.\n")
+    sys.stdout.flush()
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+    return 0
+
+
+def serve(config: SimConfig, ready_json: bool = False, listeners: Iterable[MarketDataListener] = ()) -> int:
+    """Blocking: serve until a signal; returns the exit code."""
+    try:
+        import uvloop
+    except ImportError:  # uvloop is a dependency; plain asyncio still works
+        return asyncio.run(_main(config, ready_json, listeners))
+    return uvloop.run(_main(config, ready_json, listeners))
