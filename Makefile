@@ -2,6 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+COLLECTIONS := $(VENV)/ansible_collections/.installed
 SYSTEM := $(VENV)/.system-packages
 APT_PACKAGES := dpdk libdpdk-dev dpdk-dev tcpdump tshark iproute2 ethtool systemd
 SOURCES := pyproject.toml setup.py MANIFEST.in $(wildcard ffi/*.py ffi/*.c ffi/*.h)
@@ -9,7 +10,7 @@ PYTEST_ARGS ?=
 
 .PHONY: install run test bench clean
 
-install: $(INSTALLED)
+install: $(INSTALLED) $(COLLECTIONS)
 
 # Debian packages (DPDK, tcpdump, tshark...) when root with apt; otherwise say what was skipped.
 $(SYSTEM): scripts/system-packages.sh
@@ -22,6 +23,11 @@ $(INSTALLED): $(SOURCES) $(SYSTEM)
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade "pip>=24"
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,deploy]'
+	@touch $@
+
+# Ansible collections of ansible/requirements.yml, project-local (offline-safe, see ansible/install_collections.py).
+$(COLLECTIONS): ansible/requirements.yml ansible/install_collections.py $(INSTALLED)
+	$(PY) ansible/install_collections.py $(VENV)/ansible_collections
 	@touch $@
 
 run: install
