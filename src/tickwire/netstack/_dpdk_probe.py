@@ -1,4 +1,6 @@
-"""``python -m tickwire.netstack._dpdk_probe [--no-huge] [--prefix=P]``: can this host run a DPDK EAL? Prints one JSON line.
+"""``python -m tickwire.netstack._dpdk_probe [--no-huge] [--prefix=P]``: can this host run a DPDK EAL?
+
+Prints one JSON line.
 
 Run in a subprocess (one EAL per process): initialises the EAL on a net_null vdev (hugepages when reserved, else
 --no-huge), starts the port, receives one burst, cleans up. Exit status 0 when usable.

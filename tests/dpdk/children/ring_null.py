@@ -59,10 +59,11 @@ def main() -> None:
     loops.rx_touch_loop(null.port_id, 0, mbufs, 32, 1000, cycles, True)  # compile
     null_pkts, _, _, null_cyc = loops.rx_touch_loop(null.port_id, 0, mbufs, 32, 10**12, cycles, True)
     ring_mbufs = np.zeros(32, np.uint64)
-    assert dpdk_module().lib.tw_dpdk_mbuf_alloc_bulk(pool.addr, dpdk_module().ffi.cast("void *", ring_mbufs.ctypes.data), 32) == 0
+    ring_handles = dpdk_module().ffi.cast("void *", ring_mbufs.ctypes.data)
+    assert lib.tw_dpdk_mbuf_alloc_bulk(pool.addr, ring_handles, 32) == 0
     ring_loop(ring.port_id, ring_mbufs, 32, 1000)
     ring_pkts, ring_cyc = ring_loop(ring.port_id, ring_mbufs, 32, cycles)
-    lib.tw_dpdk_free_bulk(dpdk_module().ffi.cast("void *", ring_mbufs.ctypes.data), 32)
+    lib.tw_dpdk_free_bulk(ring_handles, 32)
     ring.close()
     null.close()
     in_use = pool.in_use

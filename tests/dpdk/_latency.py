@@ -1,0 +1,47 @@
+"""DPDK source vs kernel-socket source: the same open-loop UDP traffic over a veth, one receiver at a time."""
+from __future__ import annotations
+
+from hdrh.histogram import HdrHistogram
+
+from _harness import ChildProcess, VethPair, run_child, veth_namespaces
+
+PERCENTILES = (50.0, 95.0, 99.0, 99.9)
+
+
+def _one(mode: str, pair: VethPair, count: int, rate: int, port: int) -> list[int]:
+    # count + 1: the sender's first datagram only resolves ARP
+    rx = ChildProcess("lat_rx", {"mode": mode, "iface": pair.rx_if, "ip": pair.rx_ip, "port": port,
+                                 "count": count + 1, "seconds": count / rate + 10, "core": "1"}, netns=pair.rx_ns)
+    try:
+        rx.wait_line("READY", timeout=60)
+        run_child("lat_send", {"dst_ip": pair.rx_ip, "port": port, "count": count, "rate": rate, "core": 0},
+                  timeout=count / rate + 60, netns=pair.tx_ns)
+        r = rx.result(timeout=count / rate + 30)
+    finally:
+        rx.kill()
+    return [lat for lat, seq in zip(r["latency_ns"], r["seq"]) if seq < count]
+
+
+def summary(latencies_ns: list[int]) -> dict[str, float]:
+    """p50/p95/p99/p99.9/max in microseconds, via an HDR histogram (1 ns .. 1 s, 3 significant digits)."""
+    h = HdrHistogram(1, 1_000_000_000, 3)
+    for v in latencies_ns:
+        h.record_value(max(1, v))
+    out = {f"p{p:g}": h.get_value_at_percentile(p) / 1e3 for p in PERCENTILES}
+    out["max"] = h.get_max_value() / 1e3
+    out["count"] = h.get_total_count()
+    return out
+
+
+def compare(count: int, rate: int, rounds: int = 1) -> dict[str, dict[str, float]]:
+    """Run kernel and DPDK receivers alternately on the same veth traffic; the latency summary of each.
+
+    Both receivers spin on core 1 at normal priority; on a shared, untuned host the tail (p95 and up) is the
+    scheduler time-slicing them away, not the source. (SCHED_FIFO makes it worse: RT throttling parks the
+    spinning receiver for 50 ms every second.)"""
+    lat: dict[str, list[int]] = {"kernel": [], "dpdk": []}
+    with veth_namespaces() as pair:
+        for _ in range(rounds):
+            for mode in ("kernel", "dpdk"):
+                lat[mode] += _one(mode, pair, count, rate, 31500)
+    return {mode: summary(values) for mode, values in lat.items()}
