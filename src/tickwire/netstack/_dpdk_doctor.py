@@ -10,22 +10,11 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
-DPDK_DRIVERS = ("vfio-pci", "uio_pci_generic", "igb_uio")
 _RUNTIME = Path("/var/run/dpdk")
 
 
 class _Report(Protocol):
     def add(self, name: str, value: object, ok: bool = True, hint: str = "") -> None: ...
-
-
-def bound_devices(root: str = "/") -> dict[str, list[str]]:
-    """PCI addresses bound to each DPDK-capable kernel driver (from /sys/bus/pci/drivers/<driver>/)."""
-    found: dict[str, list[str]] = {}
-    for driver in DPDK_DRIVERS:
-        path = Path(root, "sys/bus/pci/drivers", driver)
-        if path.is_dir():
-            found[driver] = sorted(p.name for p in path.iterdir() if p.name.count(":") == 2)
-    return found
 
 
 def probe_eal(no_huge: bool, timeout_s: float = 60.0) -> dict[str, object]:
@@ -66,11 +55,12 @@ def add_facts(report: _Report, have_hugepages: bool) -> None:
     else:
         report.add("DPDK EAL (hugepages)", "not tried: no hugepages reserved", False,
                    "virtual devices work with --no-huge; for production reserve hugepages (tickwire hw / Ansible)")
-    bound = bound_devices()
-    listing = "; ".join(f"{d}: {', '.join(a) or 'none'}" for d, a in bound.items()) or "no DPDK driver loaded"
-    have = any(bound.values())
+    from tickwire.hw.inventory import dpdk_devices
+
+    bound = dpdk_devices()
+    listing = ", ".join(f"{d['pci']} ({d['driver']})" for d in bound) or "none"
     report.add("DPDK bound devices", listing, True,
-               "" if have else "no NIC bound for DPDK (modprobe vfio-pci; dpdk-devbind.py -b vfio-pci <pci>); "
-                               "virtual devices (net_pcap, net_af_packet, net_null) need none")
-    if have and not os.path.exists("/dev/vfio/vfio"):
+               "" if bound else "no NIC bound for DPDK (`tickwire hw bind <pci>`); virtual devices (net_pcap, "
+                                "net_af_packet, net_null) need none")
+    if bound and not os.path.exists("/dev/vfio/vfio"):
         report.add("DPDK /dev/vfio", "missing", False, "modprobe vfio-pci and enable the IOMMU (intel_iommu=on)")
