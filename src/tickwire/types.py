@@ -172,7 +172,7 @@ MCF_STAT_REORDERED = 4  # late packets (arrived after a higher sequence number),
 MCF_STAT_TOO_OLD = 5  # packets older than the 64-packet window, dropped
 MCF_STAT_BOOK_GAPS = 6  # prevChangeId != last changeId: the book waits for a snapshot
 MCF_STAT_STALE = 7  # book messages with changeId <= the book's last changeId, skipped
-MCF_STAT_IGNORED = 8  # book messages for a book waiting for its snapshot
+MCF_STAT_IGNORED = 8  # buffered book events dropped because the snapshot already holds them
 MCF_STAT_SNAPSHOTS = 9  # snapshots applied (start-up or recovery)
 MCF_STAT_SNAP_VERIFIED = 10  # snapshots of an in-sync book that matched it level for level
 MCF_STAT_SNAP_MISMATCH = 11  # ... that did not match (the book is rebuilt from the snapshot)
@@ -186,11 +186,14 @@ MCF_STAT_SLOTS_FULL = 18  # instruments dropped because every slot was taken
 MCF_STAT_EVENTS = 19  # EVENT_DTYPE events written
 MCF_STAT_TRADES = 20
 MCF_STAT_TICKERS = 21
-MCF_STATS_LEN = 24
+MCF_STAT_BUFFERED = 22  # book messages kept while their book waits for a snapshot
+MCF_STAT_REPLAYED = 23  # buffered book events applied after the snapshot (changeId above the snapshot's)
+MCF_STAT_BUFFER_LOST = 24  # buffered book events overwritten before their snapshot came (the chain then breaks)
+MCF_STATS_LEN = 32
 MCF_STAT_NAMES = ("packets", "gaps", "missing", "duplicates", "reordered", "too_old", "book_gaps", "stale",
                   "ignored", "snapshots", "snapshots_verified", "snapshot_mismatch", "snapshots_aborted", "fresh_books",
                   "unknown_instrument", "off_tick", "inconsistent", "slots", "slots_full", "events", "trades",
-                  "tickers")
+                  "tickers", "buffered", "replayed", "buffer_lost")
 # --- netstack + book (issue 6): packets, market-data events, order responses, instruments, the L2 book ---
 # Conventions: prices are integer ticks (price / tick_size), amounts integer lots (amount / lot_size, lot_size =
 # the instrument's min_trade_amount); exchange times in ns since the epoch; every record is 64-byte aligned.

@@ -17,8 +17,10 @@ _OFF = T.SBE_SNAPSHOT_CHANNEL_OFFSET
 
 
 class RefFeed:
-    def __init__(self, depth: int = 1024) -> None:
+    def __init__(self, depth: int = 1024, pending: int = 8192) -> None:
         self.depth = depth
+        self.ring: list[tuple | None] = [None] * pending
+        self.head = 0
         self.stats: collections.Counter[str] = collections.Counter()
         self.hi: dict[int, int] = {}
         self.seen: dict[int, set[int]] = collections.defaultdict(set)
@@ -83,10 +85,11 @@ class RefFeed:
             self._clear(self.snap.pop(c)[0])
             self.stats["snapshots_aborted"] += 1
 
-    def _apply(self, slot: int, levels: list, flags0: int, last: bool, change_id: int, prev: int) -> bool:
-        book = self.books[slot]
+    def _events(self, slot: int, levels: list, flags0: int, last: bool, change_id: int, prev: int) -> list[tuple]:
+        """(slot, flags, side, action, price, amount, change_id, prev) per level, units converted."""
         tick, lot = self.units[slot]
         rows = levels or [None]
+        out = []
         for j, lv in enumerate(rows):
             flags = flags0 if j == 0 else flags0 & T.EVF_SNAPSHOT
             if j == len(rows) - 1 and last:
@@ -98,13 +101,44 @@ class RefFeed:
                 side = T.BOOK_BID if sbe_side == T.SBE_SIDE_BID else T.BOOK_ASK
                 action = T.ACT_LEVEL_NEW if flags0 & T.EVF_SNAPSHOT else _ACTION[change]
                 price, amount = self._units(p, tick), self._units(a, lot)
-            gaps, errors = book.n_gaps, book.n_errors
-            book.apply_event(T.EV_BOOK, flags, side, action, price, amount, change_id, prev)
-            if book.n_gaps != gaps:
-                self.stats["book_gaps"] += 1
-                return True
-            self.stats["inconsistent"] += book.n_errors - errors
+            out.append((slot, flags, side, action, price, amount, change_id, prev))
+        return out
+
+    def _apply_one(self, ev: tuple) -> bool:
+        slot, flags, side, action, price, amount, change_id, prev = ev
+        book = self.books[slot]
+        gaps, errors = book.n_gaps, book.n_errors
+        book.apply_event(T.EV_BOOK, flags, side, action, price, amount, change_id, prev)
+        if book.n_gaps != gaps:
+            self.stats["book_gaps"] += 1
+            return True
+        self.stats["inconsistent"] += book.n_errors - errors
         return False
+
+    def _apply(self, slot: int, levels: list, flags0: int, last: bool, change_id: int, prev: int) -> bool:
+        return any(self._apply_one(ev) for ev in self._events(slot, levels, flags0, last, change_id, prev))
+
+    def _buffer(self, slot: int, m: dict[str, Any], flags0: int) -> None:
+        for ev in self._events(slot, m["levels"], flags0, m["is_last"] == 1, m["change_id"], m["prev_change_id"]):
+            k = self.head % len(self.ring)
+            if self.ring[k] is not None:
+                self.stats["buffer_lost"] += 1
+            self.ring[k] = ev
+            self.head += 1
+
+    def _replay(self, slot: int) -> None:
+        size = len(self.ring)
+        for k in range(max(0, self.head - size), self.head):
+            ev = self.ring[k % size]
+            if ev is None or ev[0] != slot:
+                continue
+            self.ring[k % size] = None
+            if ev[6] <= self.books[slot].last_change_id:
+                self.stats["ignored"] += 1
+                continue
+            self.stats["replayed"] += 1
+            if self._apply_one(ev):
+                break
 
     # -- messages -----------------------------------------------------------------------------------------------
     def _instrument(self, m: dict[str, Any]) -> None:
@@ -139,7 +173,9 @@ class RefFeed:
                 self._apply(slot, [], T.EVF_SNAPSHOT | T.EVF_FIRST, True, 0, -1)
                 self.stats["fresh_books"] += 1
             else:
-                self.stats["ignored"] += 1
+                self._buffer(slot, m, 0 if continuation else T.EVF_FIRST)
+                self.pending[slot] = -1 if m["is_last"] == 1 else m["change_id"]
+                self.stats["buffered"] += 1
                 return
         elif not continuation and m["change_id"] <= book.last_change_id:
             self.stats["stale"] += 1
@@ -182,6 +218,7 @@ class RefFeed:
             self.suspect[slot] = False
             self.pending[slot] = -1
             self.stats["snapshots"] += 1
+            self._replay(slot)
         else:
             self.snap[c] = (slot, m["change_id"])
 

@@ -32,6 +32,7 @@ from tickwire.netstack import deribit_sbe as D
 ID_LIMIT = 1 << 20  # instrumentIds >= this are counted as unknown (Deribit's ids are far below)
 N_CHANNELS = 1 << 16
 SEQ_WINDOW = 64
+PENDING_EVENTS = 8192  # book events buffered (all instruments) while books wait for their snapshot
 _NO_SLOT = np.int32(-1)
 
 
@@ -50,17 +51,19 @@ class FeedState(NamedTuple):
     suspect: np.ndarray  # uint8[n_slots]: 1 after a sequence gap on its channel, until the chain is proven
     pending: np.ndarray  # int64[n_slots]: changeId of a book event split over messages (isLast = no), else -1
     trades: np.ndarray  # int64[n_slots]: trades seen
+    pend: np.ndarray  # EVENT_DTYPE ring: book events of books waiting for a snapshot (consumed: kind EV_NONE)
+    pend_head: np.ndarray  # int64[1]: events ever written to the ring
     stats: np.ndarray  # int64[MCF_STATS_LEN]
 
 
-def new_state(n_slots: int) -> FeedState:
-    """Fresh feed state for ``n_slots`` instruments."""
+def new_state(n_slots: int, pending: int = PENDING_EVENTS) -> FeedState:
+    """Fresh feed state for ``n_slots`` instruments and a ring of ``pending`` buffered book events."""
     return FeedState(
         np.full(N_CHANNELS, -1, np.int64), np.zeros(N_CHANNELS, np.uint64), np.full(N_CHANNELS, -1, np.int32),
         np.zeros(N_CHANNELS, np.int64), np.full(ID_LIMIT, -1, np.int32), np.zeros(n_slots, np.int64),
         np.zeros(n_slots, np.float64), np.zeros(n_slots, np.float64), np.full(n_slots, -1, np.int32),
         np.zeros(n_slots, np.uint8), np.full(n_slots, -1, np.int64), np.zeros(n_slots, np.int64),
-        np.zeros(T.MCF_STATS_LEN, np.int64))
+        np.zeros(max(pending, 1), T.EVENT_DTYPE), np.zeros(1, np.int64), np.zeros(T.MCF_STATS_LEN, np.int64))
 
 
 @njit(cache=True)
@@ -168,6 +171,15 @@ def _emit_level(fs, events, n, slot, side, action, flags, price, amount, ts_ms, 
     return ev
 
 
+@njit(cache=True, inline="always")
+def _action(change):  # noqa: ANN001, ANN202 - SBE bookChange -> ACT_LEVEL_*
+    if change == T.SBE_CHANGE_CREATED:
+        return T.ACT_LEVEL_NEW
+    if change == T.SBE_CHANGE_CHANGED:
+        return T.ACT_LEVEL_CHANGE
+    return T.ACT_LEVEL_DELETE
+
+
 @njit(cache=True)
 def _apply_levels(fs, out, first, n_levels, slot, flags0, last, ts_ms, rx_ns, change_id, prev, mi, events, n_ev,
                   px, qty, bst):  # noqa: ANN001, ANN202 - emit + apply one message's levels; returns (n_ev, gap)
@@ -187,12 +199,7 @@ def _apply_levels(fs, out, first, n_levels, slot, flags0, last, ts_ms, rx_ns, ch
             side = lv.side
             price = lv.price
             amount = lv.amount
-            if snapshot or lv.change == T.SBE_CHANGE_CREATED:
-                action = T.ACT_LEVEL_NEW
-            elif lv.change == T.SBE_CHANGE_CHANGED:
-                action = T.ACT_LEVEL_CHANGE
-            else:
-                action = T.ACT_LEVEL_DELETE
+            action = T.ACT_LEVEL_NEW if snapshot else _action(lv.change)
         ev = _emit_level(fs, events, n_ev, slot, side, action, flags, price, amount, ts_ms, rx_ns, change_id, prev,
                          mi)
         n_ev += 1
@@ -203,6 +210,62 @@ def _apply_levels(fs, out, first, n_levels, slot, flags0, last, ts_ms, rx_ns, ch
         if status == INCONSISTENT:
             fs.stats[T.MCF_STAT_INCONSISTENT] += 1
     return n_ev, False
+
+
+@njit(cache=True)
+def _buffer(fs, out, b, slot, flags0, rx_ns, mi):  # noqa: ANN001, ANN202 - book message -> the pending ring
+    count = max(np.int64(b.n_levels), 1)
+    for j in range(count):
+        flags = flags0 if j == 0 else 0
+        if j == count - 1 and b.is_last == T.SBE_YES:
+            flags |= T.EVF_LAST
+        k = fs.pend_head[0] % len(fs.pend)
+        if fs.pend[k].kind != T.EV_NONE:
+            fs.stats[T.MCF_STAT_BUFFER_LOST] += 1
+        if b.n_levels == 0:
+            _emit_level(fs, fs.pend, k, slot, T.SBE_SIDE_BID, T.ACT_LEVEL_NONE, flags, 0.0, 0.0, b.timestamp_ms,
+                        rx_ns, b.change_id, b.prev_change_id, mi)
+        else:
+            lv = out.levels[b.first_level + j]
+            _emit_level(fs, fs.pend, k, slot, lv.side, _action(lv.change), flags, lv.price, lv.amount,
+                        b.timestamp_ms, rx_ns, b.change_id, b.prev_change_id, mi)
+        fs.pend_head[0] += 1
+
+
+@njit(cache=True)
+def _replay(fs, slot, events, n_ev, px, qty, bst):  # noqa: ANN001, ANN202 - buffered events after a snapshot
+    head = fs.pend_head[0]
+    size = len(fs.pend)
+    for k in range(max(0, head - size), head):
+        ev = fs.pend[k % size]
+        if ev.kind != T.EV_BOOK or ev.inst != slot:
+            continue
+        ev.kind = T.EV_NONE  # consumed
+        if ev.change_id <= bst[slot].last_change_id:
+            fs.stats[T.MCF_STAT_IGNORED] += 1
+            continue
+        out = events[n_ev]
+        n_ev += 1
+        out.kind = T.EV_BOOK
+        out.side = ev.side
+        out.action = ev.action
+        out.flags = ev.flags
+        out.inst = ev.inst
+        out.exch_ts = ev.exch_ts
+        out.recv_ts = ev.recv_ts
+        out.change_id = ev.change_id
+        out.prev_change_id = ev.prev_change_id
+        out.price = ev.price
+        out.amount = ev.amount
+        out.msg = ev.msg
+        fs.stats[T.MCF_STAT_REPLAYED] += 1
+        status = book_apply_event(px, qty, bst, out)
+        if status == GAP:
+            fs.stats[T.MCF_STAT_BOOK_GAPS] += 1
+            break  # the rest stays buffered for the next snapshot
+        if status == INCONSISTENT:
+            fs.stats[T.MCF_STAT_INCONSISTENT] += 1
+    return n_ev
 
 
 @njit(cache=True)
@@ -223,8 +286,10 @@ def _book(fs, out, m, rx_ns, mi, events, n_ev, px, qty, bst):  # noqa: ANN001, A
             n_ev, _ = _apply_levels(fs, out, 0, 0, slot, T.EVF_SNAPSHOT | T.EVF_FIRST, True, b.timestamp_ms, rx_ns,
                                     0, -1, mi, events, n_ev, px, qty, bst)
             fs.stats[T.MCF_STAT_FRESH] += 1
-        else:
-            fs.stats[T.MCF_STAT_IGNORED] += 1
+        else:  # keep it: the snapshot may be older than this change (snapshot channels lag or lead)
+            _buffer(fs, out, b, slot, 0 if continuation else T.EVF_FIRST, rx_ns, mi)
+            fs.pending[slot] = -1 if b.is_last == T.SBE_YES else change_id
+            fs.stats[T.MCF_STAT_BUFFERED] += 1
             return n_ev
     elif not continuation and change_id <= bst[slot].last_change_id:
         fs.stats[T.MCF_STAT_STALE] += 1
@@ -287,6 +352,7 @@ def _snapshot(fs, out, m, rx_ns, mi, events, n_ev, px, qty, bst):  # noqa: ANN00
         fs.suspect[slot] = 0
         fs.pending[slot] = -1
         fs.stats[T.MCF_STAT_SNAPSHOTS] += 1
+        n_ev = _replay(fs, slot, events, n_ev, px, qty, bst)
     else:
         fs.snap_slot[c] = slot
         fs.snap_change[c] = change_id
@@ -351,8 +417,7 @@ def _ticker(fs, out, m, rx_ns, mi, events, n_ev):  # noqa: ANN001, ANN202 - best
 def feed_step(out, fs, px, qty, bst, events):  # noqa: ANN001, ANN201
     """Run the feed over every packet committed in ``out`` (decoder output); returns the events written.
 
-    ``events`` must hold len(levels) + len(trades) + 2 * len(tickers) + 2 * len(books) + len(snapshots) records
-    of ``out`` (see :func:`events_capacity`), the most one decoded batch can produce.
+    ``events`` must hold :func:`events_capacity` records, the most one decoded batch can produce.
     """
     n_ev = 0
     for pi in range(out.fill[D.F_PACKETS]):
@@ -377,9 +442,11 @@ def feed_step(out, fs, px, qty, bst, events):  # noqa: ANN001, ANN201
     return n_ev
 
 
-def events_capacity(out: D.SbeOut) -> int:
-    """Events one decoded batch of ``out`` can produce at most (the size of McastFeed.events)."""
-    return len(out.levels) + len(out.trades) + 2 * len(out.tickers) + 2 * len(out.books) + len(out.snapshots)
+def events_capacity(out: D.SbeOut, pending: int = PENDING_EVENTS) -> int:
+    """Events one decoded batch of ``out`` can produce at most (the size of McastFeed.events): its own, plus
+    every buffered event replayed after a snapshot."""
+    return (len(out.levels) + len(out.trades) + 2 * len(out.tickers) + 2 * len(out.books) + len(out.snapshots)
+            + pending)
 
 
 def _decimal(value: float) -> tuple[int, int]:
@@ -400,11 +467,11 @@ class McastFeed:
     """
 
     def __init__(self, n_slots: int = 256, depth: int = 1024, books: Books | None = None,
-                 on_events: Any = None, out: D.SbeOut | None = None) -> None:
+                 on_events: Any = None, out: D.SbeOut | None = None, pending: int = PENDING_EVENTS) -> None:
         self.books = books if books is not None else Books(n_slots, depth)
         self.out = out if out is not None else D.new_out()
-        self.state = new_state(len(self.books.state))
-        self.events = np.zeros(events_capacity(self.out), T.EVENT_DTYPE)
+        self.state = new_state(len(self.books.state), pending)
+        self.events = np.zeros(events_capacity(self.out, pending), T.EVENT_DTYPE)
         self.instruments = np.zeros(len(self.books.state), T.INSTRUMENT_DTYPE)
         self.names: dict[int, str] = {}
         self.decode_status = np.zeros(1, np.uint8)
