@@ -67,7 +67,9 @@ class Exchange:
         self.config = config
         self.instruments = {inst.name: inst for inst in config.instruments}
         rng = random.Random(config.seed)
-        self._cid_rng = random.Random(config.seed + 7)
+        cid_rng = random.Random(config.seed + 7)
+        self._cid_steps = [cid_rng.choice(_CHANGE_ID_STEPS) for _ in range(4096)]
+        self._cid_i = 0
         self.states = {inst.name: InstrumentState(inst, rng.randrange(10**10, 4 * 10**10))
                        for inst in config.instruments}
         self.accounts: dict[str, Account] = {}
@@ -309,7 +311,8 @@ class Exchange:
 
     def _publish_book(self, st: InstrumentState, changes: list[LevelChange], ts: int) -> None:
         prev = st.change_id
-        st.change_id = cid = prev + self._cid_rng.choice(_CHANGE_ID_STEPS)
+        self._cid_i = i = (self._cid_i + 1) & 4095
+        st.change_id = cid = prev + self._cid_steps[i]
         inst = st.inst
         bids: list[list[Any]] = []
         asks: list[list[Any]] = []

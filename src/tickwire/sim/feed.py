@@ -55,6 +55,8 @@ class Feed:
         self._trade_buf: dict[str, list[dict[str, Any]]] = {}
         self._last_quote: dict[str, tuple[float, ...]] = {}
         self.sent_book = 0  # book messages written (counted once per subscriber)
+        self._names = {name: (f"book.{name}.raw", f"quote.{name}", f"ticker.{name}.raw")
+                       for name in exchange.states}
 
     # --- registry ---
     def subscribe(self, sub: Subscriber, spec: ChannelSpec) -> None:
@@ -125,27 +127,29 @@ class Feed:
                     changes: list[LevelChange]) -> None:
         """One book change (called by the exchange for every change, in order)."""
         name = st.inst.name
-        raw = self.subs.get(f"book.{name}.raw")
+        raw_name, quote_name, ticker_name = self._names[name]
+        subs = self.subs
+        raw = subs.get(raw_name)
         if raw:
-            self._send_book(f"book.{name}.raw", raw, {
+            self._send_book(raw_name, raw, {
                 "type": "change", "timestamp": ts, "prev_change_id": prev, "instrument_name": name,
                 "change_id": cid, "bids": bids, "asks": asks}, cid)
         agg = self._agg.get(name)
         if agg is not None:
             for side, price, old, _new in changes:
                 agg.setdefault((side, price), old)
-        quote = self.subs.get(f"quote.{name}")
+        quote = subs.get(quote_name)
         if quote:
             data = msg.quote_json(st, ts)
             key = (data["best_bid_price"], data["best_bid_amount"], data["best_ask_price"], data["best_ask_amount"])
             if key != self._last_quote.get(name):
                 self._last_quote[name] = key
-                payload = notification(f"quote.{name}", data)
+                payload = notification(quote_name, data)
                 for sub in tuple(quote.values()):
                     sub.notify(payload)
-        ticker = self.subs.get(f"ticker.{name}.raw")
+        ticker = subs.get(ticker_name)
         if ticker:
-            payload = notification(f"ticker.{name}.raw", msg.ticker_json(st, ts))
+            payload = notification(ticker_name, msg.ticker_json(st, ts))
             for sub in tuple(ticker.values()):
                 sub.notify(payload)
 

@@ -2,86 +2,102 @@
 
 Each event changes the book (one book message on ``book.{i}.raw``): a limit order near the mid, a cancel of a
 random resting synthetic order, or (rarely) a marketable order that trades. The sequence of events is
-deterministic for a seed; the timer only decides how many are due (``rate`` per second per instrument).
+deterministic for a seed; the timer only decides how many are due (``rate`` per second per instrument), which
+makes arrivals a uniform-rate approximation of a Poisson process at the timer's granularity.
 """
 from __future__ import annotations
 
 import asyncio
-import random
+import math
 import time
+from collections.abc import Callable
+
+import numpy as np
 
 from tickwire.sim.exchange import Exchange
 from tickwire.sim.matching import BUY, SELL
 
-TAKER_SHARE = 0.04   # share of events that are marketable orders
-MOVE_SHARE = 0.03    # share of events preceded by a one-tick mid move
+TAKER_SHARE = 0.04    # share of events that are marketable orders
+CANCEL_SHARE = 0.44   # share of events that cancel (more when the book is over-full)
+MOVE_SHARE = 0.03     # share of events preceded by a one-tick mid move
 MAX_CATCH_UP_S = 0.1  # after a stall, do at most this much backlog at once
+_DRAWS = 4096         # uniforms drawn per refill (numpy, then plain floats: cheap to index)
 
 
 class _Participants:
     """The synthetic order flow of one instrument."""
 
-    def __init__(self, exchange: Exchange, name: str, rng: random.Random, depth: int) -> None:
+    def __init__(self, exchange: Exchange, name: str, seed: int, depth: int) -> None:
         self.exchange = exchange
         self.name = name
-        self.rng = rng
+        self.gen = np.random.Generator(np.random.PCG64(seed))
+        self.rows: list[list[float]] = []
+        self.i = 0
         self.depth = depth
         st = exchange.states[name]
+        self.st = st
         self.inst = st.inst
         self.mid = max(depth + 2, round(st.inst.reference_price / st.inst.tick_size))
         self.max_lots = 50 if st.inst.kind == "future" else 20
         self.resting: list[int] = []
 
+    def _row(self) -> list[float]:
+        if self.i >= len(self.rows):
+            self.rows = self.gen.random((_DRAWS, 6)).tolist()
+            self.i = 0
+        row = self.rows[self.i]
+        self.i += 1
+        return row
+
     def seed(self) -> None:
         """Fill ``depth`` levels per side around the mid (happens before anyone can subscribe)."""
         for k in range(1, self.depth + 1):
             for side in (BUY, SELL):
-                self._add(side, k)
+                self._add(side, k, self._row()[5])
         self._set_mark()
 
     def _set_mark(self) -> None:
-        self.exchange.states[self.name].set_mark(self.mid * self.inst.tick_size)
+        self.st.set_mark(self.mid * self.inst.tick_size)
 
-    def _add(self, side: int, offset: int) -> None:
+    def _add(self, side: int, offset: int, u: float) -> None:
         price = max(1, self.mid - side * offset)
-        order = self.exchange.flow_submit(self.name, side, self.rng.randint(1, self.max_lots), price)
+        order = self.exchange.flow_submit(self.name, side, 1 + int(u * self.max_lots), price)
         if order.state == "open":
             self.resting.append(order.oid)
 
     def step(self) -> None:
         """One event (always a book change)."""
-        rng = self.rng
-        if rng.random() < MOVE_SHARE:
-            self.mid = max(self.depth + 2, self.mid + (1 if rng.random() < 0.5 else -1))
+        move, up, kind, side_u, x, size = self._row()
+        if move < MOVE_SHARE:
+            self.mid = max(self.depth + 2, self.mid + (1 if up < 0.5 else -1))
             self._set_mark()
-        u = rng.random()
-        side = BUY if rng.random() < 0.5 else SELL
-        if u < TAKER_SHARE:
-            book = self.exchange.states[self.name].book
-            if book.best(-side) is not None:
-                self.exchange.flow_submit(self.name, side, rng.randint(1, self.max_lots), None, "immediate_or_cancel")
-                return
+        side = BUY if side_u < 0.5 else SELL
+        if kind < TAKER_SHARE and self.st.book.best(-side) is not None:
+            self.exchange.flow_submit(self.name, side, 1 + int(size * self.max_lots), None, "immediate_or_cancel")
+            return
         resting = self.resting
-        if resting and (len(resting) > 3 * self.depth or u < 0.48):
+        if resting and (len(resting) > 3 * self.depth or kind < TAKER_SHARE + CANCEL_SHARE):
             while resting:
-                i = rng.randrange(len(resting))
+                i = int(x * len(resting))
                 resting[i], resting[-1] = resting[-1], resting[i]
                 if self.exchange.flow_cancel(self.name, resting.pop()):
                     return
-        offset = 1 + min(self.depth - 1, int(rng.expovariate(0.25)))
-        self._add(side, offset)
+        offset = 1 + min(self.depth - 1, int(-math.log(1.0 - x) * 4.0))  # exponential, mean 4 ticks
+        self._add(side, offset, size)
 
 
 class MarketFlow:
     """Drives every instrument's participants at ``rate`` events per second each."""
 
-    def __init__(self, exchange: Exchange, rate: float, seed: int, depth: int = 20) -> None:
+    def __init__(self, exchange: Exchange, rate: float, seed: int, depth: int = 20,
+                 batched: Callable[[Callable[[], None]], Callable[[], None]] | None = None) -> None:
         self.rate = rate
-        self.parts = [_Participants(exchange, name, random.Random(seed * 1000 + i), depth)
-                      for i, name in enumerate(exchange.states)]
+        self.parts = [_Participants(exchange, name, seed * 1000 + i, depth) for i, name in enumerate(exchange.states)]
         self.events = 0
+        self.skipped = 0  # events given up after stalls (a sign the simulator is saturated)
         self._handle: asyncio.TimerHandle | None = None
         self._t0 = 0.0
+        self._tick_fn = batched(self._tick) if batched is not None else self._tick
 
     def seed_books(self) -> None:
         for part in self.parts:
@@ -89,8 +105,9 @@ class MarketFlow:
 
     def run_events(self, n: int) -> None:
         """``n`` events on every instrument, now (benchmarks and tests)."""
+        parts = self.parts
         for _ in range(n):
-            for part in self.parts:
+            for part in parts:
                 part.step()
         self.events += n
 
@@ -104,12 +121,13 @@ class MarketFlow:
 
     def _schedule(self) -> None:
         period = 0.01 if self.rate <= 2000 else 0.001
-        self._handle = asyncio.get_running_loop().call_later(period, self._tick)
+        self._handle = asyncio.get_running_loop().call_later(period, self._tick_fn)
 
     def _tick(self) -> None:
         due = int((time.monotonic() - self._t0) * self.rate) - self.events
         cap = max(1, int(self.rate * MAX_CATCH_UP_S))
         if due > cap:  # fell behind (stall): skip the backlog instead of bursting
+            self.skipped += due - cap
             self.events += due - cap
             due = cap
         if due > 0:

@@ -46,10 +46,15 @@ class Instrument:
     option_type: str | None = None  # "call" | "put"
     price_decimals: int = field(init=False)
     amount_decimals: int = field(init=False)
+    _exact_price: bool = field(init=False, repr=False)
+    _exact_amount: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "price_decimals", _decimals(self.tick_size))
         object.__setattr__(self, "amount_decimals", _decimals(self.min_trade_amount))
+        # steps like 0.5 or 10 are exact in binary: multiples need no rounding (a hot path for every message)
+        object.__setattr__(self, "_exact_price", (self.tick_size * 1024).is_integer())
+        object.__setattr__(self, "_exact_amount", (self.min_trade_amount * 1024).is_integer())
 
     @property
     def perpetual(self) -> bool:
@@ -57,10 +62,14 @@ class Instrument:
 
     def price(self, ticks: int) -> float:
         """Integer ticks -> wire price."""
+        if self._exact_price:
+            return ticks * self.tick_size
         return round(ticks * self.tick_size, self.price_decimals)
 
     def amount(self, lots: int) -> float:
         """Integer lots -> wire amount."""
+        if self._exact_amount:
+            return lots * self.min_trade_amount
         return round(lots * self.min_trade_amount, self.amount_decimals)
 
     def contracts(self, lots: int) -> float:

@@ -23,11 +23,14 @@ _TEST_REQUEST = orjson.dumps({"jsonrpc": "2.0", "method": "heartbeat", "params":
 class Session:
     """Transport-free connection state; the server gives it ``send`` and ``close`` callables."""
 
-    def __init__(self, venue: Venue, conn_id: int, send: Callable[[bytes], None], close: Callable[[], None]) -> None:
+    def __init__(self, venue: Venue, conn_id: int, send: Callable[[bytes], None], close: Callable[[], None],
+                 send_many: Callable[[list[bytes]], None] | None = None) -> None:
         self.venue = venue
         self.id = conn_id
         self._send = send
+        self._send_many = send_many
         self._close = close
+        self._out: list[bytes] = []
         self.loop = asyncio.get_running_loop()
         self.account: Account | None = None
         self.account_name: str | None = None
@@ -77,12 +80,27 @@ class Session:
             action()
 
     def write(self, data: bytes) -> None:
-        """Send now, or after the ``delay_ms`` fault."""
+        """Send now (or at the end of the venue's current batch), or after the ``delay_ms`` fault."""
         delay = self.venue.config.faults.delay_ms
         if delay > 0:
             self.loop.call_later(delay / 1000, self._write_if_open, data)
+        elif self.venue.corked:
+            if not self._out:
+                self.venue.dirty.append(self)
+            self._out.append(data)
         else:
             self._send(data)
+
+    def flush(self) -> None:
+        """Write what accumulated during a batch in one go (one syscall instead of one per message)."""
+        out, self._out = self._out, []
+        if self.closed or not out:
+            return
+        if self._send_many is not None:
+            self._send_many(out)
+        else:
+            for data in out:
+                self._send(data)
 
     def _write_if_open(self, data: bytes) -> None:
         if not self.closed:

@@ -27,7 +27,7 @@ class Venue:
         self.config = config
         config.faults.seed(config.seed)
         self.exchange = Exchange(config)
-        self.flow = MarketFlow(self.exchange, config.rate, config.seed, config.book_depth)
+        self.flow = MarketFlow(self.exchange, config.rate, config.seed, config.book_depth, self.batched)
         self.flow.seed_books()
         for listener in listeners:
             self.exchange.add_listener(listener)
@@ -39,13 +39,38 @@ class Venue:
         self.http_limiter = RateLimiter(config.tier, config.rate_limits)
         self._timers: list[asyncio.TimerHandle] = []
         self._running = False
+        self.corked = 0                    # > 0: writes are batched per session until uncork()
+        self.dirty: list[Session] = []
+
+    # --- batching ---
+    def cork(self) -> None:
+        """Start (or nest) a batch: sessions buffer their writes."""
+        self.corked += 1
+
+    def uncork(self) -> None:
+        """End a batch: every session with buffered writes flushes them with one write."""
+        self.corked -= 1
+        if self.corked == 0 and self.dirty:
+            dirty, self.dirty = self.dirty, []
+            for session in dirty:
+                session.flush()
+
+    def batched(self, fn: Callable[[], None]) -> Callable[[], None]:
+        """``fn`` run inside a batch."""
+        def run() -> None:
+            self.cork()
+            try:
+                fn()
+            finally:
+                self.uncork()
+        return run
 
     # --- lifecycle ---
     def start(self) -> None:
         """Start the market flow and the 100 ms / fault timers on the running loop."""
         self._running = True
         self.flow.start()
-        self._every(TICK_S, self.exchange.feed.tick)
+        self._every(TICK_S, self.batched(self.exchange.feed.tick))
         self._schedule_close()
 
     def _every(self, period: float, fn: Callable[[], None]) -> None:
@@ -86,9 +111,11 @@ class Venue:
         self.exchange.add_listener(listener)
 
     # --- sessions ---
-    def open_session(self, send: Callable[[bytes], None], close: Callable[[], None]) -> Session:
+    def open_session(self, send: Callable[[bytes], None], close: Callable[[], None],
+                     send_many: Callable[[list[bytes]], None] | None = None) -> Session:
+        """A new connection; ``send_many`` (optional) writes several messages at once."""
         self._next_conn += 1
-        session = Session(self, self._next_conn, send, close)
+        session = Session(self, self._next_conn, send, close, send_many)
         self.sessions[session.id] = session
         return session
 

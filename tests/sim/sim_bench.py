@@ -1,0 +1,187 @@
+"""Load generators for the simulator benchmark: a picows client that pipelines orders (a fixed window of
+requests in flight) and one that counts book messages. The simulator runs as a subprocess (its own core)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from hdrh.histogram import HdrHistogram
+from picows import WSListener, WSMsgType, ws_connect
+
+CLIENT_ID = "tickwire-sim"
+CLIENT_SECRET = "tickwire-sim-secret"
+
+
+def start_sim(*args: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """``tickwire sim --port 0 --ready-json ARGS`` as a subprocess; returns it and its ready line."""
+    proc = subprocess.Popen([sys.executable, "-m", "tickwire.sim", "--port", "0", "--ready-json", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        proc.kill()
+        raise RuntimeError(f"simulator did not start: {proc.communicate()[1]}")
+    return proc, json.loads(line)
+
+
+def stop_sim(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+
+
+@dataclass
+class Result:
+    count: int = 0
+    seconds: float = 0.0
+    hist: HdrHistogram = field(default_factory=lambda: HdrHistogram(1, 10_000_000_000, 3))
+    errors: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+    def percentiles_us(self) -> dict[str, float]:
+        h = self.hist
+        return {"p50": h.get_value_at_percentile(50) / 1e3, "p95": h.get_value_at_percentile(95) / 1e3,
+                "p99": h.get_value_at_percentile(99) / 1e3, "p99.9": h.get_value_at_percentile(99.9) / 1e3,
+                "max": h.get_max_value() / 1e3}
+
+
+class _Client(WSListener):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.transport: Any = None
+        self.waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.on_answer: Any = None
+        self.on_note: Any = None
+
+    def on_ws_connected(self, transport: Any) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport: Any, frame: Any) -> None:
+        if frame.msg_type != WSMsgType.TEXT:
+            return
+        msg = orjson.loads(frame.get_payload_as_bytes())
+        rid = msg.get("id")
+        if rid is None:
+            if self.on_note is not None:
+                self.on_note(msg)
+            return
+        fut = self.waiters.pop(rid, None)
+        if fut is not None:
+            fut.set_result(msg)
+        elif self.on_answer is not None:
+            self.on_answer(msg)
+
+    def send(self, rid: int, method: str, params: dict[str, Any]) -> None:
+        self.transport.send(WSMsgType.TEXT, orjson.dumps({"jsonrpc": "2.0", "id": rid, "method": method,
+                                                          "params": params}))
+
+    async def call(self, rid: int, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters[rid] = fut
+        self.send(rid, method, params)
+        return await asyncio.wait_for(fut, 10)
+
+
+async def _connect(url: str) -> tuple[Any, _Client]:
+    transport, client = await ws_connect(_Client, url, max_frame_size=64 * 1024 * 1024)
+    await client.call(1, "public/auth", {"grant_type": "client_credentials", "client_id": CLIENT_ID,
+                                         "client_secret": CLIENT_SECRET})
+    return transport, client
+
+
+async def orders(url: str, seconds: float, window: int, instrument: str = "BTC-PERPETUAL",
+                 price: float = 50000.0) -> Result:
+    """Send buy/sell pairs at one far price (each sell fills the buy before it) with ``window`` requests in
+    flight for ``seconds``; the histogram holds each request's ack latency (ns, send -> answer)."""
+    transport, client = await _connect(url)
+    result = Result()
+    sent: dict[int, int] = {}
+    done = asyncio.Event()
+    state = {"next": 100, "stop": False}
+    perf = time.perf_counter_ns
+
+    def send_one() -> None:
+        rid = state["next"]
+        state["next"] = rid + 1
+        method = "private/buy" if rid % 2 == 0 else "private/sell"
+        sent[rid] = perf()
+        client.send(rid, method, {"instrument_name": instrument, "amount": 10, "type": "limit", "price": price})
+
+    def on_answer(msg: dict[str, Any]) -> None:
+        t0 = sent.pop(msg["id"], None)
+        if t0 is None:
+            return
+        result.hist.record_value(max(1, perf() - t0))
+        result.count += 1
+        if "error" in msg:
+            result.errors += 1
+        if not state["stop"]:
+            send_one()
+        elif not sent:
+            done.set()
+
+    client.on_answer = on_answer
+    start = time.perf_counter()
+    for _ in range(window):
+        send_one()
+    await asyncio.sleep(seconds)
+    state["stop"] = True
+    result.seconds = time.perf_counter() - start
+    await asyncio.wait_for(done.wait(), 10)
+    transport.disconnect()
+    return result
+
+
+async def book(url: str, seconds: float, instrument: str = "BTC-PERPETUAL") -> tuple[Result, int]:
+    """Count ``book.{instrument}.raw`` messages for ``seconds``; also checks the change_id chain.
+    Returns the count/rate and the number of chain breaks seen. The histogram holds the one-way latency
+    (receive wall clock - the simulator's own send time from sim/get_send_times, ns) of every message."""
+    transport, client = await _connect(url)
+    channel = f"book.{instrument}.raw"
+    result = Result()
+    state = {"last": None, "breaks": 0, "counting": False}
+    received: dict[int, int] = {}
+
+    def on_note(msg: dict[str, Any]) -> None:
+        params = msg.get("params", {})
+        if params.get("channel") != channel:
+            return
+        data = params["data"]
+        prev = data.get("prev_change_id")
+        if prev is not None and state["last"] is not None and prev != state["last"]:
+            state["breaks"] += 1
+        state["last"] = data["change_id"]
+        if state["counting"]:
+            result.count += 1
+            if len(received) < 200_000:
+                received[data["change_id"]] = time.time_ns()
+
+    client.on_note = on_note
+    await client.call(2, "public/subscribe", {"channels": [channel]})
+    await asyncio.sleep(0.2)
+    state["counting"] = True
+    start = time.perf_counter()
+    await asyncio.sleep(seconds)
+    state["counting"] = False
+    result.seconds = time.perf_counter() - start
+    if received:
+        first = min(received)
+        reply = await client.call(3, "sim/get_send_times", {"channel": channel, "since": first - 1,
+                                                            "count": 1_000_000})
+        for change_id, ns in reply["result"]["book"]:
+            got = received.get(change_id)
+            if got is not None:
+                result.hist.record_value(max(1, got - ns))
+    transport.disconnect()
+    return result, state["breaks"]
