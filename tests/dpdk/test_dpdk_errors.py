@@ -49,5 +49,7 @@ def test_missing_ports_and_bad_sizes() -> None:
     assert r["no_id"]["error"] == "NoSuchPortError"
     assert r["pool_too_big"]["error"] == "DpdkError" and "memory_mb" in r["pool_too_big"]["message"]
     assert r["mtu_range"]["error"] == "ValueError"
+    assert r["mtu_set"] == 1400
+    assert r["promisc_off"]["error"] == "DpdkError" and "not supported" in r["promisc_off"]["message"]
     assert r["tx_oversize"] == -r["emsgsize"]
     assert r["eal_twice"]["error"] == "EalInitError" and "one EAL per process" in r["eal_twice"]["message"]

@@ -33,6 +33,7 @@ def test_capture_in_pcap_out_byte_identical(tmp_path: Path) -> None:
     # tolerance: 1 us of truncation plus float64 rounding of ~1.7e18 ns
     assert max(abs(got - ts * 1e9) for got, (ts, _) in zip(r["stamps"], expected)) < 2000
     assert r["twin_equal"], "compiled rx_into_batch and its plain-Python twin disagree"
+    assert r["receiver_equal"], "BatchReceiver gave other frames than rx_into_batch"
     assert r["state"][2] == 0 and r["state"][0] == 0  # nothing oversize, nothing left pending
     assert r["sent"] == r["opackets"] == len(expected)
     assert r["in_use_after_close"] == 0, "mbufs leaked"

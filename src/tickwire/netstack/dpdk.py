@@ -32,7 +32,7 @@ from tickwire.native import NativeUnavailableError, load
 __all__ = [
     "DpdkError", "DpdkUnavailableError", "EalInitError", "NoSuchPortError", "LinkDownError",
     "EalConfig", "Eal", "init_eal", "Mempool", "Port", "PortInfo", "LinkStatus", "PortStats", "dpdk_module",
-    "version", "hugepages_reserved",
+    "version", "hugepages_reserved", "BatchReceiver",
 ]
 
 
@@ -399,9 +399,8 @@ class Port:
 
     @promiscuous.setter
     def promiscuous(self, on: bool) -> None:
-        rc = dpdk_module().lib.tw_dpdk_promiscuous_set(self.port_id, int(on))
-        if rc < 0 and not (rc == -_errno.ENOTSUP and not on):
-            _check(rc, f"promiscuous {'on' if on else 'off'} on port {self.port_id}")
+        _check(dpdk_module().lib.tw_dpdk_promiscuous_set(self.port_id, int(on)),
+               f"promiscuous {'on' if on else 'off'} on port {self.port_id}")
 
     def allmulticast(self, on: bool = True) -> None:
         """Receive every multicast group (not needed in promiscuous mode)."""
@@ -458,3 +457,60 @@ def _port_names() -> str:
         if mod.lib.tw_dpdk_port_valid(port) and mod.lib.tw_dpdk_port_info_get(port, out) == 0:
             names.append(f"{port}={mod.ffi.string(out.name).decode()}")
     return ", ".join(names) or "none"
+
+
+# --- packet batches -----------------------------------------------------------------------------------------
+
+_TS_MULT = {"net_pcap": 1000}  # PMD timestamp unit -> ns (net_pcap in 22.11 stamps microseconds)
+
+
+class BatchReceiver:
+    """Receives one port queue into a preallocated packet batch: ``buf`` (bytes), ``offsets`` (int64),
+    ``lengths`` (int32), ``stamps`` (int64 ns; the PMD's capture time where it gives one, else receive time).
+
+    ``fill()`` overwrites the batch and returns its packet count; a packet that does not fit waits for the next
+    fill. The arrays are reused: consume them before the next fill. A spin loop in numba calls
+    ``_dpdk_loops.rx_into_batch`` on these same arrays instead.
+    """
+
+    def __init__(self, port: Port, queue: int = 0, max_packets: int = 1024, buf_bytes: int = 1 << 20,
+                 burst: int = 32) -> None:
+        import numpy as np
+
+        if not 0 < burst <= max_packets or buf_bytes < 2048:
+            raise ValueError(f"need 0 < burst <= max_packets and buf_bytes >= 2048 (got burst={burst}, "
+                             f"max_packets={max_packets}, buf_bytes={buf_bytes})")
+        self.port, self.queue, self.burst = port, queue, burst
+        self.ts_mult = _TS_MULT.get(port.info().driver, 1)
+        self.mbufs = np.zeros(burst, np.uint64)
+        self.state = np.zeros(4, np.uint64)
+        self.buf = np.zeros(buf_bytes, np.uint8)
+        self.offsets = np.zeros(max_packets, np.int64)
+        self.lengths = np.zeros(max_packets, np.int32)
+        self.stamps = np.zeros(max_packets, np.int64)
+
+    def fill(self, max_idle_polls: int = 1) -> int:
+        """Receive until the batch is full or the queue stayed empty for max_idle_polls polls in a row."""
+        from tickwire.netstack._dpdk_loops import rx_into_batch
+
+        self.state[1] = 0
+        return int(rx_into_batch(self.port.port_id, self.queue, self.mbufs, self.burst, self.state, self.buf,
+                                 self.offsets, self.lengths, self.stamps, 0, self.offsets.size, self.ts_mult,
+                                 max_idle_polls))
+
+    @property
+    def pending(self) -> int:
+        """Packets received but held back because the last batch was full."""
+        return int(self.state[0])
+
+    @property
+    def dropped_oversize(self) -> int:
+        """Packets larger than the whole buffer (dropped and counted, never truncated)."""
+        return int(self.state[2])
+
+    def release(self) -> None:
+        """Free held-back mbufs (call before closing the port)."""
+        if self.state[0]:
+            mod = dpdk_module()
+            mod.lib.tw_dpdk_free_bulk(mod.ffi.cast("void *", self.mbufs.ctypes.data), int(self.state[0]))
+            self.state[0] = 0

@@ -29,7 +29,9 @@ def main() -> None:
         eal = _common.eal(a, ["net_null0"], memory_mb=64)
         pool = Mempool.create("small", 1023, data_room=2048 + 128)
         port = Port.by_name("net_null0")
-        port.setup(pool)
+        port.setup(pool, mtu=1400)
+        mtu_set = port.mtu
+        promisc_off = caught(lambda: setattr(port, "promiscuous", False))  # net_null cannot leave it
         big = np.zeros(4000, np.uint8)
         scratch = np.zeros(1, np.uint64)
         result = {
@@ -40,6 +42,7 @@ def main() -> None:
             "tx_oversize": int(_dpdk_loops.tx_batch(port.port_id, 0, pool.addr, big, np.zeros(1, np.int64),
                                                     np.array([4000], np.int32), 0, 1, scratch, 1)),
             "emsgsize": errno.EMSGSIZE,
+            "mtu_set": mtu_set, "promisc_off": promisc_off,
             "eal_twice": caught(lambda: _common.eal(a, ["net_null1"])),
         }
         port.close()

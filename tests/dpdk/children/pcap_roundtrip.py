@@ -10,7 +10,7 @@ import _common
 import numpy as np
 
 from tickwire.netstack import _dpdk_loops as loops
-from tickwire.netstack.dpdk import Mempool, Port
+from tickwire.netstack.dpdk import BatchReceiver, Mempool, Port
 
 
 def receive_all(fn, port: Port, buf_size: int, max_pkts: int) -> tuple[list[bytes], list[int], np.ndarray]:
@@ -33,7 +33,7 @@ def receive_all(fn, port: Port, buf_size: int, max_pkts: int) -> tuple[list[byte
 def main() -> None:
     a = _common.args()
     eal = _common.eal(a, [f"net_pcap0,rx_pcap={a['in_pcap']},tx_pcap={a['out_pcap']}",
-                          f"net_pcap1,rx_pcap={a['in_pcap']}"])
+                          f"net_pcap1,rx_pcap={a['in_pcap']}", f"net_pcap2,rx_pcap={a['in_pcap']}"])
     pool = Mempool.create("roundtrip", 8191)
     main_port, twin_port = Port.by_name("net_pcap0"), Port.by_name("net_pcap1")
     for port in (main_port, twin_port):
@@ -41,6 +41,13 @@ def main() -> None:
     frames, times, state = receive_all(loops.rx_into_batch, main_port, a["buf_size"], a["max_pkts"])
     twin_frames, twin_times, twin_state = receive_all(loops.rx_into_batch_reference, twin_port, a["buf_size"],
                                                       a["max_pkts"])
+    # the Python-facing BatchReceiver over the same file gives the same frames
+    receiver = BatchReceiver(Port.by_name("net_pcap2"), max_packets=a["max_pkts"], buf_bytes=a["buf_size"])
+    receiver.port.setup(pool)
+    via_receiver: list[bytes] = []
+    while n := receiver.fill(max_idle_polls=20):
+        via_receiver += [bytes(receiver.buf[o:o + ln]) for o, ln in zip(receiver.offsets[:n], receiver.lengths[:n])]
+    receiver.port.close()
     # send everything back out through tx_burst, in batches built the same way
     blob = np.frombuffer(b"".join(frames), np.uint8)
     lengths = np.array([len(f) for f in frames], np.int32)
@@ -56,6 +63,7 @@ def main() -> None:
     _common.emit({
         "received": len(frames), "sha256": hashlib.sha256(b"".join(frames)).hexdigest(),
         "stamps": times, "twin_equal": frames == twin_frames and times == twin_times,
+        "receiver_equal": via_receiver == frames,
         "state": state.tolist(), "twin_state": twin_state.tolist(), "sent": int(sent),
         "ipackets": stats.ipackets, "opackets": stats.opackets, "in_use_after_close": in_use,
     })
