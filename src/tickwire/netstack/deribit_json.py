@@ -82,6 +82,7 @@ _OST_OPEN, _OST_FILLED, _OST_REJECTED, _OST_CANCELLED, _OST_UNTRIGGERED, _OST_TR
 CH_BOOK, CH_TRADES, CH_TICKER = 1, 2, 3
 _ACTION_NAMES = {"new": ACT_LEVEL_NEW, "change": ACT_LEVEL_CHANGE, "delete": ACT_LEVEL_DELETE}
 _MS = 1_000_000  # exchange ms -> ns
+MAX_MS = 9_223_372_036_854  # |timestamp| in ms whose ns value fits an int64
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -434,6 +435,8 @@ def _book_data(b, p, e, insts, ci0, ci1, ev, n0, msg, recv_ts):
                     return UNCERTAIN, n0
         elif k == K_TIMESTAMP:
             p, ts = _int(b, p, e)
+            if p >= 0 and abs(ts) > MAX_MS:
+                return UNCERTAIN, n0
         elif k == K_CHANGE_ID:
             p, cid = _int(b, p, e)
         elif k == K_PREV_CHANGE_ID:
@@ -527,6 +530,8 @@ def _trade(b, p, e, insts, ev, n, msg, recv_ts):
                     tid = tid * 10 + (b[i] - 48)
         elif k == K_TIMESTAMP:
             p, ts = _int(b, p, e)
+            if p >= 0 and abs(ts) > MAX_MS:
+                return UNCERTAIN, n
         elif k == K_PRICE:
             p, pm, px = _num(b, p, e)
         elif k == K_AMOUNT:
@@ -630,6 +635,8 @@ def _ticker_data(b, p, e, insts, ci0, ci1, ev, n0, msg, recv_ts):
             seen |= np.int64(1) << k
         if k == K_TIMESTAMP:
             p, ts = _int(b, p, e)
+            if p >= 0 and abs(ts) > MAX_MS:
+                return UNCERTAIN, n0
         elif k == K_INSTRUMENT:
             p, i0, i1 = _string(b, p, e)
         elif k == K_BEST_BID_PRICE:
@@ -1056,6 +1063,10 @@ def _is_int(v: Any) -> bool:
     return type(v) is int and -(2**63) <= v < 2**63
 
 
+def _is_ts(v: Any) -> bool:
+    return type(v) is int and abs(v) <= MAX_MS
+
+
 def _is_num(v: Any) -> bool:
     return type(v) in (int, float)
 
@@ -1093,9 +1104,11 @@ def _ref_book(data: Any, inst_name: str, table: InstrumentTable) -> list[RefEven
     if not isinstance(data, dict) or data.get("type") not in ("snapshot", "change"):
         return "uncertain"
     snapshot = data["type"] == "snapshot"
-    for key in ("timestamp", "change_id") + (() if snapshot else ("prev_change_id",)):
+    for key in ("change_id",) + (() if snapshot else ("prev_change_id",)):
         if not _is_int(data.get(key)):
             return "uncertain"
+    if not _is_ts(data.get("timestamp")):
+        return "uncertain"
     if "prev_change_id" in data and not _is_int(data["prev_change_id"]):
         return "uncertain"
     if data.get("instrument_name") != inst_name or "bids" not in data or "asks" not in data:
@@ -1132,7 +1145,7 @@ def _ref_trades(data: Any, table: InstrumentTable) -> list[RefEvent] | str:
         if not isinstance(t, dict):
             return "uncertain"
         tid = t.get("trade_id")
-        if not (_is_int(t.get("trade_seq")) and _is_int(t.get("timestamp")) and isinstance(tid, str)
+        if not (_is_int(t.get("trade_seq")) and _is_ts(t.get("timestamp")) and isinstance(tid, str)
                 and 0 < len(tid) <= 18 and tid.isascii() and tid.isdigit() and _is_num(t.get("price"))
                 and _is_num(t.get("amount")) and t.get("direction") in ("buy", "sell")
                 and isinstance(t.get("instrument_name"), str)):
@@ -1150,7 +1163,7 @@ def _ref_trades(data: Any, table: InstrumentTable) -> list[RefEvent] | str:
 
 def _ref_ticker(data: Any, inst_name: str, table: InstrumentTable) -> list[RefEvent] | str:
     keys = ("best_bid_price", "best_bid_amount", "best_ask_price", "best_ask_amount")
-    if not (isinstance(data, dict) and _is_int(data.get("timestamp")) and data.get("instrument_name") == inst_name
+    if not (isinstance(data, dict) and _is_ts(data.get("timestamp")) and data.get("instrument_name") == inst_name
             and all(_is_num(data.get(k)) for k in keys)):
         return "uncertain"
     slot = table.slot(inst_name)
