@@ -73,7 +73,8 @@ def side_by_side(vdev: str, seconds: float, rounds: int) -> dict:
         cpp_data.append(r["cycles_per_packet"])
     med = statistics.median
     return {"vdev": vdev.split(",")[0], "testpmd_pps": med(tp),
-            "testpmd_cycles_per_packet": tsc_hz() / med(tp),  # its forwarding core polls 100 % of the time "ours_len_pps": med(ours_len),
+            "testpmd_cycles_per_packet": tsc_hz() / med(tp),  # its forwarding core polls 100 % of the time
+            "ours_len_pps": med(ours_len),
             "ours_data_pps": med(ours_data), "ratio_len": med(ours_len) / med(tp),
             "ratio_data": med(ours_data) / med(tp), "cycles_per_packet_len": med(cpp_len),
             "cycles_per_packet_data": med(cpp_data)}
