@@ -21,6 +21,9 @@ def test_eal_config_argv_and_rejected_combination() -> None:
     assert argv[:5] == ["tickwire", "-l", "1", "-m", "256"]
     assert "--no-huge" in argv and "--no-pci" in argv and argv[argv.index("--vdev") + 1] == "net_null0"
     assert "--file-prefix=x" in argv
+    pci = dpdk.EalConfig(no_huge=False, no_shconf=False, in_memory=True, pci_allow=("0000:3b:00.0",)).argv()
+    assert "--no-pci" not in pci and pci[pci.index("-a") + 1] == "0000:3b:00.0"
+    assert "--in-memory" in pci and "--no-huge" not in pci
     with pytest.raises(ValueError, match="--in-memory with --no-huge"):
         dpdk.EalConfig(in_memory=True, no_huge=True).argv()
     with pytest.raises(ValueError, match="memory_mb"):
