@@ -252,7 +252,7 @@ class RefFeed:
                 if slot >= 0:
                     tick, lot = self.units[slot]
                     for p, a in ((m["best_bid_price"], m["best_bid_amount"]), (m["best_ask_price"], m["best_ask_amount"])):
-                        if p > 0 and a > 0:
+                        if p == p and a == a:
                             self._units(p, tick), self._units(a, lot)
                     self.stats["tickers"] += 1
 

@@ -143,3 +143,25 @@ def test_damaged_capture_is_counted_and_never_gives_a_wrong_book(capture, clean,
         for side in (T.BOOK_BID, T.BOOK_ASK):
             assert feed.books.levels(slot, side) == clean_feed.books.levels(want, side), name
     assert synced > 0
+
+
+def test_engine_instrument_table_keeps_its_slots(capture) -> None:
+    """With the engine's InstrumentTable, known names keep their slot and new ones are appended to the table."""
+    from tickwire.netstack.deribit_json import InstrumentTable
+
+    table = InstrumentTable(capacity=128)  # BTC-PERPETUAL is slot 0, ETH-PERPETUAL slot 1
+    events: list[np.ndarray] = []
+    feed = McastFeed(table=table, on_events=lambda ev: events.append(ev.copy()))
+    buf, offsets, lengths, rx_ns = capture.batch()
+    feed.on_batch(buf, offsets, lengths, rx_ns, len(lengths))
+    events.append(feed.events[:feed.flush()].copy())
+    assert feed.slot("BTC-PERPETUAL") == table.slot("BTC-PERPETUAL") == 0
+    assert all(table.slot(name) == slot for slot, name in feed.names.items())
+    assert feed.slot("ETH-PERPETUAL") == 1
+    assert len(table) == len(feed.names) == 84
+    for slot in feed.names:
+        assert float(table.tick_size(slot)) == feed.state.tick[slot]
+        assert float(table.lot_size(slot)) == feed.state.lot[slot]
+    trades = np.concatenate(events)
+    trades = trades[trades["kind"] == T.EV_TRADE]
+    assert (trades["inst"] == 0).sum() == feed.state.trades[0] > 0

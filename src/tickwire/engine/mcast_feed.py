@@ -17,7 +17,6 @@ compiled SBE decoder and runs :func:`feed_step`, which in compiled code:
 """
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -28,6 +27,7 @@ from tickwire.engine.book import (
     GAP, INCONSISTENT, Books, book_apply_event, book_clear, book_side_count,
 )
 from tickwire.netstack import deribit_sbe as D
+from tickwire.netstack.deribit_json import InstrumentTable
 
 ID_LIMIT = 1 << 20  # instrumentIds >= this are counted as unknown (Deribit's ids are far below)
 N_CHANNELS = 1 << 16
@@ -53,17 +53,19 @@ class FeedState(NamedTuple):
     trades: np.ndarray  # int64[n_slots]: trades seen
     pend: np.ndarray  # EVENT_DTYPE ring: book events of books waiting for a snapshot (consumed: kind EV_NONE)
     pend_head: np.ndarray  # int64[1]: events ever written to the ring
+    next_slot: np.ndarray  # int64[1]: slot the next instrument not in the instrument table gets
     stats: np.ndarray  # int64[MCF_STATS_LEN]
 
 
-def new_state(n_slots: int, pending: int = PENDING_EVENTS) -> FeedState:
+def new_state(n_slots: int, pending: int = PENDING_EVENTS, first_free_slot: int = 0) -> FeedState:
     """Fresh feed state for ``n_slots`` instruments and a ring of ``pending`` buffered book events."""
     return FeedState(
         np.full(N_CHANNELS, -1, np.int64), np.zeros(N_CHANNELS, np.uint64), np.full(N_CHANNELS, -1, np.int32),
         np.zeros(N_CHANNELS, np.int64), np.full(ID_LIMIT, -1, np.int32), np.zeros(n_slots, np.int64),
         np.zeros(n_slots, np.float64), np.zeros(n_slots, np.float64), np.full(n_slots, -1, np.int32),
         np.zeros(n_slots, np.uint8), np.full(n_slots, -1, np.int64), np.zeros(n_slots, np.int64),
-        np.zeros(max(pending, 1), T.EVENT_DTYPE), np.zeros(1, np.int64), np.zeros(T.MCF_STATS_LEN, np.int64))
+        np.zeros(max(pending, 1), T.EVENT_DTYPE), np.zeros(1, np.int64), np.full(1, first_free_slot, np.int64),
+        np.zeros(T.MCF_STATS_LEN, np.int64))
 
 
 @njit(cache=True)
@@ -117,7 +119,7 @@ def _abort_snapshot(fs, c, px, qty, bst):  # noqa: ANN001, ANN202
 @njit(cache=True)
 def _channel_gap(fs, c, px, qty, bst):  # noqa: ANN001, ANN202 - packets of channel c were lost
     _abort_snapshot(fs, c, px, qty, bst)
-    for slot in range(fs.stats[T.MCF_STAT_SLOTS]):
+    for slot in range(len(fs.inc_chan)):
         if fs.inc_chan[slot] == c and bst[slot].valid:
             fs.suspect[slot] = 1
 
@@ -133,17 +135,35 @@ def _slot(fs, iid):  # noqa: ANN001, ANN202 - slot of a known instrument, else -
 
 
 @njit(cache=True)
-def _instrument(fs, rec, px, qty, bst):  # noqa: ANN001, ANN202
+def _table_slot(insts, rec):  # noqa: ANN001, ANN202 - slot of rec's name in the instrument table, else -1
+    for k in range(len(insts)):
+        if insts[k].name_len != rec.name_len or rec.name_len == 0:
+            continue
+        same = True
+        for j in range(rec.name_len):
+            if insts[k].name[j] != rec.name[j]:
+                same = False
+                break
+        if same:
+            return k
+    return -1
+
+
+@njit(cache=True)
+def _instrument(fs, rec, insts, px, qty, bst):  # noqa: ANN001, ANN202
     iid = rec.instrument_id
     if iid >= ID_LIMIT or not (rec.tick_size > 0.0) or not (rec.min_trade_amount > 0.0):
         fs.stats[T.MCF_STAT_UNKNOWN_INSTRUMENT] += 1
         return
     slot = fs.slot_of[iid]
     if slot < 0:
-        slot = fs.stats[T.MCF_STAT_SLOTS]
-        if slot >= len(fs.inst_id):
-            fs.stats[T.MCF_STAT_SLOTS_FULL] += 1
-            return
+        slot = _table_slot(insts, rec)  # the engine's slot for this name, when it already has one
+        if slot < 0:
+            slot = fs.next_slot[0]
+            if slot >= len(fs.inst_id):
+                fs.stats[T.MCF_STAT_SLOTS_FULL] += 1
+                return
+            fs.next_slot[0] += 1
         fs.stats[T.MCF_STAT_SLOTS] += 1
         fs.slot_of[iid] = slot
         fs.inst_id[slot] = iid
@@ -371,7 +391,7 @@ def _trades(fs, out, m, rx_ns, mi, events, n_ev):  # noqa: ANN001, ANN202
         ev.kind = T.EV_TRADE
         ev.side = T.BOOK_BID if t.direction == T.SBE_DIR_BUY else T.BOOK_ASK
         ev.action = 0
-        ev.flags = 0
+        ev.flags = (T.EVF_FIRST if k == m.ref else 0) | (T.EVF_LAST if k == m.ref + m.aux - 1 else 0)
         ev.inst = slot
         ev.exch_ts = np.int64(t.timestamp_ms) * 1_000_000
         ev.recv_ts = rx_ns
@@ -400,21 +420,21 @@ def _ticker(fs, out, m, rx_ns, mi, events, n_ev):  # noqa: ANN001, ANN202 - best
         ev.kind = T.EV_TICKER
         ev.side = side
         ev.action = 0
-        ev.flags = 0
+        ev.flags = T.EVF_FIRST if side == T.BOOK_BID else T.EVF_LAST
         ev.inst = slot
         ev.exch_ts = np.int64(t.timestamp_ms) * 1_000_000
         ev.recv_ts = rx_ns
         ev.change_id = 0
         ev.prev_change_id = 0
-        empty = not (price > 0.0) or not (amount > 0.0)  # an empty side is 0.0 / 0.0; NaN is null
-        ev.price = T.BOOK_NO_PRICE if empty else _units(fs, price, fs.tick[slot])
-        ev.amount = 0 if empty else _units(fs, amount, fs.lot[slot])
+        null = price != price or amount != amount  # NaN: not applicable (an empty side is 0.0 / 0.0, as in JSON)
+        ev.price = T.BOOK_NO_PRICE if null else _units(fs, price, fs.tick[slot])
+        ev.amount = 0 if null else _units(fs, amount, fs.lot[slot])
         ev.msg = mi
     return n_ev
 
 
 @njit(cache=True)
-def feed_step(out, fs, px, qty, bst, events):  # noqa: ANN001, ANN201
+def feed_step(out, fs, insts, px, qty, bst, events):  # noqa: ANN001, ANN201
     """Run the feed over every packet committed in ``out`` (decoder output); returns the events written.
 
     ``events`` must hold :func:`events_capacity` records, the most one decoded batch can produce.
@@ -437,7 +457,7 @@ def feed_step(out, fs, px, qty, bst, events):  # noqa: ANN001, ANN201
             elif tpl == T.SBE_TPL_SNAPSHOT:
                 n_ev = _snapshot(fs, out, m, pk.rx_ns, mi, events, n_ev, px, qty, bst)
             elif tpl == T.SBE_TPL_INSTRUMENT or tpl == T.SBE_TPL_INSTRUMENT_V2:
-                _instrument(fs, out.instruments[m.ref], px, qty, bst)
+                _instrument(fs, out.instruments[m.ref], insts, px, qty, bst)
     fs.stats[T.MCF_STAT_EVENTS] += n_ev
     return n_ev
 
@@ -449,30 +469,28 @@ def events_capacity(out: D.SbeOut, pending: int = PENDING_EVENTS) -> int:
             + pending)
 
 
-def _decimal(value: float) -> tuple[int, int]:
-    """(num, scale) with value == num * 10**-scale, from the shortest repr of the double."""
-    exp = Decimal(repr(value)).normalize().as_tuple()
-    digits = int("".join(map(str, exp.digits)))
-    scale = -exp.exponent
-    return (digits * 10 ** -scale, 0) if scale < 0 else (digits, scale)
-
-
 class McastFeed:
     """Multicast market-data handler: UDP payloads in, books per instrument and EVENT_DTYPE events out.
 
     Call :meth:`on_payload` per datagram (or :meth:`on_batch` for many), then :meth:`flush` to run the compiled
     feed over what was decoded: it returns the events, valid until the next flush, whose book events are already
-    applied to ``self.books`` (slot ``i`` is instrument ``self.names[i]``). ``on_payload`` flushes by itself when
-    the decode buffers are full and hands those events to ``on_events`` if given.
+    applied to ``self.books`` (slot ``i`` is instrument ``self.names[i]``). ``on_payload``/``on_batch`` flush by
+    themselves when the decode buffers are full and hand those events to ``on_events`` if given.
+
+    Slots: pass the engine's ``InstrumentTable`` as ``table`` and an instrument already in it keeps its slot (the
+    events' ``inst`` is the engine's); instruments first seen on multicast are appended to the table.
     """
 
     def __init__(self, n_slots: int = 256, depth: int = 1024, books: Books | None = None,
-                 on_events: Any = None, out: D.SbeOut | None = None, pending: int = PENDING_EVENTS) -> None:
-        self.books = books if books is not None else Books(n_slots, depth)
+                 on_events: Any = None, out: D.SbeOut | None = None, pending: int = PENDING_EVENTS,
+                 table: InstrumentTable | None = None) -> None:
+        self.table = table if table is not None else InstrumentTable(capacity=n_slots, defaults=False)
+        self.books = books if books is not None else Books(len(self.table.arr), depth)
+        if len(self.books.state) < len(self.table.arr):
+            raise ValueError("books must have a slot for every row of the instrument table")
         self.out = out if out is not None else D.new_out()
-        self.state = new_state(len(self.books.state), pending)
+        self.state = new_state(len(self.books.state), pending, len(self.table))
         self.events = np.zeros(events_capacity(self.out, pending), T.EVENT_DTYPE)
-        self.instruments = np.zeros(len(self.books.state), T.INSTRUMENT_DTYPE)
         self.names: dict[int, str] = {}
         self.decode_status = np.zeros(1, np.uint8)
         self.on_events = on_events
@@ -511,7 +529,8 @@ class McastFeed:
 
     def flush(self) -> int:
         """Run the compiled feed over the decoded packets; returns how many ``self.events`` it wrote."""
-        n = int(feed_step(self.out, self.state, self.books.px, self.books.qty, self.books.state, self.events))
+        n = int(feed_step(self.out, self.state, self.table.arr, self.books.px, self.books.qty, self.books.state,
+                          self.events))
         self._learn_names()
         D.reset(self.out)
         return n
@@ -525,14 +544,15 @@ class McastFeed:
                 continue
             name = D.text(rec["name"], int(rec["name_len"]))
             self.names[slot] = name
-            row = self.instruments[slot]
-            raw = name.encode("ascii")[:T.INSTRUMENT_NAME_BYTES]
-            row["name"][:len(raw)] = np.frombuffer(raw, np.uint8)
-            row["name_len"] = len(raw)
-            row["tick_num"], row["tick_scale"] = _decimal(float(rec["tick_size"]))
-            row["lot_num"], row["lot_scale"] = _decimal(float(rec["min_trade_amount"]))
-            row["tick_size"] = rec["tick_size"]
-            row["lot_size"] = rec["min_trade_amount"]
+            if self.table.slot(name) != slot and slot < len(self.table.arr):
+                tick, lot = repr(float(rec["tick_size"])), repr(float(rec["min_trade_amount"]))
+                try:
+                    added = self.table.add(name, tick, lot)
+                except ValueError:  # a name the table cannot hold (> 48 bytes): keep the slot numbering
+                    added = self.table.add(f"mcast-{iid}", tick, lot)
+                if added != slot:
+                    raise RuntimeError(f"instrument table changed under the multicast feed: {name} got slot "
+                                       f"{added}, the feed uses {slot}")
 
     @property
     def stats(self) -> dict[str, int]:
