@@ -544,7 +544,7 @@ class McastFeed:
                 continue
             name = D.text(rec["name"], int(rec["name_len"]))
             self.names[slot] = name
-            if self.table.slot(name) != slot and slot < len(self.table.arr):
+            if slot < len(self.table.arr):  # add it, or update its units: the exchange's instrument message rules
                 tick, lot = repr(float(rec["tick_size"])), repr(float(rec["min_trade_amount"]))
                 try:
                     added = self.table.add(name, tick, lot)
