@@ -112,3 +112,29 @@ def http(url: str, body: bytes | None = None, headers: dict[str, str] | None = N
 async def ahttp(url: str, body: bytes | None = None, headers: dict[str, str] | None = None
                 ) -> tuple[int, dict[str, Any]]:
     return await asyncio.get_running_loop().run_in_executor(None, http, url, body, headers)
+
+
+def run_with_sim(body: Any, timeout: float = 60.0, **config: Any) -> Any:
+    """``asyncio.run`` a test body ``body(sim)`` against an in-process simulator on 127.0.0.1:0."""
+    from tickwire.sim import SimConfig, SimServer
+
+    async def main() -> Any:
+        async with SimServer(SimConfig(port=0, **config)) as sim:
+            return await asyncio.wait_for(body(sim), timeout)
+    return asyncio.run(main())
+
+
+def shape(value: Any) -> Any:
+    """The JSON type structure of a value: dicts by key, lists by their elements' shapes (deduplicated)."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        shapes: list[Any] = []
+        for item in value:
+            s = shape(item)
+            if s not in shapes:
+                shapes.append(s)
+        return ["list", shapes]
+    if value is None:
+        return "null"
+    return type(value).__name__
