@@ -130,3 +130,18 @@ def test_only_joined_groups_are_received_and_busy_poll_is_set() -> None:
         got += [bytes(source.buf[source.offsets[i]:source.offsets[i] + source.lengths[i]]) for i in range(n)]
         assert got == [b"joined"]
         assert np.all(source.rx_ns[:1] > 0)
+
+
+def test_capture_batches_match_an_independent_pcapng_reader(capture) -> None:
+    """Our pcap + packet parse path yields exactly dpkt's UDP payloads and times."""
+    from conftest import CAPTURE
+
+    from tickwire.netstack.mcast import capture_batches
+
+    payloads, times = [], []
+    for batch in capture_batches(CAPTURE, size=1000):
+        assert batch.skipped == 0
+        payloads += [bytes(batch.buf[o:o + n]) for o, n in zip(batch.offsets, batch.lengths)]
+        times += batch.rx_ns.tolist()
+    assert payloads == capture.data
+    assert max(abs(a - b) for a, b in zip(times, capture.ts_ns)) < 1000

@@ -492,6 +492,7 @@ class McastFeed:
         self.state = new_state(len(self.books.state), pending, len(self.table))
         self.events = np.zeros(events_capacity(self.out, pending), T.EVENT_DTYPE)
         self.names: dict[int, str] = {}
+        self.frames_skipped = 0  # frames of a capture/DPDK batch that were not multicast UDP (set by callers)
         self.decode_status = np.zeros(1, np.uint8)
         self.on_events = on_events
 
@@ -583,3 +584,17 @@ class McastFeed:
                             "trades": int(self.state.trades[slot]), **summary,
                             "tick_size": float(self.state.tick[slot]), "lot_size": float(self.state.lot[slot])}
         return result
+
+
+def replay_capture(path: str, n_slots: int = 512, depth: int = 1024, batch: int = 4096) -> McastFeed:
+    """Run a pcap/pcapng capture of Deribit multicast traffic through the feed; returns it (books, stats)."""
+    from tickwire.netstack.mcast import capture_batches
+
+    feed = McastFeed(n_slots=n_slots, depth=depth)
+    skipped = 0
+    for payloads in capture_batches(path, batch):
+        feed.on_batch(payloads.buf, payloads.offsets, payloads.lengths, payloads.rx_ns, len(payloads))
+        skipped += payloads.skipped
+    feed.flush()
+    feed.frames_skipped = skipped
+    return feed

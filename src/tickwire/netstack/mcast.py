@@ -7,19 +7,26 @@ gets that group), joined on one interface, with ``SO_BUSY_POLL`` set. :meth:`Mca
 socket with a compiled loop (``tw_recv`` through cffi, no Python per datagram) into ``buf/offsets/lengths/rx_ns``,
 the batch layout :class:`tickwire.engine.mcast_feed.McastFeed.on_batch` takes. When nothing is ready it blocks in
 epoll for at most ``timeout_ms`` (the "spin, then block" pattern; ``spin_polls`` bounds the spinning).
+
+The two other sources give link-layer frames (a pcap/pcapng file, a DPDK port): :func:`udp_payloads` parses them
+(:mod:`tickwire.netstack.packet`) and keeps the multicast UDP payloads, in place, as the same batch layout;
+:func:`capture_batches` does it for a capture file.
 """
 from __future__ import annotations
 
+import os
 import selectors
 import socket
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 from numba import njit
 
 from tickwire import types as T
 from tickwire.native import lib
+from tickwire.netstack.packet import new_packets, parse_packets
+from tickwire.netstack.pcap import read_capture
 
 MAX_DATAGRAM = 65536  # room kept free in the batch buffer before each recv (a datagram is never cut)
 EAGAIN = 11
@@ -142,6 +149,49 @@ class McastSocketSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class PayloadBatch(NamedTuple):
+    """UDP payloads: payload i is ``buf[offsets[i]:offsets[i] + lengths[i]]``, received at ``rx_ns[i]``."""
+
+    buf: np.ndarray
+    offsets: np.ndarray  # int64
+    lengths: np.ndarray  # int64
+    rx_ns: np.ndarray  # int64
+    frames: int  # link-layer frames looked at
+    skipped: int  # frames that were not (complete) multicast UDP: other traffic, fragments, malformed
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+
+_MULTICAST_TOP_NIBBLE = 0xE  # 224.0.0.0/4
+
+
+def udp_payloads(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, ts_ns: np.ndarray,
+                 linktype: np.ndarray | int = T.LINKTYPE_ETHERNET, multicast_only: bool = True) -> PayloadBatch:
+    """The UDP payloads (to a multicast group unless ``multicast_only`` is False) of a batch of frames, without
+    copying them: offsets point into ``buf``. Frames cut by the snap length are skipped (the decoder would
+    reject them anyway)."""
+    n = len(offsets)
+    packets = new_packets(n)
+    counts = np.zeros(8, np.int64)
+    link = np.full(n, linktype, np.int32) if np.isscalar(linktype) else np.asarray(linktype, np.int32)
+    parse_packets(buf, np.asarray(offsets, np.int64), np.asarray(lengths, np.int32), np.asarray(ts_ns, np.int64),
+                  link, packets, counts)
+    keep = (packets["kind"] == T.PKT_UDP) & (packets["truncated"] == 0)
+    if multicast_only:
+        keep &= (packets["dst_ip"] >> 28) == _MULTICAST_TOP_NIBBLE
+    chosen = packets[keep]
+    return PayloadBatch(buf, chosen["payload_off"].astype(np.int64), chosen["payload_len"].astype(np.int64),
+                        chosen["ts_ns"].astype(np.int64), n, int(n - keep.sum()))
+
+
+def capture_batches(path: str | os.PathLike[str], size: int = 4096,
+                    multicast_only: bool = True) -> Iterator[PayloadBatch]:
+    """Multicast UDP payloads of a pcap/pcapng file (memory-mapped), in batches of up to ``size`` frames."""
+    for batch in read_capture(path).batches(size):
+        yield udp_payloads(batch.buf, batch.off, batch.caplen, batch.ts_ns, batch.linktype, multicast_only)
 
 
 class McastSender:
