@@ -1,0 +1,42 @@
+"""Helpers for the Ansible tests: run ansible-* from the venv inside ansible/ (so ansible.cfg applies)."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ANSIBLE_DIR = ROOT / "ansible"
+BIN = Path(sys.executable).parent
+COLLECTIONS = ROOT / ".venv" / "ansible_collections"
+
+
+def _load_hoststate():
+    spec = importlib.util.spec_from_file_location("hoststate", ROOT / "tests" / "tuning" / "hoststate.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+hoststate = _load_hoststate()
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"), "NO_COLOR": "1"}
+
+
+def run(tool: str, *args: str, cwd: Path = ANSIBLE_DIR, timeout: int = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / tool), *args], cwd=cwd, capture_output=True, text=True, env=env(),
+                          timeout=timeout)
+
+
+def recap(output: str) -> dict[str, int]:
+    """The PLAY RECAP counters of the single host."""
+    match = re.search(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)", output)
+    assert match, output[-3000:]
+    return dict(zip(("ok", "changed", "unreachable", "failed", "skipped"), map(int, match.groups())))

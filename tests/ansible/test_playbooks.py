@@ -1,0 +1,136 @@
+"""The Ansible side for real on this machine: ansible-lint (production profile), a --check run of the whole
+site on the lab inventory that changes nothing, a real run of the tuning tags on localhost that a second run
+finds converged (changed=0) and that the test then reverts, and the engine's unit checked by systemd-analyze."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ansiblerun import ANSIBLE_DIR, ROOT, hoststate, recap, run
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab playbook runs as root on localhost")
+
+# Files the roles create on the host; the test removes the ones that were not there before.
+ROLE_FILES = ("/etc/sysctl.d/90-tickwire.conf", "/etc/tickwire/sysfs.json", "/etc/tickwire",
+              "/usr/local/sbin/tickwire-sysfs", "/etc/systemd/system/tickwire-sysfs.service",
+              "/etc/default/grub.d/90-tickwire.cfg", "/etc/systemd/system.conf.d/90-tickwire.conf",
+              "/etc/systemd/system/tickwire-hugepages.service", "/etc/systemd/system/tickwire-engine.service",
+              "/opt/tickwire", "/dev/hugepages-1G", "/dev/hugepages-2M")
+
+
+def _existing() -> set[str]:
+    return {path for path in ROLE_FILES if os.path.lexists(path)}
+
+
+def _revert(before: dict[str, str], created: set[str]) -> None:
+    """Write back every sysctl/sysfs/procfs value that differs from `before`; remove the files the run created."""
+    for key, (old, _new) in hoststate.differences(before, hoststate.capture()).items():
+        if old is None:
+            continue
+        path = key if key.startswith("/") else "/proc/sys/" + key.replace(".", "/")
+        value = old.split("[", 1)[1].split("]", 1)[0] if "[" in old else old  # "always [madvise] never"
+        try:
+            Path(path).write_text(value)
+        except OSError:
+            pass  # a value the kernel will not take back is reported by the comparison below
+    for path in sorted(created, reverse=True):
+        if os.path.isdir(path) and not os.path.islink(path):
+            subprocess.run(["rm", "-rf", "--one-file-system", path], check=True)
+        elif os.path.lexists(path):
+            os.unlink(path)
+
+
+def test_ansible_lint_production_profile_is_clean():
+    out = run("ansible-lint", "--offline")
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    assert "Profile 'production' was required, and it passed" in out.stdout + out.stderr
+
+
+def test_check_mode_on_the_lab_changes_nothing():
+    before, files = hoststate.capture(), _existing()
+    out = run("ansible-playbook", "-i", "inventories/lab", "site.yml", "--check")
+    assert out.returncode == 0, out.stdout[-4000:]
+    assert recap(out.stdout)["failed"] == 0
+    assert _existing() == files
+    assert hoststate.differences(before, hoststate.capture()) == {}
+
+
+def test_tuning_tags_converge_then_a_second_run_changes_nothing_then_revert():
+    before, files = hoststate.capture(), _existing()
+    try:
+        first = run("ansible-playbook", "-i", "inventories/lab", "site.yml", "--tags", "tuning")
+        assert first.returncode == 0, first.stdout[-4000:]
+        assert recap(first.stdout)["changed"] > 0
+        assert Path("/proc/sys/net/core/busy_read").read_text().strip() == "50"
+        assert "[never]" in Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+        assert "net.core.busy_read=50" in Path("/etc/sysctl.d/90-tickwire.conf").read_text().replace(" ", "")
+
+        audit = subprocess.run([str(ROOT / ".venv/bin/tickwire"), "tune", "audit", "--only", "net,vm,kernel",
+                                "--strict"], capture_output=True, text=True, timeout=120)
+        assert audit.returncode == 0, audit.stdout[-3000:]  # what the role applied is what the catalogue wants
+
+        second = run("ansible-playbook", "-i", "inventories/lab", "site.yml", "--tags", "tuning")
+        assert second.returncode == 0, second.stdout[-4000:]
+        assert recap(second.stdout)["changed"] == 0, second.stdout[-4000:]
+    finally:
+        _revert(before, _existing() - files)
+    assert _existing() == files
+    assert hoststate.differences(before, hoststate.capture()) == {}
+
+
+RENDER = """---
+- name: Render the engine role's templates
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  vars_files:
+    - {role}/defaults/main.yml
+  tasks:
+    - name: Render the unit
+      ansible.builtin.template:
+        src: {role}/templates/tickwire-engine.service.j2
+        dest: "{{ out }}/tickwire-engine.service"
+        mode: "0644"
+    - name: Render the config
+      ansible.builtin.template:
+        src: {role}/templates/engine.toml.j2
+        dest: "{{ out }}/engine.toml"
+        mode: "0644"
+"""
+
+
+def _render(tmp_path: Path, *extra: str) -> Path:
+    playbook = tmp_path / "render.yml"
+    playbook.write_text(RENDER.replace("{role}", str(ANSIBLE_DIR / "roles/tickwire_engine")))
+    out = run("ansible-playbook", "-i", "localhost,", str(playbook), "-e", f"out={tmp_path}", *extra,
+              cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:]
+    return tmp_path / "tickwire-engine.service"
+
+
+def test_engine_unit_passes_systemd_analyze_verify(tmp_path):
+    from tickwire.config import load
+
+    venv = ROOT / ".venv"
+    unit = _render(tmp_path, "-e", f"tickwire_engine_venv={venv}", "-e", "tickwire_nic=eth0",
+                   "-e", "tickwire_engine_cpus=1")
+    text = unit.read_text()
+    assert "CPUAffinity=1" in text and "LimitMEMLOCK=infinity" in text and "Restart=on-failure" in text
+    assert f"ExecStart={venv}/bin/tickwire run --config /etc/tickwire/engine.toml --cores 1" in text
+    assert "--only irq.nic_affinity --nic eth0" in text
+    verify = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True,
+                            timeout=60)
+    assert verify.returncode == 0, verify.stderr
+    assert load(tmp_path / "engine.toml").session.socket_profile == "latency"  # the engine accepts its config
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    bad = _render(broken, "-e", "tickwire_engine_venv=/nonexistent/venv")
+    verify = subprocess.run(["systemd-analyze", "verify", "--man=no", str(bad)], capture_output=True, text=True,
+                            timeout=60)
+    assert verify.returncode != 0 and "/nonexistent/venv/bin/tickwire" in verify.stderr  # the check can fail
