@@ -91,8 +91,11 @@ def audit_knob(knob: Knob, raw: object, ctx: Context, profile: str) -> Row:
     except Unavailable as exc:
         row.current = str(exc)
         return row
-    row.current = _summary(currents)
     row.status = OK if all(matches(knob, value, found[0].wanted) for value in currents) else DIFF
+    if knob.format == "flag":  # a bare kernel parameter: present or absent
+        row.wanted = "present" if found[0].wanted else "absent"
+        currents = ["present" if value == "true" else value for value in currents]
+    row.current = _summary(currents)
     row.fix = "" if row.status == OK else fix_for(knob, profile)
     return row
 
