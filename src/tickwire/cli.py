@@ -48,6 +48,11 @@ from tickwire.sim.cli import sim as _sim_command  # noqa: E402
 
 app.command("sim")(_sim_command)
 
+from tickwire.engine.cli import kill as _kill_command, run as _run_command  # noqa: E402
+
+app.command("run")(_run_command)
+app.command("kill")(_kill_command)
+
 
 if __name__ == "__main__":
     app()

@@ -48,7 +48,7 @@ def _set(table, i, **fields):
 
 def _fresh():
     cs, cc = credits.new_budget(CreditConfig(matching_rate_per_s=1e6, matching_burst=10**6), 0)
-    return (risk.new_limits(CFG, LOT), risk.new_state(CFG, 0), np.zeros((1, 3), np.int64), cs, cc)
+    return (risk.new_limits(CFG, [LOT]), risk.new_state(CFG, 0), np.zeros((1, 3), np.int64), cs, cc)
 
 
 @settings(max_examples=150, deadline=None)

@@ -28,12 +28,16 @@ from tickwire.types import (
     ORD_PENDING_REPLACE,
     ORD_REJECTED,
     ORDER_DTYPE,
+    OST_CANCELLED,
+    OST_FILLED,
+    OST_NAMES,
+    OST_OPEN,
+    OST_REJECTED,
 )
 
-# Venue order_state values (Deribit strings mapped to small ints by the decoder / slow path).
-V_OPEN, V_FILLED, V_CANCELLED, V_REJECTED, V_UNTRIGGERED = 1, 2, 3, 4, 5
-VENUE_STATES = {"open": V_OPEN, "filled": V_FILLED, "cancelled": V_CANCELLED, "rejected": V_REJECTED,
-                "untriggered": V_UNTRIGGERED}
+# Venue order_state values: the compiled decoder's OST_* codes (tickwire.types), also used for orjson'd orders.
+V_OPEN, V_FILLED, V_REJECTED, V_CANCELLED = OST_OPEN, OST_FILLED, OST_REJECTED, OST_CANCELLED
+VENUE_STATES = {name: code for code, name in enumerate(OST_NAMES) if code}
 
 # Local events: what we did, or a request the venue refused.
 L_CANCEL_SENT, L_EDIT_SENT, L_NEW_REFUSED, L_CANCEL_REFUSED, L_EDIT_DONE = 1, 2, 3, 4, 5

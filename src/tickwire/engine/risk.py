@@ -7,7 +7,8 @@ credits), so a burst of actions in one pass cannot overshoot together. Once the 
 passes; cancels always do (they reduce risk). :func:`admit_py` is the plain-Python reference twin.
 
 State lives in small arrays so the compiled loop can use it:
-- ``limits`` float64[5]: max order lots, max position lots, max open orders, band (bps), orders/s;
+- ``limits`` float64[n_inst, 5]: max order lots, max position lots, max open orders, band (bps), orders/s
+  (lots differ per instrument; max open orders and the order rate are global and read from row 0);
 - ``rstate`` float64[4]: killed flag, live orders, rate bucket level, rate bucket last ns;
 - ``expo`` int64[n_inst, 3]: position lots, live buy lots, live sell lots.
 """
@@ -49,10 +50,10 @@ RISK_NAMES = {RISK_OK: "ok", RISK_MAX_AMOUNT: "max_order_amount", RISK_MAX_POSIT
               RISK_BAD_ACTION: "bad_action"}
 
 
-def new_limits(cfg: RiskConfig, lot_size: float) -> np.ndarray:
-    """Limits in lots (``lot_size`` = the instrument's min_trade_amount, e.g. 10 USD for BTC-PERPETUAL)."""
-    return np.array([cfg.max_order_amount / lot_size, cfg.max_position / lot_size, cfg.max_open_orders,
-                     cfg.price_band_bps, cfg.max_orders_per_s], dtype=np.float64)
+def new_limits(cfg: RiskConfig, lot_sizes: list[float]) -> np.ndarray:
+    """Limits in lots per instrument (lot size = min_trade_amount, e.g. 10 USD for BTC-PERPETUAL)."""
+    return np.array([[cfg.max_order_amount / lot, cfg.max_position / lot, cfg.max_open_orders,
+                      cfg.price_band_bps, cfg.max_orders_per_s] for lot in lot_sizes], dtype=np.float64)
 
 
 def new_state(cfg: RiskConfig, now_ns: int) -> np.ndarray:
@@ -61,6 +62,7 @@ def new_state(cfg: RiskConfig, now_ns: int) -> np.ndarray:
 
 @njit(cache=True)
 def _rate_take(limits: np.ndarray, rstate: np.ndarray, now_ns: int) -> bool:
+    """Local order-rate bucket (``limits`` is row 0 of the limits table)."""
     burst = max(1.0, limits[L_RATE])
     dt = (now_ns - rstate[R_RATE_LAST]) * 1e-9
     if dt > 0:
@@ -88,14 +90,15 @@ def admit(action, limits: np.ndarray, rstate: np.ndarray, expo: np.ndarray, bid:
     amount = action["amount"]
     if inst < 0 or inst >= expo.shape[0] or (side != SIDE_BUY and side != SIDE_SELL) or amount <= 0:
         return RISK_BAD_ACTION
-    if amount > limits[L_MAX_AMOUNT]:
+    lim = limits[inst]
+    if amount > lim[L_MAX_AMOUNT]:
         return RISK_MAX_AMOUNT
     if kind == ACT_NEW:
-        if rstate[R_OPEN] + 1 > limits[L_MAX_OPEN]:
+        if rstate[R_OPEN] + 1 > lim[L_MAX_OPEN]:
             return RISK_MAX_OPEN
         live = expo[inst, E_BUY] if side == SIDE_BUY else expo[inst, E_SELL]
         worst = expo[inst, E_POS] + side * (live + amount)
-        if abs(worst) > limits[L_MAX_POSITION]:
+        if abs(worst) > lim[L_MAX_POSITION]:
             return RISK_MAX_POSITION
     b = bid[inst]
     a = ask[inst]
@@ -103,9 +106,9 @@ def admit(action, limits: np.ndarray, rstate: np.ndarray, expo: np.ndarray, bid:
         return RISK_BOOK_INVALID
     if action["otype"] != OT_MARKET:
         mid2 = a + b  # twice the mid, in ticks: compare without a division
-        if abs(2 * action["price"] - mid2) * 10_000.0 > limits[L_BAND_BPS] * mid2:
+        if abs(2 * action["price"] - mid2) * 10_000.0 > lim[L_BAND_BPS] * mid2:
             return RISK_PRICE_BAND
-    if not _rate_take(limits, rstate, now_ns):
+    if not _rate_take(limits[0], rstate, now_ns):
         return RISK_RATE
     if not credits.take(cstate, ccost, credits.MATCHING, now_ns):
         return RISK_CREDITS
@@ -130,23 +133,24 @@ def admit_py(action, limits, rstate, expo, bid, ask, cstate, ccost, now_ns: int)
     inst, side, amount = int(action["inst"]), int(action["side"]), int(action["amount"])
     if not 0 <= inst < expo.shape[0] or side not in (SIDE_BUY, SIDE_SELL) or amount <= 0:
         return RISK_BAD_ACTION
-    if amount > limits[L_MAX_AMOUNT]:
+    lim = limits[inst]
+    if amount > lim[L_MAX_AMOUNT]:
         return RISK_MAX_AMOUNT
     if kind == ACT_NEW:
-        if rstate[R_OPEN] + 1 > limits[L_MAX_OPEN]:
+        if rstate[R_OPEN] + 1 > lim[L_MAX_OPEN]:
             return RISK_MAX_OPEN
         live = int(expo[inst, E_BUY if side == SIDE_BUY else E_SELL])
-        if abs(int(expo[inst, E_POS]) + side * (live + amount)) > limits[L_MAX_POSITION]:
+        if abs(int(expo[inst, E_POS]) + side * (live + amount)) > lim[L_MAX_POSITION]:
             return RISK_MAX_POSITION
     b, a = int(bid[inst]), int(ask[inst])
     if b <= 0 or a <= 0 or a <= b:
         return RISK_BOOK_INVALID
     mid = (a + b) / 2
-    if int(action["otype"]) != OT_MARKET and abs(int(action["price"]) - mid) / mid * 10_000 > limits[L_BAND_BPS]:
+    if int(action["otype"]) != OT_MARKET and abs(int(action["price"]) - mid) / mid * 10_000 > lim[L_BAND_BPS]:
         return RISK_PRICE_BAND
-    burst = max(1.0, float(limits[L_RATE]))
+    rate = float(limits[0, L_RATE])
     if now_ns > rstate[R_RATE_LAST]:
-        rstate[R_RATE_LEVEL] = min(burst, rstate[R_RATE_LEVEL] + (now_ns - rstate[R_RATE_LAST]) * 1e-9 * limits[L_RATE])
+        rstate[R_RATE_LEVEL] = min(max(1.0, rate), rstate[R_RATE_LEVEL] + (now_ns - rstate[R_RATE_LAST]) * 1e-9 * rate)
         rstate[R_RATE_LAST] = now_ns
     if rstate[R_RATE_LEVEL] < 1.0:
         return RISK_RATE

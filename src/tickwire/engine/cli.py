@@ -1,0 +1,56 @@
+"""``tickwire run`` and ``tickwire kill``. Only typer at module top; the engine is imported inside the commands."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+
+def run(
+    venue: Optional[str] = typer.Option(None, help="sim (the embedded simulator, default) or testnet"),
+    strategy: Optional[str] = typer.Option(None, help="package.module:Name (default: the demo market maker)"),
+    duration: Optional[str] = typer.Option(None, help="how long to trade, e.g. 30s, 2m"),
+    instruments: Optional[str] = typer.Option(None, help="comma-separated, e.g. BTC-PERPETUAL,ETH-PERPETUAL"),
+    config: Optional[str] = typer.Option(None, help="TOML file (see README: Running the engine)"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="log the session to stderr"),
+) -> None:
+    """Trade a strategy against the venue and print the latency table (Order Placement, Market Data,
+    Position Query: avg, p50, p95, p99, max in µs), hot-path stages, counters and positions."""
+    import logging
+
+    from tickwire.config import ConfigError, load, parse_duration
+    from tickwire.engine.report import print_run
+    from tickwire.engine.run import run as run_engine
+    from tickwire.engine.session import VenueError
+    from tickwire.engine.strategy import StrategyLoadError
+    from tickwire.engine.transport import TransportError
+    from tickwire.engine.venue import VenueError as VenueStartError
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    try:
+        overrides = {"venue": venue, "strategy": strategy,
+                     "duration_s": parse_duration(duration) if duration else None,
+                     "instruments": [s.strip() for s in instruments.split(",") if s.strip()] if instruments else None}
+        cfg = load(config, overrides)
+        result = run_engine(cfg)
+    except (ConfigError, StrategyLoadError, VenueStartError, VenueError, TransportError, TimeoutError) as exc:
+        typer.echo(f"tickwire run: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        print_run(result)
+
+
+def kill() -> None:
+    """Fire the kill switch of the running `tickwire run` (stop quoting, cancel every order)."""
+    from tickwire.engine.run import kill_running
+
+    try:
+        pid = kill_running()
+    except RuntimeError as exc:
+        typer.echo(f"tickwire kill: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"kill switch sent to engine pid {pid}")

@@ -1,0 +1,103 @@
+"""Latency probes: TSC stamps written into preallocated arrays by the hot loop; histograms built afterwards.
+
+Three kinds of samples, each a ring (the newest ``capacity`` samples are kept, ``count`` says how many came):
+- ``stages[i, ST_*]``: TSC at each stage of one hot pass (received, decoded, book applied, strategy decided,
+  risk passed, encoded, sent), 0 where a pass stopped early;
+- ``md[i] = (inst, change_id, applied_realtime_ns)``: joined after the run with the venue's send time of that
+  change_id (the simulator's ``sim/get_send_times``, same host clock) to give market-data latency;
+- ``rtt[KIND][i] = (start_tsc, end_tsc)`` for order placement (send -> ack) and position query (request ->
+  response).
+
+Nothing here allocates on the hot path; :func:`summarize` (hdrhistogram) runs outside it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+from numba import njit
+
+from tickwire.clock import tsc_hz
+from tickwire.engine import shims
+from tickwire.types import N_STAGES
+
+RTT_ORDER, RTT_POSITION = 0, 1
+K_PASSES, K_MD, K_ORDER, K_POSITION = 0, 1, 2, 3
+
+
+class Probes:
+    """Preallocated probe rings (see the module docstring)."""
+
+    def __init__(self, capacity: int = 1 << 16) -> None:
+        self.capacity = capacity
+        self.count = np.zeros(4, np.int64)
+        self.stages = np.zeros((capacity, N_STAGES), np.uint64)
+        self.md = np.zeros((capacity, 3), np.int64)
+        self.rtt = np.zeros((2, capacity, 2), np.uint64)
+        self.tsc_hz = tsc_hz()
+
+    def add_rtt(self, kind: int, start_tsc: int, end_tsc: int) -> None:
+        """Record one round trip measured on the slow path (answers are handled there)."""
+        i = int(self.count[K_ORDER + kind]) % self.capacity
+        self.rtt[kind, i, 0] = start_tsc
+        self.rtt[kind, i, 1] = end_tsc
+        self.count[K_ORDER + kind] += 1
+
+    def rtt_samples_ns(self, kind: int) -> np.ndarray:
+        """Round trips of ``kind`` (RTT_ORDER / RTT_POSITION) in ns, oldest first among those kept."""
+        n = min(int(self.count[K_ORDER + kind]), self.capacity)
+        pairs = self.rtt[kind, :n]
+        done = pairs[(pairs[:, 1] > pairs[:, 0]) & (pairs[:, 0] > 0)]
+        return (done[:, 1] - done[:, 0]).astype(np.float64) * (1e9 / self.tsc_hz)
+
+    def md_samples(self) -> np.ndarray:
+        return self.md[: min(int(self.count[K_MD]), self.capacity)]
+
+
+@njit(cache=True)
+def md_applied(md: np.ndarray, count: np.ndarray, inst: int, change_id: int) -> None:
+    """Record that ``change_id`` of ``inst`` is in the book now (CLOCK_REALTIME ns, comparable across processes)."""
+    i = count[K_MD] % md.shape[0]
+    md[i, 0] = inst
+    md[i, 1] = change_id
+    md[i, 2] = shims.realtime_ns()
+    count[K_MD] += 1
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Percentiles of one latency, in microseconds."""
+
+    name: str
+    count: int
+    avg: float
+    p50: float
+    p95: float
+    p99: float
+    p999: float
+    max: float
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return {"name": self.name, "count": self.count, "avg_us": self.avg, "p50_us": self.p50, "p95_us": self.p95,
+                "p99_us": self.p99, "p99_9_us": self.p999, "max_us": self.max}
+
+
+def summarize(name: str, samples_ns: np.ndarray) -> Summary:
+    """hdrhistogram (1 ns .. 100 s, 3 significant digits) of ``samples_ns``; an empty input gives zeros."""
+    hist = HdrHistogram(1, 100 * 10**9, 3)
+    for v in np.asarray(samples_ns, dtype=np.float64):
+        if v > 0:
+            hist.record_value(int(v))
+    n = hist.get_total_count()
+    if n == 0:
+        return Summary(name, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    q = lambda p: hist.get_value_at_percentile(p) / 1e3  # noqa: E731
+    return Summary(name, n, hist.get_mean_value() / 1e3, q(50), q(95), q(99), q(99.9), hist.get_max_value() / 1e3)
+
+
+def stage_deltas_ns(stages: np.ndarray, count: int, first: int, last: int) -> np.ndarray:
+    """Per-pass time from stage ``first`` to ``last`` (ns) over the passes that reached both."""
+    rows = stages[: min(count, stages.shape[0])]
+    ok = (rows[:, first] > 0) & (rows[:, last] >= rows[:, first])
+    return (rows[ok, last] - rows[ok, first]).astype(np.float64) * (1e9 / tsc_hz())

@@ -1,0 +1,202 @@
+"""`tickwire run`: start the venue, run the engine with a strategy for a duration, return the figures.
+
+Market Data latency joins the book messages we applied (change_id, CLOCK_REALTIME at apply) with the
+simulator's own send time of each change_id (``sim/get_send_times``, same host clock). Order Placement is
+send -> answer, Position Query is private/get_positions request -> answer, both by the TSC.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tickwire.config import EngineConfig
+from tickwire.engine import venue as venues
+from tickwire.engine.loop import Engine, Instrument
+from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Summary, stage_deltas_ns, summarize
+from tickwire.engine.session import Credentials, DeribitSession, SessionClosed, VenueError
+from tickwire.engine.strategy import load_strategy
+from tickwire.types import ST_BOOK, ST_DECODED, ST_RECV, ST_RISK, ST_SENT, ST_STRATEGY
+
+log = logging.getLogger("tickwire.run")
+
+LATENCY_ROWS = ("Order Placement", "Market Data", "Position Query")
+
+
+@dataclass
+class RunResult:
+    """Everything a run measured: latency summaries, per-stage hot-path times, counters, positions."""
+
+    latency: list[Summary]
+    stages: list[Summary]
+    counters: dict[str, int]
+    positions: dict[str, dict[str, float]]
+    venue_positions: dict[str, float]
+    open_orders_left: int
+    duration_s: float
+    kill_reasons: list[str] = field(default_factory=list)
+    samples: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"latency_us": [s.as_dict() for s in self.latency], "hot_path_stages_us": [s.as_dict() for s in
+                self.stages], "counters": self.counters, "positions": self.positions,
+                "venue_positions": self.venue_positions, "open_orders_left": self.open_orders_left,
+                "duration_s": self.duration_s, "kill_reasons": self.kill_reasons}
+
+
+def label_prefix() -> str:
+    """A label prefix unique to this run (client ids travel in Deribit's ``label``)."""
+    n = int(time.time() * 1000) % 36**6
+    digits = ""
+    for _ in range(6):
+        n, r = divmod(n, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
+    return f"tw{digits}-"
+
+
+async def _md_latency(session: DeribitSession, engine: Engine) -> np.ndarray:
+    """sim send -> book applied, ns, for every applied change_id the simulator still remembers."""
+    md = engine.probes.md_samples()
+    if md.shape[0] == 0:
+        return np.zeros(0)
+    out = []
+    for k, name in enumerate(engine.instruments):
+        mine = md[md[:, 0] == k]
+        if mine.shape[0] == 0:
+            continue
+        since = int(mine[:, 1].min()) - 1
+        channel = f"book.{name}.{engine.cfg.session.book_interval}"
+        sent = await session.request("sim/get_send_times", {"channel": channel, "since": since,
+                                                            "count": 1_000_000}, timeout_s=30.0)
+        table = dict((int(c), int(ns)) for c, ns in (sent or {}).get("book", []))
+        for change_id, applied in zip(mine[:, 1], mine[:, 2]):
+            t0 = table.get(int(change_id))
+            if t0 is not None and applied >= t0:
+                out.append(applied - t0)
+    return np.asarray(out, dtype=np.float64)
+
+
+async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event | None = None,
+                    on_ready: Any = None) -> RunResult:
+    """Run the engine against ``venue`` for ``cfg.duration_s`` (or until ``stop``); returns the figures."""
+    infos = await asyncio.to_thread(venues.fetch_instruments, venue.http, cfg.instruments)
+    engine = Engine(cfg, [Instrument(i) for i in infos], load_strategy(cfg.strategy), label_prefix())
+    await asyncio.to_thread(engine.warm_up)
+    creds = Credentials.from_env(default=venue.creds)  # TICKWIRE_CLIENT_ID/SECRET win over the sim's defaults
+    session = DeribitSession(venue.url, creds, engine.channels(), engine, cfg.session, cfg.credits)
+    engine.session = session
+    stop = stop or asyncio.Event()
+    session.start()
+    timers = asyncio.get_running_loop().create_task(engine.run_timers())
+    t0 = time.monotonic()
+    try:
+        await asyncio.wait_for(session.ready.wait(), 30.0)
+        if on_ready is not None:
+            await on_ready(engine, session)
+        try:
+            await asyncio.wait_for(stop.wait(), cfg.duration_s)
+        except asyncio.TimeoutError:
+            pass
+        elapsed = time.monotonic() - t0
+        left = await engine.shutdown()
+        md = np.zeros(0)
+        venue_pos: dict[str, float] = {}
+        try:
+            if venue.is_sim:
+                md = await _md_latency(session, engine)
+            for ccy in sorted({i.currency for i in engine.inst}):
+                for p in await session.request("private/get_positions", {"currency": ccy, "kind": "future"}) or []:
+                    if p.get("instrument_name") in engine.index:
+                        venue_pos[p["instrument_name"]] = float(p.get("size", 0.0))
+        except (VenueError, SessionClosed, asyncio.TimeoutError) as exc:
+            log.warning("after-run queries failed: %s", exc)
+    finally:
+        timers.cancel()
+        await session.stop()
+    return _result(engine, md, venue_pos, left, elapsed)
+
+
+def _result(engine: Engine, md: np.ndarray, venue_pos: dict[str, float], left: int, elapsed: float) -> RunResult:
+    p = engine.probes
+    orders = p.rtt_samples_ns(RTT_ORDER)
+    positions_q = p.rtt_samples_ns(RTT_POSITION)
+    n = int(p.count[0])
+    stage_pairs = (("recv -> decoded", ST_RECV, ST_DECODED), ("decoded -> book applied", ST_DECODED, ST_BOOK),
+                   ("book -> strategy decided", ST_BOOK, ST_STRATEGY), ("strategy -> risk + encoded", ST_STRATEGY,
+                   ST_RISK), ("encoded -> sent", ST_RISK, ST_SENT), ("tick to trade (recv -> sent)", ST_RECV,
+                   ST_SENT))
+    stages = [summarize(name, stage_deltas_ns(p.stages, n, a, b)) for name, a, b in stage_pairs]
+    return RunResult(
+        latency=[summarize(LATENCY_ROWS[0], orders), summarize(LATENCY_ROWS[1], md),
+                 summarize(LATENCY_ROWS[2], positions_q)],
+        stages=stages, counters=engine.counter_dict(),
+        positions={name: {"size": pos.size, "average_price": pos.average_price, "realized_pnl": pos.realized_pnl,
+                          "floating_pnl": pos.floating_pnl(_mid(engine, k)), "fees": pos.fees, "fills": pos.fills}
+                   for k, (name, pos) in enumerate(engine.positions.positions.items())},
+        venue_positions=venue_pos, open_orders_left=left, duration_s=elapsed,
+        kill_reasons=sorted(engine.kill_reasons - {"shutdown"}),
+        samples={"order_ns": orders, "md_ns": md, "position_ns": positions_q})
+
+
+def _mid(engine: Engine, k: int) -> float:
+    b, a = int(engine.bid[k]), int(engine.ask[k])
+    return (a + b) / 2 * engine.inst[k].tick_size if a > 0 and b > 0 else 0.0
+
+
+def run(cfg: EngineConfig) -> RunResult:
+    """Blocking `tickwire run`: starts the simulator for ``venue = "sim"``; SIGUSR1 fires the kill switch,
+    SIGINT/SIGTERM stop the run early (orders are cancelled either way)."""
+    import uvloop
+
+    async def main() -> RunResult:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        holder: dict[str, Engine] = {}
+
+        async def remember(engine: Engine, session: DeribitSession) -> None:
+            holder["engine"] = engine
+
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGUSR1, lambda: holder["engine"].kill("signal") if holder else None)
+        if cfg.venue == "sim":
+            venue = await asyncio.to_thread(venues.start_sim, cfg.instruments, float(cfg.sim_rate))
+        else:
+            venue = venues.testnet()
+        try:
+            pid_file = _pid_file()
+            pid_file.write_text(str(os.getpid()))
+            return await run_async(cfg, venue, stop, remember)
+        finally:
+            pid_file.unlink(missing_ok=True)
+            await asyncio.to_thread(venue.close)
+
+    return uvloop.run(main())
+
+
+def _pid_file():
+    from pathlib import Path
+
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or "/tmp")
+    return base / f"tickwire-engine-{os.getuid()}.pid"
+
+
+def kill_running() -> int:
+    """`tickwire kill`: fire the kill switch of the running engine (SIGUSR1); returns its pid."""
+    path = _pid_file()
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        raise RuntimeError(f"no running engine (no pid file at {path})") from None
+    try:
+        os.kill(pid, signal.SIGUSR1)
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)
+        raise RuntimeError(f"no running engine (pid {pid} is gone)") from None
+    return pid

@@ -1,0 +1,273 @@
+"""The Deribit session (slow path, asyncio): authenticate, keep alive, subscribe, reconnect.
+
+:class:`DeribitSession` owns one :class:`~tickwire.engine.transport.WsTransport` at a time and a
+:class:`SessionHandler` (the engine) that receives every byte and is told when the session is ready or lost:
+
+    connect (backoff on failure) -> public/auth (client_credentials) -> public/set_heartbeat
+    -> private/enable_cancel_on_disconnect -> private/subscribe -> handler.on_ready()  (reconcile)
+    ... -> connection lost -> handler.on_lost() (kill switch: stop quoting) -> backoff -> connect again
+
+The token is refreshed (grant_type refresh_token) before it expires; ``test_request`` heartbeats are answered
+with public/test. Non-matching-engine requests spend the client-side credit budget first and wait when it is
+empty; a 10028 too_many_requests answer drains the mirror and the request is retried after a backoff.
+Credentials are held by :class:`Credentials`, whose repr hides the secret; no request params of public/auth are
+ever logged or put into an exception.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from tickwire.clock import monotonic_ns
+from tickwire.config import CreditConfig, SessionConfig
+from tickwire.engine import credits
+from tickwire.engine.transport import TransportError, WsTransport
+
+log = logging.getLogger("tickwire.session")
+
+ERR_TOO_MANY_REQUESTS = 10028
+SLOW_ID_LIMIT = 1 << 40  # JSON-RPC ids below this are slow-path requests; above, the order path's (see loop.py)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """API key pair; ``repr``/``str`` never show the secret."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+
+    @classmethod
+    def from_env(cls, default: Credentials | None = None) -> Credentials:
+        """TICKWIRE_CLIENT_ID / TICKWIRE_CLIENT_SECRET, else ``default`` (the simulator's local keys)."""
+        cid, secret = os.environ.get("TICKWIRE_CLIENT_ID"), os.environ.get("TICKWIRE_CLIENT_SECRET")
+        if cid and secret:
+            return cls(cid, secret)
+        if default is None:
+            raise ValueError("set TICKWIRE_CLIENT_ID and TICKWIRE_CLIENT_SECRET (API keys of the venue)")
+        return default
+
+    def __str__(self) -> str:
+        return f"Credentials(client_id={self.client_id!r}, client_secret=***)"
+
+
+class VenueError(Exception):
+    """A JSON-RPC error answer: ``code`` and ``message`` from the venue (never the request's params)."""
+
+    def __init__(self, method: str, code: int, message: str) -> None:
+        super().__init__(f"{method}: {code} {message}")
+        self.method, self.code, self.message = method, code, message
+
+
+class SessionClosed(ConnectionError):
+    """The request could not complete because the connection went away."""
+
+
+class SessionHandler(Protocol):
+    """What the session needs from the engine."""
+
+    def on_bytes(self, data: bytes, tsc: int) -> None: ...
+    async def on_ready(self, session: DeribitSession) -> None: ...
+    def on_lost(self, reason: str) -> None: ...
+
+
+class DeribitSession:
+    """One logical session to the venue, surviving reconnects (see the module docstring)."""
+
+    def __init__(self, url: str, creds: Credentials, channels: list[str], handler: SessionHandler,
+                 cfg: SessionConfig = SessionConfig(), credit_cfg: CreditConfig = CreditConfig()) -> None:
+        self.url, self.creds, self.channels, self.handler, self.cfg = url, creds, channels, handler, cfg
+        self.transport: WsTransport | None = None
+        self.connected = asyncio.Event()
+        self.ready = asyncio.Event()
+        self.reconnects = 0
+        self.rate_limited = 0
+        self.refreshes = 0
+        self.cstate, self.ccost = credits.new_budget(credit_cfg, monotonic_ns())
+        self._next_id = 1
+        self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
+        self._stop = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._refresh_token = ""
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._runner: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---
+    def start(self) -> asyncio.Task[None]:
+        self._runner = asyncio.get_running_loop().create_task(self._run(), name="deribit-session")
+        return self._runner
+
+    async def stop(self) -> None:
+        self._stop.set()
+        self._lost.set()
+        if self.transport is not None:
+            self.transport.close()
+        for task in (self._refresh_task, self._runner):
+            if task is not None and not task.done():
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                    pass
+        self._fail_pending("session stopped")
+
+    def drop_connection(self) -> None:
+        """Close the socket as if the network failed (the session reconnects); for the CLI and tests."""
+        if self.transport is not None:
+            self.transport.close()
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                await self._connect_once()
+                attempt = 0
+                await self._lost.wait()
+            except (TransportError, VenueError, SessionClosed, asyncio.TimeoutError, OSError) as exc:
+                log.warning("session: %s", exc)
+            finally:
+                self._teardown()
+            if self._stop.is_set():
+                break
+            self.reconnects += 1
+            delay = min(self.cfg.reconnect_max_ms, self.cfg.reconnect_min_ms * 2 ** min(attempt, 16)) / 1e3
+            attempt += 1
+            try:
+                await asyncio.wait_for(self._stop.wait(), delay * random.uniform(0.5, 1.0))
+            except asyncio.TimeoutError:
+                pass
+
+    async def _connect_once(self) -> None:
+        self._lost.clear()
+        self.transport = await WsTransport.open(self.url, self._on_bytes, self._on_transport_lost,
+                                                self.cfg.socket_profile)
+        self.connected.set()
+        auth = await self.request("public/auth", {"grant_type": "client_credentials",
+                                                  "client_id": self.creds.client_id,
+                                                  "client_secret": self.creds.client_secret})
+        self._schedule_refresh(auth)
+        await self.request("public/set_heartbeat", {"interval": self.cfg.heartbeat_s})
+        if self.cfg.cancel_on_disconnect:
+            await self.request("private/enable_cancel_on_disconnect", {"scope": "connection"})
+        got = await self.request("private/subscribe", {"channels": self.channels})
+        missing = set(self.channels) - set(got or [])
+        if missing:
+            raise VenueError("private/subscribe", 11052, f"not subscribed: {sorted(missing)}")
+        await self.handler.on_ready(self)
+        self.ready.set()
+        log.info("session ready (%d channels, reconnects=%d)", len(self.channels), self.reconnects)
+
+    def _teardown(self) -> None:
+        self.ready.clear()
+        self.connected.clear()
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+            self._refresh_task = None
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        self._fail_pending("connection lost")
+        if not self._stop.is_set():
+            self.handler.on_lost("disconnect")
+
+    def _on_transport_lost(self, exc: Exception | None) -> None:
+        self._lost.set()
+
+    def _fail_pending(self, why: str) -> None:
+        pending, self._pending = self._pending, {}
+        for method, fut in pending.values():
+            if not fut.done():
+                fut.set_exception(SessionClosed(f"{method}: {why}"))
+
+    # --- token refresh ---
+    def _schedule_refresh(self, auth: dict) -> None:
+        self._refresh_token = auth.get("refresh_token", "")
+        expires = float(auth.get("expires_in", 0) or 0)
+        if self._refresh_token and expires > 0:
+            self._refresh_task = asyncio.get_running_loop().create_task(self._refresh_after(expires * 0.8))
+
+    async def _refresh_after(self, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        try:
+            auth = await self.request("public/auth", {"grant_type": "refresh_token",
+                                                      "refresh_token": self._refresh_token})
+        except (VenueError, SessionClosed, asyncio.TimeoutError) as exc:
+            log.warning("token refresh failed (%s); reconnecting", type(exc).__name__)
+            self.drop_connection()
+            return
+        self.refreshes += 1
+        self._schedule_refresh(auth)
+
+    # --- requests ---
+    def send_raw(self, payload: bytes) -> None:
+        if self.transport is None or self.transport.closed:
+            raise SessionClosed("not connected")
+        self.transport.send_text(payload)
+
+    async def request(self, method: str, params: dict | None = None, timeout_s: float | None = None,
+                      retries: int = 3) -> Any:
+        """One JSON-RPC call; waits for non-matching-engine credits first; retries a 10028 after a backoff."""
+        timeout = timeout_s if timeout_s is not None else self.cfg.request_timeout_ms / 1e3
+        for attempt in range(retries + 1):
+            wait = credits.wait_ns(self.cstate, self.ccost, credits.NON_MATCHING, monotonic_ns())
+            if wait:
+                await asyncio.sleep(wait / 1e9)
+            credits.take(self.cstate, self.ccost, credits.NON_MATCHING, monotonic_ns())
+            fut = self.send_request(method, params)
+            try:
+                return await asyncio.wait_for(fut, timeout)
+            except VenueError as exc:
+                if exc.code != ERR_TOO_MANY_REQUESTS or attempt == retries:
+                    raise
+                self.rate_limited += 1
+                credits.drain(self.cstate, credits.NON_MATCHING, monotonic_ns())
+                await asyncio.sleep(0.05 * 2 ** attempt)
+        raise AssertionError("unreachable")
+
+    def send_request(self, method: str, params: dict | None = None) -> asyncio.Future[Any]:
+        """Send without waiting (no credit check); the future gets the result or a VenueError."""
+        rid = self._next_id
+        self._next_id = rid + 1 if rid + 1 < SLOW_ID_LIMIT else 1
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = (method, fut)
+        try:
+            self.send_raw(orjson.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}}))
+        except SessionClosed:
+            del self._pending[rid]
+            raise
+        return fut
+
+    # --- incoming (called by the engine for every message its compiled path does not handle) ---
+    def _on_bytes(self, data: bytes, tsc: int) -> None:
+        self.handler.on_bytes(data, tsc)
+
+    def on_message(self, msg: dict) -> bool:
+        """Handle a slow-path answer or heartbeat; False when it is not ours (a notification for the engine)."""
+        rid = msg.get("id")
+        if isinstance(rid, int) and rid in self._pending:
+            method, fut = self._pending.pop(rid)
+            if not fut.done():
+                err = msg.get("error")
+                if err is not None:
+                    fut.set_exception(VenueError(method, int(err.get("code", 0)), str(err.get("message", ""))))
+                else:
+                    fut.set_result(msg.get("result"))
+            return True
+        if msg.get("method") == "heartbeat":
+            if (msg.get("params") or {}).get("type") == "test_request" and self.transport is not None:
+                fut = self.send_request("public/test", {})
+                fut.add_done_callback(_ignore_result)
+            return True
+        return False
+
+
+def _ignore_result(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+

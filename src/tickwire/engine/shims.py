@@ -1,0 +1,20 @@
+"""The _tw_native shims the hot path needs, bound by symbol name so that the kernels using them can be cached.
+
+numba cannot cache a function that calls a cffi function (the pointer is baked into the code), so every
+process would recompile the whole hot pass (over a minute on this class of machine). The same C functions of
+``tickwire._tw_native`` are also plain exported symbols: once the library is loaded into LLVM's symbol table,
+``types.ExternalFunction`` calls them by name, and numba's on-disk cache works (``cache=True``).
+"""
+from __future__ import annotations
+
+import llvmlite.binding as llvm
+from numba import types
+
+from tickwire.native import _native
+
+llvm.load_library_permanently(_native.__file__)
+
+rdtsc = types.ExternalFunction("tw_rdtsc", types.uint64())
+realtime_ns = types.ExternalFunction("tw_realtime_ns", types.int64())
+monotonic_ns = types.ExternalFunction("tw_monotonic_ns", types.int64())
+send = types.ExternalFunction("tw_send", types.int64(types.int32, types.voidptr, types.int64))

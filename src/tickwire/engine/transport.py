@@ -1,0 +1,154 @@
+"""WebSocket client transport over kernel TCP (ws://) or TLS (wss://), for the asyncio driver.
+
+The event loop owns the socket; after the HTTP upgrade every received chunk goes, with the TSC of its arrival,
+to ``on_bytes`` — the engine feeds it to the compiled deframer/decoder once per read. Frames are built with
+tickwire.netstack.ws (masked, as RFC 6455 requires of clients). The latency socket options come from the tuning
+catalogue (``tickwire.tuning.socket_option_specs``). On plaintext connections the hot path may write to the
+file descriptor directly (:attr:`direct_fd`) as long as nothing is queued in the transport.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import os
+import ssl
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from tickwire.native import lib
+from tickwire.netstack import ws
+
+log = logging.getLogger("tickwire.transport")
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class TransportError(ConnectionError):
+    """The connection could not be made or upgraded (the message never contains credentials)."""
+
+
+class WsTransport(asyncio.Protocol):
+    """One WebSocket connection; create with :meth:`open`."""
+
+    def __init__(self, on_bytes: Callable[[bytes, int], None], on_lost: Callable[[Exception | None], None]) -> None:
+        self._on_bytes = on_bytes
+        self._on_lost = on_lost
+        self._transport: asyncio.Transport | None = None
+        self._upgrade: asyncio.Future[bytes] | None = None
+        self._http = b""
+        self._frame = np.zeros(1 << 16, dtype=np.uint8)
+        self.direct_fd = -1
+        self.socket_options: dict[str, int] = {}
+        self.closed = False
+
+    @classmethod
+    async def open(cls, url: str, on_bytes: Callable[[bytes, int], None],
+                   on_lost: Callable[[Exception | None], None], socket_profile: str = "latency",
+                   timeout_s: float = 5.0) -> WsTransport:
+        """Connect, set the socket options, do the HTTP upgrade; raises TransportError."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise TransportError(f"not a ws:// or wss:// URL: {parts.scheme}://{parts.hostname}")
+        tls = parts.scheme == "wss"
+        port = parts.port or (443 if tls else 80)
+        loop = asyncio.get_running_loop()
+        proto = cls(on_bytes, on_lost)
+        ctx = ssl.create_default_context() if tls else None
+        try:
+            await asyncio.wait_for(loop.create_connection(lambda: proto, parts.hostname, port, ssl=ctx,
+                                                          server_hostname=parts.hostname if tls else None),
+                                   timeout_s)
+            proto._set_socket_options(socket_profile, tls)
+            await asyncio.wait_for(proto._handshake(parts.hostname, port, parts.path or "/"), timeout_s)
+        except (OSError, asyncio.TimeoutError) as exc:
+            proto.close()
+            raise TransportError(f"cannot connect to {parts.scheme}://{parts.hostname}:{port}: "
+                                 f"{type(exc).__name__}: {exc}") from None
+        return proto
+
+    def _set_socket_options(self, profile: str, tls: bool) -> None:
+        from tickwire.tuning import socket_option_specs
+
+        sock = self._transport.get_extra_info("socket")
+        for spec in socket_option_specs(profile):
+            try:
+                sock.setsockopt(spec.level, spec.optname, spec.value)
+                self.socket_options[spec.name] = sock.getsockopt(spec.level, spec.optname)
+            except OSError as exc:  # e.g. SO_BUSY_POLL above net.core.busy_read without CAP_NET_ADMIN
+                log.info("socket option %s=%s refused: %s", spec.name, spec.value, exc.strerror)
+        self.direct_fd = -1 if tls else sock.fileno()
+
+    async def _handshake(self, host: str, port: int, path: str) -> None:
+        key = base64.b64encode(os.urandom(16))
+        self._upgrade = asyncio.get_running_loop().create_future()
+        self._transport.write(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: " + f"{host}:{port}".encode()
+                              + b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key
+                              + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        head = await self._upgrade
+        status = head.split(b"\r\n", 1)[0]
+        want = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+        if b" 101 " not in status + b" " or want not in head:
+            raise OSError(f"WebSocket upgrade refused: {status.decode(errors='replace')[:80]}")
+
+    # --- asyncio.Protocol ---
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        tsc = lib.tw_rdtsc()
+        if self._upgrade is not None and not self._upgrade.done():
+            self._http += data
+            end = self._http.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._http) > ws.HTTP_MAX:
+                    self._upgrade.set_exception(OSError("no end of the HTTP upgrade response"))
+                return
+            head, rest = self._http[:end + 4], self._http[end + 4:]
+            self._http = b""
+            self._upgrade.set_result(head)
+            if not rest:
+                return
+            data = rest
+        self._on_bytes(data, tsc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.direct_fd = -1
+        if self._upgrade is not None and not self._upgrade.done():
+            self._upgrade.set_exception(exc or OSError("connection closed during the upgrade"))
+            return
+        self._on_lost(exc)
+
+    # --- sending ---
+    def send_text(self, payload: bytes) -> None:
+        """Send one masked text frame (slow path)."""
+        self.send_frame(ws.OP_TEXT, np.frombuffer(payload, dtype=np.uint8))
+
+    def send_frame(self, opcode: int, payload: np.ndarray) -> None:
+        """Send one masked frame of ``opcode`` (text, or pong for a ping)."""
+        if self.closed or self._transport is None:
+            raise TransportError("connection is closed")
+        need = ws.ws_frame_len(payload.shape[0], True)
+        out = self._frame if need <= self._frame.shape[0] else np.zeros(need, dtype=np.uint8)
+        n = ws.ws_encode(out, 0, payload, 0, payload.shape[0], opcode, True, True, ws.new_mask_key())
+        self._transport.write(out[:n].tobytes())
+
+    def write_raw(self, frames: bytes | memoryview) -> None:
+        """Bytes that are already complete frames (what the compiled path could not send directly)."""
+        if not self.closed and self._transport is not None:
+            self._transport.write(frames)
+
+    def can_send_direct(self) -> bool:
+        """True when the hot path may tw_send on the fd: plaintext, open, nothing queued in the transport."""
+        return (self.direct_fd >= 0 and not self.closed and self._transport is not None
+                and self._transport.get_write_buffer_size() == 0)
+
+    def close(self) -> None:
+        if self._transport is not None and not self.closed:
+            self._transport.close()
+        self.closed = True
+        self.direct_fd = -1
