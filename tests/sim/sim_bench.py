@@ -90,7 +90,7 @@ class _Client(WSListener):  # type: ignore[misc]
         fut = asyncio.get_running_loop().create_future()
         self.waiters[rid] = fut
         self.send(rid, method, params)
-        return await asyncio.wait_for(fut, 10)
+        return await asyncio.wait_for(fut, 30)
 
 
 async def _connect(url: str) -> tuple[Any, _Client]:
@@ -143,10 +143,18 @@ async def orders(url: str, seconds: float, window: int, instrument: str = "BTC-P
     return result
 
 
-async def book(url: str, seconds: float, instrument: str = "BTC-PERPETUAL") -> tuple[Result, int]:
-    """Count ``book.{instrument}.raw`` messages for ``seconds``; also checks the change_id chain.
-    Returns the count/rate and the number of chain breaks seen. The histogram holds the one-way latency
-    (receive wall clock - the simulator's own send time from sim/get_send_times, ns) of every message."""
+@dataclass
+class BookRun:
+    received: Result           # messages this client got; histogram = one-way latency (ns)
+    breaks: int                # change_id chain breaks seen by the client
+    flow_per_s: float          # synthetic book events the simulator generated per second
+    sent_per_s: float          # book messages the simulator wrote per second (all subscribers)
+
+
+async def book(url: str, seconds: float, instrument: str = "BTC-PERPETUAL") -> BookRun:
+    """Count ``book.{instrument}.raw`` messages for ``seconds`` and check the change_id chain. The histogram
+    holds the one-way latency of every message: receive wall clock minus the simulator's own send time
+    (sim/get_send_times), both CLOCK_REALTIME on this host. The simulator's own rates come from sim/get_stats."""
     transport, client = await _connect(url)
     channel = f"book.{instrument}.raw"
     result = Result()
@@ -170,10 +178,12 @@ async def book(url: str, seconds: float, instrument: str = "BTC-PERPETUAL") -> t
     client.on_note = on_note
     await client.call(2, "public/subscribe", {"channels": [channel]})
     await asyncio.sleep(0.2)
+    before = (await client.call(4, "sim/get_stats", {}))["result"]
     state["counting"] = True
     start = time.perf_counter()
     await asyncio.sleep(seconds)
     state["counting"] = False
+    after = (await client.call(5, "sim/get_stats", {}))["result"]
     result.seconds = time.perf_counter() - start
     if received:
         first = min(received)
@@ -184,4 +194,5 @@ async def book(url: str, seconds: float, instrument: str = "BTC-PERPETUAL") -> t
             if got is not None:
                 result.hist.record_value(max(1, got - ns))
     transport.disconnect()
-    return result, state["breaks"]
+    return BookRun(result, state["breaks"], (after["flow_events"] - before["flow_events"]) / result.seconds,
+                   (after["book_messages_sent"] - before["book_messages_sent"]) / result.seconds)

@@ -25,6 +25,9 @@ def sim(
     no_rate_limits: bool = typer.Option(False, "--no-rate-limits", help="switch the credit rate limiter off"),
     token_ttl: float = typer.Option(900.0, help="access token lifetime in seconds"),
     stack: str = typer.Option("picows", help="server stack: picows (default) or websockets (baseline)"),
+    multicast: Optional[str] = typer.Option(None, "--multicast", help="also publish market data as Deribit "
+                                            "multicast SBE: INTERFACE[:PORT] (e.g. 127.0.0.1 or 127.0.0.1:6100; "
+                                            "snapshots on PORT+1)"),
 ) -> None:
     """Run the Deribit-compatible exchange simulator (JSON-RPC over WebSocket at /ws/api/v2, HTTP at /api/v2)."""
     from tickwire.sim.config import SimConfig
@@ -41,4 +44,12 @@ def sim(
         typer.echo(f"tickwire sim: {exc}", err=True)
         raise typer.Exit(2) from None
     listeners: list = []  # market-data listeners (e.g. a multicast publisher) are appended here
+    if multicast:
+        from tickwire.sim.multicast import publisher_from_option
+
+        try:
+            listeners.append(publisher_from_option(multicast))
+        except (ValueError, OSError) as exc:
+            typer.echo(f"tickwire sim: --multicast {multicast}: {exc}", err=True)
+            raise typer.Exit(2) from None
     raise typer.Exit(serve(config, ready_json=ready_json, listeners=listeners))

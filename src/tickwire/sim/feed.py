@@ -35,8 +35,17 @@ class Subscriber(Protocol):
     def notify(self, data: bytes) -> None: ...
 
 
+_PREFIXES: dict[str, bytes] = {}
+
+
 def notification(channel: str, data: Any) -> bytes:
-    return _dumps({"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": data}})
+    """``{"jsonrpc":"2.0","method":"subscription","params":{"channel":...,"data":...}}`` with the constant
+    head encoded once per channel (this runs for every book message)."""
+    prefix = _PREFIXES.get(channel)
+    if prefix is None:
+        head = _dumps({"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": 0}})
+        prefix = _PREFIXES[channel] = head[:-len(b'0}}')]
+    return prefix + _dumps(data) + b"}}"
 
 
 class Feed:
@@ -104,10 +113,14 @@ class Feed:
     def channels_of(self, sub: Subscriber) -> list[str]:
         return [name for name, subs in self.subs.items() if sub.id in subs] + list(sub.user_specs)
 
-    def drop(self, sub: Subscriber) -> None:
-        """Forget every subscription of a closed connection."""
+    def unsubscribe_all(self, sub: Subscriber) -> None:
+        """Remove every subscription of ``sub``."""
         for name in self.channels_of(sub):
             self.unsubscribe(sub, name)
+
+    def drop(self, sub: Subscriber) -> None:
+        """Forget a closed connection: its subscriptions and its request send times."""
+        self.unsubscribe_all(sub)
         self.times.forget_connection(sub.id)
 
     def has_user_subscribers(self, account: str) -> bool:

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 #: One side of a book change: ``[action, price, amount]`` with action "new" | "change" | "delete"
 #: (delete carries amount 0.0), the same lists as the ``bids``/``asks`` of a ``book.*.raw`` message.
-LevelChange = list  # [str, float, float]
+LevelChange = list[Any]
 
 
 class BookSnapshot(NamedTuple):

@@ -197,7 +197,7 @@ def unsubscribe(ctx: Ctx) -> list[str]:
 @method("public/unsubscribe_all", "private/unsubscribe_all", ws_only=True)
 def unsubscribe_all(ctx: Ctx) -> str:
     assert ctx.session is not None
-    ctx.venue.exchange.feed.drop(ctx.session)
+    ctx.venue.exchange.feed.unsubscribe_all(ctx.session)
     return "ok"
 
 
@@ -485,7 +485,8 @@ def get_send_times(ctx: Ctx) -> dict[str, Any]:
     if conn is None and ctx.session is not None:
         conn = ctx.session.id
     ids_raw = ctx.p.raw.get("ids")
-    if ids_raw is not None and not isinstance(ids_raw, list):
+    if ids_raw is not None and (not isinstance(ids_raw, list) or not all(
+            isinstance(i, (int, str)) and not isinstance(i, bool) for i in ids_raw)):
         raise invalid_param("ids", "must be an array of request ids")
     out["connection_id"] = conn
     out["requests"] = times.requests_of(conn or 0, ids_raw, count)

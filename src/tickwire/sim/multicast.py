@@ -11,6 +11,7 @@ options on another (:data:`CHANNELS`); groups and ports come from a :class:`~tic
 from __future__ import annotations
 
 import math
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -184,3 +185,13 @@ class MulticastPublisher:
                     "levels": part}) for k, part in enumerate(parts)]
             messages.append(encode_message({"template": T.SBE_TPL_SNAPSHOT_END}))
             self._send(channel + T.SBE_SNAPSHOT_CHANNEL_OFFSET, messages)
+
+
+def publisher_from_option(option: str) -> MulticastPublisher:
+    """A publisher from the CLI's ``--multicast INTERFACE[:PORT]`` (snapshot channels on PORT + 1)."""
+    interface, _, port = option.partition(":")
+    socket.inet_aton(interface)  # raises OSError for a bad address
+    base = int(port) if port else T.SBE_PORT_INCREMENTAL
+    if not 0 < base < 65535:
+        raise ValueError(f"port {base} out of range")
+    return MulticastPublisher(ChannelMap(port_incremental=base, port_snapshot=base + 1), interface=interface)
