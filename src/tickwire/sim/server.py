@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import tempfile
 from collections import deque
@@ -22,6 +23,8 @@ from tickwire.sim.session import Session
 from tickwire.sim.venue import Venue
 
 WS_MAX_FRAME = 4 * 1024 * 1024  # beyond this the connection closes (1009); below it big requests get 11050
+MAX_BACKLOG = 64 * 1024 * 1024  # unsent bytes to one client beyond which it is cut off as a slow consumer
+log = logging.getLogger("tickwire.sim")
 
 
 def _frame(data: bytes) -> bytes:
@@ -108,8 +111,6 @@ class SimServer:
 
 # --- picows: WebSocket frames handed to the session; HTTP by the front door ---
 async def _serve_picows(venue: Venue, config: SimConfig, ssl_context: Any) -> asyncio.AbstractServer:
-    import logging
-
     from picows import WSCloseCode, WSListener, WSMsgType, WSUpgradeRequest
     from picows.picows import WSAutoPingStrategy, WSProtocol
 
@@ -124,10 +125,19 @@ async def _serve_picows(venue: Venue, config: SimConfig, ssl_context: Any) -> as
             def send(data: bytes) -> None:
                 if not raw.is_closing():
                     raw.write(_frame(data))
+                    if raw.get_write_buffer_size() > MAX_BACKLOG:
+                        slow_consumer()
 
             def send_many(items: list[bytes]) -> None:
                 if not raw.is_closing():
                     raw.write(b"".join([_frame(data) for data in items]))
+                    if raw.get_write_buffer_size() > MAX_BACKLOG:
+                        slow_consumer()
+
+            def slow_consumer() -> None:
+                log.warning("closing connection %s: %d bytes unsent (slow consumer)",
+                            self.session.id if self.session else "?", raw.get_write_buffer_size())
+                transport.disconnect(graceful=False)
 
             def close() -> None:
                 transport.send_close(WSCloseCode.OK)
@@ -194,6 +204,10 @@ async def _serve_websockets(venue: Venue, config: SimConfig, ssl_context: Any) -
         def send(data: bytes) -> None:
             queue.append(data)
             ready.set()
+            if len(queue) > MAX_BACKLOG // 256:  # about MAX_BACKLOG of typical messages
+                log.warning("closing connection %s: %d messages unsent (slow consumer)", session.id, len(queue))
+                queue.clear()
+                asyncio.ensure_future(ws.close(1008, "slow consumer"))
 
         session = venue.open_session(send, lambda: asyncio.ensure_future(ws.close()))
 
