@@ -40,12 +40,12 @@ def test_auth_grants_expiry_and_unauthorized() -> None:
                                                     "state": "s1"})
             assert signed["state"] == "s1"
             assert isinstance(await c.result("private/get_positions", {}), list)
-            await asyncio.sleep(0.7)  # token_ttl_s=0.5: the connection's login has expired
+            await asyncio.sleep(1.6)  # token_ttl_s=1.5: the connection's login has expired
             expired = await c.call("private/get_positions", {})
             assert expired["error"]["code"] == 13009
             explicit = await c.call("private/get_positions", {"access_token": signed["access_token"]})
             assert explicit["error"]["code"] == 13009
-    run_with_sim(body, rate=0, token_ttl_s=0.5)
+    run_with_sim(body, rate=0, token_ttl_s=1.5)
 
 
 def test_public_methods_and_instruments() -> None:
