@@ -160,6 +160,10 @@ int tw_dpdk_port_start(uint16_t port)
 }
 
 int tw_dpdk_port_stop(uint16_t port) { return rte_eth_dev_stop(port); }
+
+/* Hot-plug a virtual device after EAL init ("net_pcap1", "rx_pcap=a.pcap"), and remove it again. */
+int tw_dpdk_vdev_attach(const char *name, const char *args) { return rte_eal_hotplug_add("vdev", name, args); }
+int tw_dpdk_vdev_detach(const char *name) { return rte_eal_hotplug_remove("vdev", name); }
 int tw_dpdk_port_close(uint16_t port) { return rte_eth_dev_close(port); }
 
 int tw_dpdk_promiscuous_set(uint16_t port, int on)

@@ -52,6 +52,8 @@ int tw_dpdk_rx_queue_setup(uint16_t port, uint16_t queue, uint16_t nb_desc, uint
 int tw_dpdk_tx_queue_setup(uint16_t port, uint16_t queue, uint16_t nb_desc);
 int tw_dpdk_port_start(uint16_t port);
 int tw_dpdk_port_stop(uint16_t port);
+int tw_dpdk_vdev_attach(const char *name, const char *args);
+int tw_dpdk_vdev_detach(const char *name);
 int tw_dpdk_port_close(uint16_t port);
 int tw_dpdk_promiscuous_set(uint16_t port, int on);
 int tw_dpdk_promiscuous_get(uint16_t port);

@@ -31,7 +31,7 @@ from tickwire.native import NativeUnavailableError, load
 
 __all__ = [
     "DpdkError", "DpdkUnavailableError", "EalInitError", "NoSuchPortError", "LinkDownError",
-    "EalConfig", "Eal", "init_eal", "Mempool", "Port", "PortInfo", "LinkStatus", "PortStats", "dpdk_module",
+    "EalConfig", "Eal", "init_eal", "current_eal", "Mempool", "Port", "PortInfo", "LinkStatus", "PortStats", "dpdk_module",
     "version", "hugepages_reserved", "BatchReceiver",
 ]
 
@@ -173,6 +173,11 @@ class Eal:
 
 
 _EAL: Eal | None = None
+
+
+def current_eal() -> Eal | None:
+    """The EAL this process initialised, or None."""
+    return _EAL
 
 
 def init_eal(config: EalConfig | None = None) -> Eal:
@@ -320,6 +325,7 @@ class Port:
             raise NoSuchPortError(f"no DPDK port {port_id}; ports: {_port_names()}", _errno.ENODEV)
         self.port_id = port_id
         self.started = False
+        self.vdev_name: str | None = None
 
     @classmethod
     def by_name(cls, name: str) -> Port:
@@ -331,6 +337,29 @@ class Port:
                                   f"given to the EAL (EalConfig(vdevs=('{name},...',))) and probe successfully",
                                   -rc)
         return cls(rc)
+
+    @classmethod
+    def attach(cls, devargs: str) -> Port:
+        """Hot-plug a virtual device into the running EAL (``net_pcap7,rx_pcap=a.pcap``); ``detach()`` removes it.
+
+        This is how one process opens several vdevs over its life despite the one-EAL rule."""
+        _require_eal()
+        name, _, args = devargs.partition(",")
+        rc = dpdk_module().lib.tw_dpdk_vdev_attach(name.encode(), args.encode())
+        if rc < 0:
+            raise NoSuchPortError(f"could not attach virtual device {devargs!r}: {_strerror(-rc)}; check the driver "
+                                  "name and its arguments (files readable, interfaces present)", -rc)
+        port = cls.by_name(name)
+        port.vdev_name = name
+        return port
+
+    def detach(self) -> None:
+        """Close the port and remove the virtual device ``attach`` created."""
+        self.close()
+        name = self.vdev_name
+        if name is None:
+            raise DpdkError(f"port {self.port_id} was not attached with Port.attach: nothing to detach")
+        _check(dpdk_module().lib.tw_dpdk_vdev_detach(name.encode()), f"detach {name}")
 
     def info(self) -> PortInfo:
         mod = dpdk_module()
