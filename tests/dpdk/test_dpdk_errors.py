@@ -55,4 +55,6 @@ def test_missing_ports_and_bad_sizes() -> None:
     assert r["mtu_set"] == 1400
     assert r["promisc_off"]["error"] == "DpdkError" and "not supported" in r["promisc_off"]["message"]
     assert r["tx_oversize"] == -r["emsgsize"]
+    assert r["attach_bad"]["error"] == "NoSuchPortError" and "net_nosuchdriver9" in r["attach_bad"]["message"]
+    assert r["attached"] == "net_null5" and r["after_detach"]["error"] == "NoSuchPortError"
     assert r["eal_twice"]["error"] == "EalInitError" and "one EAL per process" in r["eal_twice"]["message"]

@@ -43,8 +43,14 @@ def main() -> None:
                                                     np.array([4000], np.int32), 0, 1, scratch, 1)),
             "emsgsize": errno.EMSGSIZE,
             "mtu_set": mtu_set, "promisc_off": promisc_off,
+            "attach_bad": caught(lambda: Port.attach("net_nosuchdriver9,x=1")),
             "eal_twice": caught(lambda: _common.eal(a, ["net_null1"])),
         }
+        hot = Port.attach("net_null5,size=128")
+        hot.setup(pool)
+        result["attached"] = hot.info().name
+        hot.detach()
+        result["after_detach"] = caught(lambda: Port.by_name("net_null5"))
         port.close()
         pool.free()
         eal.cleanup()
