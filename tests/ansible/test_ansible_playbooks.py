@@ -21,6 +21,12 @@ ROLE_FILES = ("/etc/sysctl.d/90-tickwire.conf", "/etc/tickwire/sysfs.json", "/et
               "/opt/tickwire", "/dev/hugepages-1G", "/dev/hugepages-2M")
 
 
+@pytest.fixture(autouse=True)
+def _one_run_at_a_time():
+    with hoststate.exclusive():
+        yield
+
+
 def _existing() -> set[str]:
     return {path for path in ROLE_FILES if os.path.lexists(path)}
 

@@ -2,9 +2,14 @@
 every sysctl (`sysctl -a`, minus counters that move on their own) and every sysfs/procfs file of the catalogue."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
+import os
+import re
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 # Counters and random values that change without anyone writing them.
@@ -16,12 +21,17 @@ FILES = ("/sys/kernel/mm/transparent_hugepage/enabled", "/sys/kernel/mm/transpar
          "/proc/irq/default_smp_affinity", "/proc/irq/*/smp_affinity_list", "/sys/class/net/*/queues/rx-*/rps_cpus")
 
 
+# Per-interface sysctls of interfaces other engineers' tests create and configure concurrently (tuning never
+# touches per-interface keys); the all/default/lo entries are kept.
+_PER_IFACE = re.compile(r"^net\.ipv[46]\.(conf|neigh)\.(?!all\.|default\.|lo\.)")
+
+
 def sysctls() -> dict[str, str]:
     out = subprocess.run(["sysctl", "-a"], capture_output=True, text=True, timeout=30).stdout
     values = {}
     for line in out.splitlines():
         key, sep, value = line.partition(" = ")
-        if sep and not key.startswith(VOLATILE):
+        if sep and not key.startswith(VOLATILE) and not _PER_IFACE.match(key):
             values[key] = value
     return values
 
@@ -46,5 +56,29 @@ def capture() -> dict[str, str]:
 
 
 def differences(before: dict[str, str], after: dict[str, str]) -> dict[str, tuple[str | None, str | None]]:
-    """Keys whose value differs (only keys that were stable in `before`)."""
-    return {key: (value, after.get(key)) for key, value in before.items() if after.get(key) != value}
+    """Keys whose value differs (only keys stable in `before`; a key that vanished with an interface or IRQ
+    someone else removed is not a change of ours)."""
+    return {key: (value, after[key]) for key, value in before.items() if key in after and after[key] != value}
+
+
+LOCK = "/run/lock/tickwire-host-tuning-tests.lock" if os.path.isdir("/run/lock") else "/tmp/tickwire-host-tuning-tests.lock"
+
+
+@contextlib.contextmanager
+def exclusive(timeout: float = 240.0) -> Iterator[None]:
+    """Hold a host-wide lock while a test changes and restores host tuning: two test runs at once (two engineers,
+    or CI beside a developer) would otherwise each capture the other's changes as "before" and restore those."""
+    fd = os.open(LOCK, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another test run holds {LOCK}") from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

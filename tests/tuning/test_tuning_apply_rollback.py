@@ -23,6 +23,12 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="apply/rollback tests 
 TICKWIRE = [sys.executable, "-m", "tickwire.cli", "tune"]
 
 
+@pytest.fixture(autouse=True)
+def _one_run_at_a_time():
+    with hoststate.exclusive():
+        yield
+
+
 def tune(*args: str, user: int | None = None) -> subprocess.CompletedProcess[str]:
     prefix = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] if user is not None else []
     return subprocess.run([*prefix, *TICKWIRE, *args], capture_output=True, text=True, timeout=120)

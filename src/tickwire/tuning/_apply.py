@@ -1,12 +1,15 @@
 """`tickwire tune apply` and `rollback`: write runtime knobs after saving a snapshot of their prior values."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import socket
 import time
 from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 from tickwire.tuning._boot import cmdline_words, drop_in_path, render_drop_in
@@ -48,6 +51,18 @@ class ApplyResult:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """One apply/rollback at a time per state directory (two at once would snapshot each other's changes)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TuningError(f"another `tickwire tune apply/rollback` is running ({directory}/.lock)") from None
+        yield
 
 
 def require_root() -> None:
@@ -112,10 +127,17 @@ def apply(profile: str, ctx: Context, only: str | None = None, overrides: dict[s
     Bad input (profile, --only, --set) and a missing root privilege raise before anything is read or written."""
     check_profile(profile)
     knobs = select(knobs or load_catalogue(), only)
-    if not dry_run:
-        require_root()
+    if dry_run:
+        return _apply(profile, ctx, knobs, overrides or {}, True, boot, snapshots, grub_dir, only)
+    require_root()
+    with _locked(state_dir(snapshots)):
+        return _apply(profile, ctx, knobs, overrides or {}, False, boot, snapshots, grub_dir, only)
+
+
+def _apply(profile: str, ctx: Context, knobs: tuple[Knob, ...], overrides: dict[str, object], dry_run: bool,
+           boot: bool, snapshots: str | Path | None, grub_dir: str | Path, only: str | None) -> ApplyResult:
     result = ApplyResult(profile, dry_run=dry_run)
-    writes, boot_knobs = _plan(knobs, profile, ctx, overrides or {}, boot, result)
+    writes, boot_knobs = _plan(knobs, profile, ctx, overrides, boot, result)
     result.changes = [change for _, change in writes]
     boot_text = None
     if boot_knobs:
@@ -177,7 +199,7 @@ def apply(profile: str, ctx: Context, only: str | None = None, overrides: dict[s
 def list_snapshots(snapshots: str | Path | None = None) -> list[Path]:
     """Snapshot files, oldest first."""
     directory = state_dir(snapshots)
-    return sorted(directory.glob("*.json")) if directory.is_dir() else []
+    return sorted(directory.glob("*.json")) if directory.is_dir() else []  # .lock is not a snapshot
 
 
 def _find(name: str | None, snapshots: str | Path | None) -> Path:
@@ -197,6 +219,11 @@ def _find(name: str | None, snapshots: str | Path | None) -> Path:
 def rollback(name: str | None = None, snapshots: str | Path | None = None) -> tuple[Path, list[Change]]:
     """Restore every value a snapshot recorded (the newest not yet rolled back by default) and verify each."""
     require_root()
+    with _locked(state_dir(snapshots)):
+        return _rollback(name, snapshots)
+
+
+def _rollback(name: str | None, snapshots: str | Path | None) -> tuple[Path, list[Change]]:
     path = _find(name, snapshots)
     snapshot = json.loads(path.read_text())
     if snapshot.get("rolled_back"):
