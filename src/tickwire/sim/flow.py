@@ -1,9 +1,10 @@
 """Synthetic market participants: a mid-price random walk with Poisson-timed limit orders, cancels and takers.
 
 Each event changes the book (one book message on ``book.{i}.raw``): a limit order near the mid, a cancel of a
-random resting synthetic order, or (rarely) a marketable order that trades. The sequence of events is
-deterministic for a seed; the timer only decides how many are due (``rate`` per second per instrument), which
-makes arrivals a uniform-rate approximation of a Poisson process at the timer's granularity.
+random resting synthetic order, or (rarely) a marketable order that trades. Arrivals are a Poisson process of
+``rate`` events per second per instrument (exponential gaps, the instrument of each arrival drawn uniformly);
+the timer runs every arrival that is due. The sequence of events is deterministic for a seed; only how many
+have happened by a given moment depends on the clock.
 """
 from __future__ import annotations
 
@@ -87,14 +88,19 @@ class _Participants:
 
 
 class MarketFlow:
-    """Drives every instrument's participants at ``rate`` events per second each."""
+    """Drives every instrument's participants: Poisson arrivals at ``rate`` events per second each."""
 
     def __init__(self, exchange: Exchange, rate: float, seed: int, depth: int = 20,
                  batched: Callable[[Callable[[], None]], Callable[[], None]] | None = None) -> None:
         self.rate = rate
         self.parts = [_Participants(exchange, name, seed * 1000 + i, depth) for i, name in enumerate(exchange.states)]
         self.events = 0
-        self.skipped = 0  # events given up after stalls (a sign the simulator is saturated)
+        self.skipped = 0  # arrivals given up after stalls (a sign the simulator is saturated)
+        self._arrivals = np.random.Generator(np.random.PCG64(seed * 1000 + 999))
+        self._gaps: list[float] = []
+        self._picks: list[int] = []
+        self._next = 0.0   # time of the next arrival, seconds after start
+        self._pick = 0     # the instrument of that arrival
         self._handle: asyncio.TimerHandle | None = None
         self._t0 = 0.0
         self._tick_fn = batched(self._tick) if batched is not None else self._tick
@@ -109,29 +115,40 @@ class MarketFlow:
         for _ in range(n):
             for part in parts:
                 part.step()
-        self.events += n
+        self.events += n * len(parts)
 
     def start(self) -> None:
         """Schedule the flow on the running loop (nothing when rate is 0)."""
         if self.rate <= 0:
             return
         self._t0 = time.monotonic()
-        self.events = 0
+        self._next = self._gap()
         self._schedule()
+
+    def _gap(self) -> float:
+        """The next exponential inter-arrival time of the merged process (all instruments)."""
+        if not self._gaps:
+            total = self.rate * len(self.parts)
+            self._gaps = self._arrivals.exponential(1.0 / total, _DRAWS).tolist()
+            self._picks = self._arrivals.integers(0, len(self.parts), _DRAWS).tolist()
+        self._pick = self._picks.pop()
+        return self._gaps.pop()
 
     def _schedule(self) -> None:
         period = 0.01 if self.rate <= 2000 else 0.001
         self._handle = asyncio.get_running_loop().call_later(period, self._tick_fn)
 
     def _tick(self) -> None:
-        due = int((time.monotonic() - self._t0) * self.rate) - self.events
-        cap = max(1, int(self.rate * MAX_CATCH_UP_S))
-        if due > cap:  # fell behind (stall): skip the backlog instead of bursting
-            self.skipped += due - cap
-            self.events += due - cap
-            due = cap
-        if due > 0:
-            self.run_events(due)
+        now = time.monotonic() - self._t0
+        if now - self._next > MAX_CATCH_UP_S:  # fell behind (stall): give up the backlog instead of bursting
+            while now - self._next > MAX_CATCH_UP_S:
+                self._next += self._gap()
+                self.skipped += 1
+        parts = self.parts
+        while self._next <= now:
+            parts[self._pick].step()
+            self.events += 1
+            self._next += self._gap()
         self._schedule()
 
     def stop(self) -> None:

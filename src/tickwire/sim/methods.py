@@ -516,7 +516,7 @@ def control(ctx: Ctx) -> dict[str, Any]:
 def get_stats(ctx: Ctx) -> dict[str, Any]:
     """Counters: flow events, book messages written, connections, orders."""
     venue = ctx.venue
-    return {"flow_events": venue.flow.events - venue.flow.skipped, "flow_skipped": venue.flow.skipped,
+    return {"flow_events": venue.flow.events, "flow_skipped": venue.flow.skipped,
             "book_messages_sent": venue.exchange.feed.sent_book,
             "connections": len(venue.sessions), "orders": len(venue.exchange.orders),
             "change_ids": {n: st.change_id for n, st in venue.exchange.states.items()},
