@@ -30,8 +30,9 @@ $(COLLECTIONS): ansible/requirements.yml ansible/install_collections.py $(INSTAL
 	$(PY) ansible/install_collections.py $(VENV)/ansible_collections
 	@touch $@
 
+# The main job: the demo market maker against the embedded simulator for 30 s, then the latency table.
 run: install
-	$(VENV)/bin/tickwire doctor
+	$(VENV)/bin/tickwire run --duration 30s
 
 # pytest exits 5 when it collected no test: that is a broken suite, not a pass.
 test: install

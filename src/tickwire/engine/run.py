@@ -96,7 +96,7 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
     timers = asyncio.get_running_loop().create_task(engine.run_timers())
     t0 = time.monotonic()
     try:
-        await asyncio.wait_for(session.ready.wait(), 30.0)
+        await session.wait_ready(30.0)
         if on_ready is not None:
             await on_ready(engine, session)
         try:

@@ -32,6 +32,7 @@ from tickwire.engine.transport import TransportError, WsTransport
 log = logging.getLogger("tickwire.session")
 
 ERR_TOO_MANY_REQUESTS = 10028
+FATAL_AUTH_CODES = {13004, 13009, 13403}  # invalid_credentials, unauthorized, scope_exceeded: retrying cannot help
 SLOW_ID_LIMIT = 1 << 40  # JSON-RPC ids below this are slow-path requests; above, the order path's (see loop.py)
 
 
@@ -85,6 +86,8 @@ class DeribitSession:
         self.transport: WsTransport | None = None
         self.connected = asyncio.Event()
         self.ready = asyncio.Event()
+        self.failed: Exception | None = None
+        self._failed = asyncio.Event()
         self.reconnects = 0
         self.rate_limited = 0
         self.refreshes = 0
@@ -116,6 +119,20 @@ class DeribitSession:
                     pass
         self._fail_pending("session stopped")
 
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Until the first session is ready; raises the fatal error (e.g. refused credentials) or TimeoutError."""
+        ready = asyncio.ensure_future(self.ready.wait())
+        failed = asyncio.ensure_future(self._failed.wait())
+        try:
+            await asyncio.wait({ready, failed}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            failed.cancel()
+        if self.failed is not None:
+            raise self.failed
+        if not self.ready.is_set():
+            raise asyncio.TimeoutError(f"no session with {self.url} within {timeout_s:g}s")
+
     def drop_connection(self) -> None:
         """Close the socket as if the network failed (the session reconnects); for the CLI and tests."""
         if self.transport is not None:
@@ -128,7 +145,13 @@ class DeribitSession:
                 await self._connect_once()
                 attempt = 0
                 await self._lost.wait()
-            except (TransportError, VenueError, SessionClosed, asyncio.TimeoutError, OSError) as exc:
+            except VenueError as exc:
+                log.warning("session: %s", exc)
+                if exc.method == "public/auth" and exc.code in FATAL_AUTH_CODES:
+                    self.failed = exc
+                    self._failed.set()
+                    self._stop.set()
+            except (TransportError, SessionClosed, asyncio.TimeoutError, OSError) as exc:
                 log.warning("session: %s", exc)
             finally:
                 self._teardown()
