@@ -162,3 +162,15 @@ def test_boot_knobs_render_a_grub_drop_in_and_rollback_removes_it(tmp_path):
     assert "reboot" in out.stdout
     assert tune("rollback", "--state-dir", str(state)).returncode == 0
     assert not drop_in.exists()
+
+
+def test_a_second_apply_while_one_runs_is_refused(tmp_path):
+    import fcntl
+
+    before = hoststate.capture()
+    with open(tmp_path / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        out = tune("apply", "--only", "net", "--state-dir", str(tmp_path))
+    assert out.returncode == 2 and "another `tickwire tune apply/rollback` is running" in out.stderr
+    assert not list(tmp_path.glob("*.json"))
+    assert hoststate.differences(before, hoststate.capture()) == {}
