@@ -15,6 +15,7 @@ from tickwire.sim.exchange import Exchange
 from tickwire.sim.flow import MarketFlow
 from tickwire.sim.listeners import MarketDataListener, SnapshotFn
 from tickwire.sim.matching import BUY, SELL
+from tickwire.sim.sendtimes import SendTimes
 
 BTC = "BTC-PERPETUAL"
 
@@ -145,3 +146,15 @@ def test_tls_websocket_and_https() -> None:
                 return json.loads(resp.read())
         assert isinstance((await asyncio.get_running_loop().run_in_executor(None, get))["result"], int)
     run_with_sim(body, rate=50, tls=True)
+
+
+def test_send_time_ring_keeps_the_newest() -> None:
+    times = SendTimes(kept=8)
+    for cid in range(1, 21):
+        times.record_book("book.X.raw", cid * 3, 1000 + cid)
+    assert times.book_since("book.X.raw", 0, 100) == [[cid * 3, 1000 + cid] for cid in range(13, 21)]
+    assert times.book_since("book.X.raw", 50, 2) == [[51, 1017], [54, 1018]]
+    assert times.book_since("book.Y.raw", 0, 10) == []
+    for rid in range(12):
+        times.record_request(1, rid, rid * 10)
+    assert times.requests_of(1, [9, 2], 10) == [[9, 90]]  # 2 is older than the kept window

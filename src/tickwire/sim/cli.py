@@ -28,6 +28,8 @@ def sim(
     multicast: Optional[str] = typer.Option(None, "--multicast", help="also publish market data as Deribit "
                                             "multicast SBE: INTERFACE[:PORT] (e.g. 127.0.0.1 or 127.0.0.1:6100; "
                                             "snapshots on PORT+1)"),
+    send_times_kept: int = typer.Option(1 << 18, help="send times remembered per book channel and per "
+                                        "connection (a power of two)"),
 ) -> None:
     """Run the Deribit-compatible exchange simulator (JSON-RPC over WebSocket at /ws/api/v2, HTTP at /api/v2)."""
     from tickwire.sim.config import SimConfig
@@ -39,7 +41,8 @@ def sim(
         config = SimConfig(
             host=host, port=port, instruments=parse_instruments(instruments), rate=rate, seed=seed,
             faults=parse_faults(faults), credentials={client_id: client_secret}, token_ttl_s=token_ttl,
-            rate_limits=not no_rate_limits, tier=None if tier == "unlimited" else tier, tls=tls, stack=stack)
+            rate_limits=not no_rate_limits, tier=None if tier == "unlimited" else tier, tls=tls, stack=stack,
+            send_times_kept=send_times_kept)
     except ValueError as exc:
         typer.echo(f"tickwire sim: {exc}", err=True)
         raise typer.Exit(2) from None

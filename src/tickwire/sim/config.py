@@ -32,6 +32,7 @@ class SimConfig:
     testnet: bool = False
     max_message_bytes: int = 256 * 1024  # larger requests get 11050 bad_request (the connection survives)
     book_depth: int = 20              # levels per side the synthetic flow keeps near the mid
+    send_times_kept: int = 1 << 18    # send times remembered per book channel and per connection (power of 2)
 
     def __post_init__(self) -> None:
         if self.rate < 0:
@@ -44,3 +45,5 @@ class SimConfig:
             raise ValueError("tier must be 1, 2, 3, 4 or None (unlimited)")
         if self.token_ttl_s <= 0:
             raise ValueError("token_ttl_s must be > 0")
+        if self.send_times_kept < 1 or self.send_times_kept & (self.send_times_kept - 1):
+            raise ValueError("send_times_kept must be a power of two")

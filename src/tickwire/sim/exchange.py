@@ -74,6 +74,7 @@ class Exchange:
                        for inst in config.instruments}
         self.accounts: dict[str, Account] = {}
         self.orders: dict[int, Order] = {}          # user orders, open and recently closed
+        self._open: dict[str, dict[int, Order]] = {}  # account -> its open orders
         self._closed: deque[int] = deque()
         self.user_trades: dict[tuple[str, str], deque[dict[str, Any]]] = {}
         self._next_oid = 31270474367
@@ -140,9 +141,10 @@ class Exchange:
         if order.type == "market":
             order.price = fills[-1].price if fills else (st.book.best(-side) or round(st.mark / st.inst.tick_size))
         self.orders[order.oid] = order
+        self._open.setdefault(acc.name, {})[order.oid] = order
         trades = self._after(st, fills, [order], ts)
         if order.state != "open":
-            self._closed_order(order.oid)
+            self._closed_order(order)
         return order, trades.get(order.oid, [])
 
     def user_order(self, acc: Account, oid_text: object) -> Order:
@@ -165,7 +167,7 @@ class Exchange:
         ts = now_ms()
         order.updated_ms = ts
         self._after(st, [], [order], ts)
-        self._closed_order(order.oid)
+        self._closed_order(order)
         return order
 
     def cancel_where(self, acc: Account, reason: str = "user_request", **match: Any) -> list[Order]:
@@ -206,14 +208,17 @@ class Exchange:
             fills = []
         trades = self._after(st, fills, [order], ts)
         if order.state != "open":
-            self._closed_order(order.oid)
+            self._closed_order(order)
         return order, trades.get(order.oid, [])
 
     def open_orders(self, acc: Account) -> list[Order]:
-        return [o for o in self.orders.values() if o.owner == acc.name and o.state == "open"]
+        """The account's open orders, oldest first."""
+        return list(self._open.get(acc.name, {}).values())
 
-    def _closed_order(self, oid: int) -> None:
-        self._closed.append(oid)
+    def _closed_order(self, order: Order) -> None:
+        """An order left the book for good: off the open list; the last CLOSED_ORDERS_KEPT stay queryable."""
+        self._open.get(order.owner or "", {}).pop(order.oid, None)
+        self._closed.append(order.oid)
         while len(self._closed) > CLOSED_ORDERS_KEPT:
             self.orders.pop(self._closed.popleft(), None)
 
@@ -274,7 +279,7 @@ class Exchange:
                 entry[0][order.oid] = order
                 entry[1].append(ut)
                 if order is not fill.taker and order.state != "open":
-                    self._closed_order(order.oid)
+                    self._closed_order(order)
         self.feed.trades(st, public)
         if self.listeners:
             self.listeners.trades(inst.name, public)

@@ -54,7 +54,7 @@ class Feed:
     def __init__(self, exchange: Exchange) -> None:
         self.exchange = exchange
         self.faults = exchange.config.faults
-        self.times = SendTimes()
+        self.times = SendTimes(exchange.config.send_times_kept)
         self.subs: dict[str, dict[int, Subscriber]] = {}
         self.specs: dict[str, ChannelSpec] = {}
         self.user_sessions: dict[str, dict[int, Subscriber]] = {}
