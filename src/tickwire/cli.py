@@ -57,6 +57,10 @@ from tickwire.engine.record import register as _register_capture  # noqa: E402
 
 _register_capture(app)  # record, replay
 
+from tickwire.bench.cli import bench as _bench_command  # noqa: E402
+
+app.command("bench")(_bench_command)
+
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,47 @@
+"""The order-load strategy of the benchmarks, in both tiers' spirit but numba: place one post-only bid far
+from the touch (it rests, never fills), cancel it once acknowledged, repeat on every book update — so order
+placement round trips happen at the rate the risk and credit budget allow, identically for every run."""
+from __future__ import annotations
+
+from numba import njit
+
+from tickwire.engine.book import book_top
+from tickwire.engine.orders import is_live
+from tickwire.engine.strategy import NumbaStrategy
+from tickwire.types import (
+    ACT_CANCEL, ACT_NEW, BOOK_NO_PRICE, ORD_OPEN, OT_LIMIT, SIDE_BUY, TIF_GTC,
+)
+
+
+@njit(cache=True)
+def pingpong_kernel(inst, px, qty, st, expo, orders, params, out):
+    bp, bq, ap, aq = book_top(px, qty, st, inst)
+    if st[inst].valid == 0 or bp == BOOK_NO_PRICE or ap == BOOK_NO_PRICE or out.shape[0] == 0:
+        return 0
+    for i in range(orders.shape[0]):
+        o = orders[i]
+        if o.inst == inst and is_live(o.state):
+            if o.state != ORD_OPEN:
+                return 0  # still pending: wait for the answer
+            a = out[0]
+            a.kind = ACT_CANCEL
+            a.cid = o.cid
+            return 1
+    a = out[0]
+    a.kind = ACT_NEW
+    a.inst = inst
+    a.side = SIDE_BUY
+    a.otype = OT_LIMIT
+    a.tif = TIF_GTC
+    a.post_only = 1
+    a.price = bp - int(params[0])
+    a.amount = 1
+    a.cid = 0
+    return 1
+
+
+class PingPong(NumbaStrategy):
+    """Place / cancel one far bid per book update (``offset`` ticks below the best bid)."""
+
+    kernel = pingpong_kernel
+    defaults = {"offset": 40.0}

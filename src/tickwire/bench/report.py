@@ -1,0 +1,63 @@
+"""Benchmark reports: a markdown table (ours vs baseline, percentiles, ratios) and a PNG of the distributions."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tickwire.bench.scenarios import BenchResult
+
+_COLS = ("count", "avg", "p50", "p95", "p99", "p999", "max")
+
+
+def markdown(result: BenchResult) -> str:
+    """The report as markdown (µs; ratio = ours / baseline, below 1 is better; the goal is p50 <= 0.5)."""
+    lines = [f"# tickwire bench: ours vs baseline (websockets + json + dict book + Python strategy)", "",
+             f"Simulator book flow {result.rate:g} msgs/s, order budget {result.orders_per_s:g}/s, "
+             f"{result.duration_s:g} s per client, same simulator, same run. Latencies in µs.", "",
+             "| scenario | client | " + " | ".join(_COLS) + " |", "|---|---|" + "---:|" * len(_COLS)]
+    for c in result.comparisons:
+        for who, s in (("ours", c.ours), ("baseline", c.baseline)):
+            cells = [str(s.count)] + [f"{getattr(s, k):,.1f}" for k in _COLS[1:]]
+            lines.append(f"| {c.scenario} ({c.ours.name}) | {who} | " + " | ".join(cells) + " |")
+    lines += ["", "| scenario | ratio p50 | ratio p99 | goal p50 <= 0.5 |", "|---|---:|---:|---|"]
+    for c in result.comparisons:
+        lines.append(f"| {c.scenario} | {c.ratio_p50:.3f} | {c.ratio_p99:.3f} | "
+                     f"{'met' if c.ratio_p50 <= 0.5 else 'not met'} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: BenchResult, path: Path) -> None:
+    """One panel per scenario: the latency CDFs of ours and the baseline (log x)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(result.comparisons)
+    fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), squeeze=False)
+    for ax, c in zip(axes[0], result.comparisons):
+        for label, ns in (("ours", c.ours_ns), ("baseline", c.baseline_ns)):
+            us = np.sort(np.asarray(ns, float)[np.asarray(ns, float) > 0]) / 1e3
+            if us.size:
+                ax.plot(us, np.arange(1, us.size + 1) / us.size, label=f"{label} (p50 {np.median(us):.0f} µs)")
+        ax.set_xscale("log")
+        ax.set_title(f"{c.scenario}: {c.ours.name}")
+        ax.set_xlabel("µs")
+        ax.set_ylabel("fraction")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write(result: BenchResult, out: Path) -> list[Path]:
+    """report.md, latency.png and bench.json in ``out`` (created)."""
+    out.mkdir(parents=True, exist_ok=True)
+    md, png, js = out / "report.md", out / "latency.png", out / "bench.json"
+    md.write_text(markdown(result))
+    plot(result, png)
+    js.write_text(json.dumps(result.as_dict(), indent=2))
+    return [md, png, js]

@@ -1,0 +1,38 @@
+"""Engine vs the plain baseline client on the same simulator in the same run (opt-in), plus a smoke test."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from tickwire.bench.report import markdown, write
+from tickwire.bench.scenarios import SCENARIOS, run_bench
+
+
+@pytest.mark.bench
+def test_bench_ours_vs_baseline(tmp_path):
+    result = run_bench("all", duration_s=20.0)
+    files = write(result, tmp_path)
+    print("\n" + markdown(result))
+    print("report:", ", ".join(map(str, files)))
+    for c in result.comparisons:
+        assert c.ours.count > 50 and c.baseline.count > 50
+        print(f"{c.scenario}: p50 ratio {c.ratio_p50:.3f}, p99 ratio {c.ratio_p99:.3f} (goal p50 <= 0.5)")
+
+
+def test_bench_smoke_writes_a_report(tmp_path):
+    """A fraction of a second per client: every scenario produces samples on both sides and a full report."""
+    result = run_bench("all", duration_s=1.0)
+    assert [c.scenario for c in result.comparisons] == list(SCENARIOS)
+    for c in result.comparisons:
+        assert c.ours.count > 0 and c.baseline.count > 0, c.scenario
+        assert math.isfinite(c.ratio_p50) and c.ratio_p50 > 0
+    md, png, js = write(result, tmp_path)
+    assert "| orders |" in md.read_text() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(js.read_text())["comparisons"][0]["scenario"] == "orders"
+
+
+def test_unknown_scenario_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown scenario 'latency'"):
+        run_bench("latency", duration_s=0.1)
