@@ -282,3 +282,36 @@ def test_cancel_on_disconnect() -> None:
             await asyncio.sleep(0.1)
             assert len(await watcher.result("private/get_open_orders_by_instrument", {"instrument_name": BTC})) == 1
     run_with_sim(body, rate=0)
+
+
+def test_remaining_queries_grouped_books_and_kind_channels() -> None:
+    async def body(sim: Any) -> None:
+        async with await WsClient.connect(sim.url) as c:
+            await c.auth()
+            inst = await c.result("public/get_instrument", {"instrument_name": "ETH-PERPETUAL"})
+            assert inst["tick_size"] == 0.05 and inst["contract_size"] == 1.0
+            await c.result("private/buy", {"instrument_name": BTC, "amount": 10, "price": 1000.0})
+            await c.result("private/sell", {"instrument_name": "ETH-PERPETUAL", "amount": 1, "price": 9000.0})
+            assert len(await c.result("private/get_open_orders", {})) == 2
+            assert len(await c.result("private/get_open_orders", {"kind": "option"})) == 0
+            assert await c.result("private/cancel_all_by_currency", {"currency": "ETH"}) == 1
+            detailed = await c.result("private/cancel_all", {"detailed": True})
+            assert [o["instrument_name"] for o in detailed] == [BTC]
+            assert detailed[0]["cancel_reason"] == "user_request"
+            book = await c.result("public/get_order_book", {"instrument_name": BTC, "depth": 1000})
+            channels = ["book.BTC-PERPETUAL.10.20.100ms", "book.BTC-PERPETUAL.none.1.100ms",
+                        "trades.future.BTC.100ms", "ticker.ETH-PERPETUAL.raw"]
+            assert await c.result("public/subscribe", {"channels": channels}) == channels
+            grouped = (await c.next_notification("book.BTC-PERPETUAL.10.20.100ms"))["params"]["data"]
+            assert all(p % 10 == 0 for p, _ in grouped["bids"] + grouped["asks"])
+            assert sum(a for _, a in grouped["bids"]) <= sum(a for _, a in book["bids"])
+            assert grouped["bids"][0][0] <= book["best_bid_price"] < grouped["asks"][0][0] + 10
+            top = (await c.next_notification("book.BTC-PERPETUAL.none.1.100ms"))["params"]["data"]
+            assert len(top["bids"]) == 1 and len(top["asks"]) == 1
+            await c.result("private/sell", {"instrument_name": BTC, "amount": 10, "type": "market"})
+            trades = (await c.next_notification("trades.future.BTC.100ms"))["params"]["data"]
+            btc_futures = await c.result("public/get_instruments", {"currency": "BTC", "kind": "future"})
+            assert {t["instrument_name"] for t in trades} <= {i["instrument_name"] for i in btc_futures}
+            ticker = (await c.next_notification("ticker.ETH-PERPETUAL.raw"))["params"]["data"]
+            assert ticker["instrument_name"] == "ETH-PERPETUAL"
+    run_with_sim(body, rate=200)
