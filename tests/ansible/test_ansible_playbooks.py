@@ -126,13 +126,14 @@ def test_engine_unit_passes_systemd_analyze_verify(tmp_path):
     unit = _render(tmp_path, "-e", f"tickwire_engine_venv={venv}", "-e", "tickwire_nic=eth0",
                    "-e", "tickwire_engine_cpus=1")
     text = unit.read_text()
-    assert "CPUAffinity=1" in text and "LimitMEMLOCK=infinity" in text and "Restart=on-failure" in text
-    assert f"ExecStart={venv}/bin/tickwire run --config /etc/tickwire/engine.toml --cores 1" in text
+    assert "CPUAffinity=1" in text and "LimitMEMLOCK=infinity" in text and "Restart=always" in text
+    assert f"ExecStart={venv}/bin/tickwire run --config /etc/tickwire/engine.toml\n" in text
     assert "--only irq.nic_affinity --nic eth0" in text
     verify = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True,
                             timeout=60)
     assert verify.returncode == 0, verify.stderr
-    assert load(tmp_path / "engine.toml").session.socket_profile == "latency"  # the engine accepts its config
+    config = load(tmp_path / "engine.toml")  # the engine accepts its config
+    assert config.session.socket_profile == "latency" and config.duration_s == 86400
 
     broken = tmp_path / "broken"
     broken.mkdir()

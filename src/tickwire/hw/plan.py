@@ -23,7 +23,7 @@ class CorePlan:
 
     def cli_flags(self) -> str:
         """The plan as command-line flags for `tickwire run` and `tickwire tune`."""
-        run = f"tickwire run --cores {format_cpulist(self.engine)}"
+        run = f"taskset -c {format_cpulist(self.engine)} tickwire run  # or CPUAffinity={format_cpulist(self.engine)} in its unit"
         tune = (f"tickwire tune apply --profile latency --housekeeping {format_cpulist(self.housekeeping)} "
                 f"--isolated {format_cpulist(self.isolated) or 'none'} --rx {format_cpulist(self.rx)}")
         return f"{run}\n{tune}" + (f" --nic {self.nic}" if self.nic else "")
