@@ -123,18 +123,3 @@ def run_with_sim(body: Any, timeout: float = 60.0, **config: Any) -> Any:
             return await asyncio.wait_for(body(sim), timeout)
     return asyncio.run(main())
 
-
-def shape(value: Any) -> Any:
-    """The JSON type structure of a value: dicts by key, lists by their elements' shapes (deduplicated)."""
-    if isinstance(value, dict):
-        return {k: shape(v) for k, v in value.items()}
-    if isinstance(value, list):
-        shapes: list[Any] = []
-        for item in value:
-            s = shape(item)
-            if s not in shapes:
-                shapes.append(s)
-        return ["list", shapes]
-    if value is None:
-        return "null"
-    return type(value).__name__

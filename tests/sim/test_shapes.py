@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sim_wsclient import WsClient, run_with_sim, shape
+from sim_wsclient import WsClient, run_with_sim
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "deribit"
 

@@ -342,4 +342,4 @@ class Exchange:
         self.feed.user_event(acc, st, orders_json, trades, positions)
 
 
-__all__ = ["Exchange", "InstrumentState", "BUY", "SELL", "now_ms"]
+__all__ = ["Exchange", "InstrumentState", "now_ms"]

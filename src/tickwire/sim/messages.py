@@ -155,5 +155,5 @@ def snapshot_levels(st: InstrumentState, side: int, depth: int | None = None) ->
     return [["new", inst.price(p), inst.amount(a)] for p, a in st.book.depth(side, depth)]
 
 
-__all__ = ["BUY", "SELL", "order_json", "public_trade_json", "user_trade_json", "ticker_json", "order_book_json",
+__all__ = ["order_json", "public_trade_json", "user_trade_json", "ticker_json", "order_book_json",
            "quote_json", "snapshot_levels", "direction"]

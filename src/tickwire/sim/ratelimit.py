@@ -64,7 +64,7 @@ class RateLimiter:
         return self.non_matching.take(NON_MATCHING_COST, scale)
 
     def limits_json(self) -> dict[str, dict[str, float]]:
-        """The ``limits`` object of the account summary."""
+        """The ``limits`` object of the account summary (rate and burst 0: the tier is unlimited)."""
         me = TIERS.get(self.tier or "", (0, 0))
         return {"matching_engine": {"rate": me[0], "burst": me[1]},
                 "non_matching_engine": {"rate": 20, "burst": 100}}
