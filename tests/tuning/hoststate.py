@@ -61,7 +61,7 @@ def differences(before: dict[str, str], after: dict[str, str]) -> dict[str, tupl
     return {key: (value, after[key]) for key, value in before.items() if key in after and after[key] != value}
 
 
-LOCK = "/run/lock/tickwire-host-tuning-tests.lock" if os.path.isdir("/run/lock") else "/tmp/tickwire-host-tuning-tests.lock"
+LOCK = ("/run/lock" if os.path.isdir("/run/lock") else "/tmp") + "/tickwire-host-tuning-tests.lock"
 
 
 @contextlib.contextmanager

@@ -98,7 +98,8 @@ def _link_facts() -> dict[str, dict[str, object]]:
 
         with IPRoute() as ipr:
             return {
-                link.get_attr("IFLA_IFNAME"): {"state": link.get_attr("IFLA_OPERSTATE"), "mtu": link.get_attr("IFLA_MTU")}
+                link.get_attr("IFLA_IFNAME"): {"state": link.get_attr("IFLA_OPERSTATE"),
+                                               "mtu": link.get_attr("IFLA_MTU")}
                 for link in ipr.get_links()
             }
     except (OSError, ImportError):

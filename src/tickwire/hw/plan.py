@@ -23,7 +23,8 @@ class CorePlan:
 
     def cli_flags(self) -> str:
         """The plan as command-line flags for `tickwire run` and `tickwire tune`."""
-        run = f"taskset -c {format_cpulist(self.engine)} tickwire run  # or CPUAffinity={format_cpulist(self.engine)} in its unit"
+        engine = format_cpulist(self.engine)
+        run = f"taskset -c {engine} tickwire run  # or CPUAffinity={engine} in its systemd unit"
         tune = (f"tickwire tune apply --profile latency --housekeeping {format_cpulist(self.housekeeping)} "
                 f"--isolated {format_cpulist(self.isolated) or 'none'} --rx {format_cpulist(self.rx)}")
         return f"{run}\n{tune}" + (f" --nic {self.nic}" if self.nic else "")
@@ -71,7 +72,8 @@ def make_plan(topology: list[Cpu], nic: str | None = None, nic_node: int | None 
     engine = [core[0] for core in engine_taken]
     rx = [core[0] for core in rx_taken]
     if len(engine) < engine_cores:
-        notes.append(f"only {len(free)} free physical core(s) on node {target}: engine shares housekeeping CPU {fallback}")
+        notes.append(f"only {len(free)} free physical core(s) on node {target}: "
+                     f"engine shares housekeeping CPU {fallback}")
         engine = engine or [fallback]
     if len(rx) < rx_cores:
         notes.append(f"not enough physical cores for a dedicated rx core: rx shares housekeeping CPU {fallback}")
