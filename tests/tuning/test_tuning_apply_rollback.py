@@ -123,6 +123,8 @@ def test_not_root_is_a_clear_error_and_changes_nothing(tmp_path):
     assert out.returncode == 2, out.stdout + out.stderr
     assert "needs root" in out.stderr
     assert tune("rollback", "--state-dir", str(tmp_path), user=65534).returncode == 2
+    audit = tune("audit", "--only", "net", "--json", user=65534)  # reading needs no privilege
+    assert audit.returncode == 0 and json.loads(audit.stdout)["counts"]["UNAVAILABLE"] == 0
     assert not list(tmp_path.iterdir())
     assert hoststate.differences(before, hoststate.capture()) == {}
 

@@ -1,7 +1,10 @@
 """The packaged catalogue loads, is complete and self-consistent; bad catalogues and values are rejected."""
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -69,3 +72,14 @@ def test_a_catalogue_with_an_out_of_range_value_does_not_load(tmp_path):
     bad.write_text(bad.read_text().replace('kind = "sysctl"', 'kind = "registry"').replace("99999", "1"))
     with pytest.raises(TuningError, match="kind 'registry'"):
         load_catalogue(bad)
+
+
+def test_tune_list_prints_the_catalogue():
+    cli = [sys.executable, "-m", "tickwire.cli", "tune", "list"]
+    out = subprocess.run([*cli, "--json"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    listed = json.loads(out.stdout)
+    assert [k["id"] for k in listed] == [k.id for k in load_catalogue()]
+    assert {"id", "kind", "key", "values", "why", "source", "reboot", "risk"} <= set(listed[0])
+    bad = subprocess.run([*cli, "--only", "nope"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown group or knob nope" in bad.stderr
