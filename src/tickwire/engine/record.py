@@ -112,8 +112,21 @@ class Recorder:
         except BaseException as exc:  # reported by stop()
             self._error = exc
 
+    def _settle(self, quiet_s: float = 0.3, limit_s: float = 5.0) -> None:
+        """Wait until the capture stops growing: packets still queued in the kernel would be lost at stop."""
+        deadline = time.monotonic() + limit_s
+        last, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            size = self.out.stat().st_size if self.out.exists() else 0
+            if size != last:
+                last, since = size, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return
+            time.sleep(0.05)
+
     def stop(self) -> int:
-        """Stop capturing; returns the number of packets written (tcpdump: counted from the file)."""
+        """Stop capturing once the capture is quiet; returns the number of packets written."""
+        self._settle()
         if self._proc is not None:
             self._proc.send_signal(signal.SIGINT)
             try:
