@@ -65,9 +65,11 @@ def test_bench_orders_and_book() -> None:
     for stack, (o, top, calm) in rows.items():
         print(f"[{stack:10s}] orders acked/s closed-loop {o['w1']:,.0f} (ack {_fmt(o['p_w1'])})")
         print(f"[{stack:10s}] orders acked/s window-64   {o['w64']:,.0f} at {o['cpu']:.0%} of a core "
-              f"(ack {_fmt(o['p_w64'])}); errors {o['errors']}")
-        print(f"[{stack:10s}] book at saturation: {top['sent']:,.0f} msgs/s sent at {top['cpu']:.0%} of a core, "
-              f"client got {top['got']:,.0f}/s")
+              f"(= {o['w64'] / max(o['cpu'], 1e-9):,.0f} per simulator CPU-second; ack {_fmt(o['p_w64'])}); "
+              f"errors {o['errors']}")
+        print(f"[{stack:10s}] book at saturation: {top['sent']:,.0f} msgs/s sent at {top['cpu']:.0%} of a core "
+              f"(= {top['sent'] / max(top['cpu'], 1e-9):,.0f} per simulator CPU-second), client got "
+              f"{top['got']:,.0f}/s")
         print(f"[{stack:10s}] book at 5k/s: one-way {_fmt(calm['lat'])}, chain breaks {calm['breaks']}")
         assert o["errors"] == 0 and calm["breaks"] == 0
     ours, base = rows["picows"], rows["websockets"]

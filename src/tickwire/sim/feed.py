@@ -128,7 +128,7 @@ class Feed:
 
     # --- publication ---
     def _send_book(self, channel: str, subs: dict[int, Subscriber], data: dict[str, Any], change_id: int) -> None:
-        if self.faults.gap_now():
+        if self.faults.gap and self.faults.gap_now():
             return
         payload = notification(channel, data)
         self.times.record_book(channel, change_id, time.time_ns())

@@ -32,6 +32,7 @@ class Session:
         self._close = close
         self._out: list[bytes] = []
         self.loop = asyncio.get_running_loop()
+        self.faults = venue.config.faults
         self.account: Account | None = None
         self.account_name: str | None = None
         self.token: str | None = None
@@ -63,8 +64,7 @@ class Session:
         us_in = time.time_ns() // 1000
         self._received = True
         outcome = rpc.handle(self.venue, self, payload)
-        faults = self.venue.config.faults
-        delay = faults.slow_ack_ms if outcome.spec is not None and outcome.spec.matching else 0.0
+        delay = self.faults.slow_ack_ms if outcome.spec is not None and outcome.spec.matching else 0.0
         if delay > 0:
             self.loop.call_later(delay / 1000, self._answer, outcome, us_in)
         else:
@@ -81,7 +81,7 @@ class Session:
 
     def write(self, data: bytes) -> None:
         """Send now (or at the end of the venue's current batch), or after the ``delay_ms`` fault."""
-        delay = self.venue.config.faults.delay_ms
+        delay = self.faults.delay_ms
         if delay > 0:
             self.loop.call_later(delay / 1000, self._write_if_open, data)
         elif self.venue.corked:
@@ -108,7 +108,7 @@ class Session:
 
     def notify(self, data: bytes) -> None:
         """A subscription or heartbeat notification (subject to the ``drop`` fault)."""
-        if self.closed or self.venue.config.faults.drop_now():
+        if self.closed or (self.faults.drop and self.faults.drop_now()):
             return
         self.write(data)
 
