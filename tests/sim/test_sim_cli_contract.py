@@ -26,7 +26,7 @@ def _start(*args: str) -> tuple[subprocess.Popen[str], dict]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_ready_json_serves_and_exits_cleanly(sig: signal.Signals) -> None:
-    proc, info = _start("--faults", "gap=0")
+    proc, info = _start("--faults", "reject=1")
     try:
         assert set(info) == {"url", "http", "client_id", "client_secret", "pid"}
         assert info["pid"] == proc.pid
@@ -40,6 +40,9 @@ def test_ready_json_serves_and_exits_cleanly(sig: signal.Signals) -> None:
                                                            "client_secret": info["client_secret"]})
                 assert auth["token_type"] == "bearer"
                 assert (await client.result("public/test"))["version"]
+                order = {"instrument_name": "BTC-PERPETUAL", "amount": 10, "price": 1000.0}
+                assert (await client.call("private/buy", order))["error"]["code"] == 11030  # --faults reject=1
+                assert (await client.result("private/buy", order))["order"]["order_state"] == "open"
             status, body = await ahttp(info["http"] + "/public/get_time")
             assert status == 200 and isinstance(body["result"], int)
         asyncio.run(talk())
@@ -65,3 +68,20 @@ def test_tickwire_sim_command_is_registered() -> None:
     proc = subprocess.run([sys.executable, "-m", "tickwire.cli", "sim", "--help"], capture_output=True, text=True,
                           timeout=30)
     assert proc.returncode == 0 and "--ready-json" in proc.stdout
+
+
+def test_plain_start_prints_url_and_local_credentials() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "tickwire.sim", "--port", "0", "--rate", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert lines[0].startswith("tickwire sim listening on ws://127.0.0.1:")
+        assert "client_id=tickwire-sim client_secret=tickwire-sim-secret" in lines[2]
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

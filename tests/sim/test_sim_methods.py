@@ -127,8 +127,16 @@ def test_orders_fills_positions_and_account() -> None:
             for n in range(3):
                 await c.result("private/sell", {"instrument_name": BTC, "amount": 10, "price": 200000.0 + n})
             assert await c.result("private/cancel_all", {}) == 3
-            trades = await c.result("private/get_user_trades_by_instrument", {"instrument_name": BTC, "count": 1})
-            assert len(trades["trades"]) == 1 and trades["has_more"] is True
+            # a resting order that is hit trades as maker (M, maker fee 0 on BTC-PERPETUAL)
+            now = await _book(c)
+            rest = (await c.result("private/sell", {"instrument_name": BTC, "amount": 10,
+                                                    "price": now["best_ask_price"]}))["order"]  # back of the queue
+            await c.result("private/buy", {"instrument_name": BTC, "amount": now["best_ask_amount"] + 10,
+                                           "price": now["best_ask_price"], "time_in_force": "immediate_or_cancel"})
+            trades = await c.result("private/get_user_trades_by_instrument", {"instrument_name": BTC, "count": 2})
+            assert trades["has_more"] is True
+            maker = next(t for t in trades["trades"] if t["order_id"] == rest["order_id"])
+            assert maker["liquidity"] == "M" and maker["fee"] == 0.0 and maker["state"] == "filled"
             positions = await c.result("private/get_positions", {"currency": "BTC"})
             assert [p["instrument_name"] for p in positions] == [BTC]
     run_with_sim(body, rate=0)
@@ -275,12 +283,17 @@ def test_cancel_on_disconnect() -> None:
             cancelled = (await watcher.next_notification("user.orders.any.any.raw"))["params"]["data"]
             assert cancelled["order_id"] == order["order_id"]
             assert cancelled["order_state"] == "cancelled" and cancelled["cancel_reason"] == "cancel_on_disconnect"
-            # without COD the order survives its connection
+            # without COD (never enabled, or enabled then disabled) orders survive their connection
             async with await WsClient.connect(sim.url) as c:
                 await c.auth()
                 await c.result("private/buy", {"instrument_name": BTC, "amount": 10, "price": 1000.0})
+            async with await WsClient.connect(sim.url) as c:
+                await c.auth()
+                await c.result("private/enable_cancel_on_disconnect", {"scope": "connection"})
+                assert await c.result("private/disable_cancel_on_disconnect", {}) == "ok"
+                await c.result("private/buy", {"instrument_name": BTC, "amount": 10, "price": 1000.0})
             await asyncio.sleep(0.1)
-            assert len(await watcher.result("private/get_open_orders_by_instrument", {"instrument_name": BTC})) == 1
+            assert len(await watcher.result("private/get_open_orders_by_instrument", {"instrument_name": BTC})) == 2
     run_with_sim(body, rate=0)
 
 
