@@ -184,6 +184,11 @@ async def _serve_picows(venue: Venue, config: SimConfig, ssl_context: Any) -> as
         return WSProtocol(None, None, False, route, logger, True, 5.0, False, 20.0, 20.0,
                           WSAutoPingStrategy.PING_WHEN_IDLE, True, WS_MAX_FRAME, None, 16 * 1024)
 
+    try:  # WSProtocol's arguments are picows internals: fail early and clearly if they changed
+        ws_protocol()
+    except TypeError as exc:
+        raise RuntimeError(f"this picows version is not supported by the simulator ({exc}); "
+                           "use --stack websockets or picows 2.x") from None
     loop = asyncio.get_running_loop()
     return await loop.create_server(lambda: FrontDoor(venue, ws_protocol), config.host, config.port,
                                     ssl=ssl_context)
