@@ -158,3 +158,17 @@ def test_send_time_ring_keeps_the_newest() -> None:
     for rid in range(12):
         times.record_request(1, rid, rid * 10)
     assert times.requests_of(1, [9, 2], 10) == [[9, 90]]  # 2 is older than the kept window
+
+
+def test_websockets_baseline_stack_serves_the_same_api() -> None:
+    async def body(sim: Any) -> None:
+        async with await WsClient.connect(sim.url) as c:
+            await c.auth()
+            await c.result("private/subscribe", {"channels": ["book.BTC-PERPETUAL.raw"]})
+            snap = (await c.next_notification("book.BTC-PERPETUAL.raw"))["params"]["data"]
+            change = (await c.next_notification("book.BTC-PERPETUAL.raw"))["params"]["data"]
+            assert change["prev_change_id"] == snap["change_id"]
+            order = await c.result("private/buy", {"instrument_name": BTC, "amount": 10, "price": 1000.0})
+            assert order["order"]["order_state"] == "open"
+            assert (await c.raw_answer("{bad"))["error"]["code"] == -32700
+    run_with_sim(body, rate=200, stack="websockets")
