@@ -2,7 +2,8 @@
 
 Called once per socket read by the async driver (tickwire.engine.loop).
 Everything here works on preallocated arrays; the only calls out are the _tw_native shims (TSC, clock, send),
-bound by symbol (tickwire.engine.shims) so that the whole pass is cached on disk.
+bound by symbol (tickwire.engine.shims) so that every kernel it calls is cached on disk (only the pass itself,
+specialised on the strategy kernel, compiles per process: a few seconds at warm-up).
 
 Order requests carry JSON-RPC ids ``ORDER_ID_BASE + cid * 4 + kind`` so that the slow path knows, from the id
 alone, which client order and which request an answer belongs to (no lookup table, no allocation).
@@ -142,65 +143,77 @@ def refresh_top(px, qty, st, bid, ask):
         ask[inst] = ap if ok else 0
 
 
-@njit(cache=True)
-def hot_pass(data, ws_st, rx, spans, ctrl, insts, events, resps, fb, px, qty, st, touched, kernel, params, act,
-             orders, ids, keys, names, name_len, meta, label, frag, frag_off, payload, tx, limits, rstate, expo,
-             bid, ask, cstate, ccost, counters, stages, md, pcount, recv_tsc, fd):
-    """One socket read, compiled end to end: deframe + decode ``data`` (netstack), apply the book events, run
-    the numba strategy on each changed book, check risk, encode, frame and send on ``fd`` (-1: the caller sends).
+def build_hot_pass(kernel):
+    """The hot pass specialised on one numba strategy ``kernel`` (a compile-time constant inside, so a read's
+    dispatch does not have to type a function argument). Compiled at the first call; memoised per kernel."""
+    cached = _HOT_PASSES.get(kernel)
+    if cached is not None:
+        return cached
 
-    ``touched[inst]`` is set to 1 for every instrument whose book changed and to 2 when its change_id chain
-    broke (the slow path resyncs it). Returns (n_spans, n_resps, n_fallback, bytes framed in ``tx``, bytes
-    sent or -errno); when n_spans == len(spans) there may be more frames: call again with empty ``data``.
-    """
-    n = data.shape[0]
-    w = ws_reserve(ws_st, rx, n)
-    if w < 0:
-        return -1, 0, 0, 0, 0
-    rx[w:w + n] = data
-    ns, n_ev, n_resp, n_fb = decode_read(ws_st, rx, n, spans, ctrl, insts, events, resps, fb, recv_tsc, 0)
-    row = pcount[K_PASSES] % stages.shape[0]
-    pcount[K_PASSES] += 1
-    for s in range(stages.shape[1]):
-        stages[row, s] = 0
-    stages[row, ST_RECV] = recv_tsc
-    stages[row, ST_DECODED] = shims.rdtsc()
-    counters[C_MESSAGES] += ns
-    any_book = False
-    for k in range(n_ev):
-        ev = events[k]
-        if ev.kind != EV_BOOK:
-            continue
-        r = book_apply_event(px, qty, st, ev)
-        if r == GAP:
-            touched[ev.inst] = 2
-            counters[C_RESYNCS] += 1
-        elif r != IGNORED and ev.flags & EVF_LAST:
-            md_applied(md, pcount, ev.inst, ev.change_id)
-            counters[C_BOOK_UPDATES] += 1
-            if touched[ev.inst] == 0:
-                touched[ev.inst] = 1
-            any_book = True
-    if not any_book:
-        return ns, n_resp, n_fb, 0, 0
-    stages[row, ST_BOOK] = shims.rdtsc()
-    refresh_top(px, qty, st, bid, ask)
-    n_act = 0
-    for inst in range(touched.shape[0]):
-        if touched[inst] != 0 and n_act < act.shape[0]:
-            n_act += kernel(inst, px, qty, st, expo, orders, params, act[n_act:])
-    if n_act == 0:
-        return ns, n_resp, n_fb, 0, 0
-    tsc = shims.rdtsc()
-    stages[row, ST_STRATEGY] = tsc
-    tx_len = process_actions(act, n_act, orders, ids, keys, names, name_len, meta, label, frag, frag_off, payload,
-                             tx, limits, rstate, expo, bid, ask, cstate, ccost, counters, shims.monotonic_ns(), tsc)
-    stages[row, ST_RISK] = shims.rdtsc()  # risk and encoding alternate per action: one stamp covers both
-    sent = 0
-    if tx_len > 0 and fd >= 0:
-        sent = shims.send(fd, tx.ctypes.data, tx_len)
-        stages[row, ST_SENT] = shims.rdtsc()
-    return ns, n_resp, n_fb, tx_len, sent
+    @njit
+    def hot_pass(data, ws_st, rx, spans, ctrl, insts, events, resps, fb, px, qty, st, touched, params, act,
+                 orders, ids, keys, names, name_len, meta, label, frag, frag_off, payload, tx, limits, rstate, expo,
+                 bid, ask, cstate, ccost, counters, stages, md, pcount, recv_tsc, fd):
+        """One socket read, compiled end to end: deframe + decode ``data`` (netstack), apply the book events,
+        run the strategy kernel on each changed book, check risk, encode, frame and send on ``fd`` (-1: the
+        caller sends). ``touched[inst]`` becomes 1 for an instrument whose book changed, 2 when its change_id
+        chain broke (the slow path resyncs it). Returns (n_spans, n_resps, n_fallback, bytes framed in ``tx``,
+        bytes sent or -errno); when n_spans == len(spans) call again with empty ``data``."""
+        n = data.shape[0]
+        w = ws_reserve(ws_st, rx, n)
+        if w < 0:
+            return -1, 0, 0, 0, 0
+        rx[w:w + n] = data
+        ns, n_ev, n_resp, n_fb = decode_read(ws_st, rx, n, spans, ctrl, insts, events, resps, fb, recv_tsc, 0)
+        row = pcount[K_PASSES] % stages.shape[0]
+        pcount[K_PASSES] += 1
+        for s in range(stages.shape[1]):
+            stages[row, s] = 0
+        stages[row, ST_RECV] = recv_tsc
+        stages[row, ST_DECODED] = shims.rdtsc()
+        counters[C_MESSAGES] += ns
+        any_book = False
+        for k in range(n_ev):
+            ev = events[k]
+            if ev.kind != EV_BOOK:
+                continue
+            r = book_apply_event(px, qty, st, ev)
+            if r == GAP:
+                touched[ev.inst] = 2
+                counters[C_RESYNCS] += 1
+            elif r != IGNORED and ev.flags & EVF_LAST:
+                md_applied(md, pcount, ev.inst, ev.change_id)
+                counters[C_BOOK_UPDATES] += 1
+                if touched[ev.inst] == 0:
+                    touched[ev.inst] = 1
+                any_book = True
+        if not any_book:
+            return ns, n_resp, n_fb, 0, 0
+        stages[row, ST_BOOK] = shims.rdtsc()
+        refresh_top(px, qty, st, bid, ask)
+        n_act = 0
+        for inst in range(touched.shape[0]):
+            if touched[inst] != 0 and n_act < act.shape[0]:
+                n_act += kernel(inst, px, qty, st, expo, orders, params, act[n_act:])
+        if n_act == 0:
+            return ns, n_resp, n_fb, 0, 0
+        tsc = shims.rdtsc()
+        stages[row, ST_STRATEGY] = tsc
+        tx_len = process_actions(act, n_act, orders, ids, keys, names, name_len, meta, label, frag, frag_off,
+                                 payload, tx, limits, rstate, expo, bid, ask, cstate, ccost, counters,
+                                 shims.monotonic_ns(), tsc)
+        stages[row, ST_RISK] = shims.rdtsc()  # risk and encoding alternate per action: one stamp covers both
+        sent = 0
+        if tx_len > 0 and fd >= 0:
+            sent = shims.send(fd, tx.ctypes.data, tx_len)
+            stages[row, ST_SENT] = shims.rdtsc()
+        return ns, n_resp, n_fb, tx_len, sent
+
+    _HOT_PASSES[kernel] = hot_pass
+    return hot_pass
+
+
+_HOT_PASSES: dict = {}
 
 
 @njit(cache=True)

@@ -27,7 +27,7 @@ from tickwire.engine import credits, risk
 from tickwire.engine import orders as om
 from tickwire.engine.book import Books, book_clear, book_top
 from tickwire.engine.hotpath import (
-    ORDER_ID_BASE, REQ_CANCEL, REQ_CANCEL_ALL, REQ_NEW, OrderPath, hot_pass, no_strategy, send_actions,
+    ORDER_ID_BASE, REQ_CANCEL, REQ_CANCEL_ALL, REQ_NEW, OrderPath, build_hot_pass, no_strategy, send_actions,
 )
 from tickwire.engine.positions import PositionBook
 from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Probes
@@ -105,9 +105,10 @@ class Engine:
         self._tasks: list[asyncio.Task[Any]] = []
         self.strategy = strategy_cls(self, **dict(cfg.strategy_params))
         if isinstance(self.strategy, NumbaStrategy):
-            self.kernel, self.params = type(self.strategy).kernel, self.strategy.params_array()
+            kernel, self.params = type(self.strategy).kernel, self.strategy.params_array()
         else:
-            self.kernel, self.params = no_strategy, np.zeros(1)
+            kernel, self.params = no_strategy, np.zeros(1)
+        self.hot_pass = build_hot_pass(kernel)
         self.py_strategy = self.strategy if isinstance(self.strategy, Strategy) else None
 
     def warm_up(self) -> None:
@@ -158,9 +159,9 @@ class Engine:
         fd = transport.direct_fd if transport is not None and transport.can_send_direct() else -1
         p, op = self.probes, self.op
         while True:
-            ns, n_resp, n_fb, tx_len, sent = hot_pass(
+            ns, n_resp, n_fb, tx_len, sent = self.hot_pass(
                 buf, self.ws_st, self.rx, self.spans, self.ctrl, self.insts.active, self.events, self.resps,
-                self.fb, self.books.px, self.books.qty, self.books.state, self.touched, self.kernel, self.params,
+                self.fb, self.books.px, self.books.qty, self.books.state, self.touched, self.params,
                 self.act, self.orders, op.ids, op.keys, op.names, op.name_len, op.meta, op.label, op.frag,
                 op.frag_off, op.payload, op.tx, self.limits, self.rstate, self.expo, self.bid, self.ask,
                 self.cstate, self.ccost, self.counters, p.stages, p.md, p.count, tsc, fd)
