@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import sys
 from collections.abc import Iterable
@@ -10,6 +11,31 @@ from collections.abc import Iterable
 from tickwire.sim.config import SimConfig
 from tickwire.sim.listeners import MarketDataListener
 from tickwire.sim.server import SimServer
+
+
+MAX_LOG_RECORDS = 200
+
+
+class _LogBudget(logging.Filter):
+    """Let at most MAX_LOG_RECORDS records through: a parent that pipes stderr but never reads it must not
+    be able to block the venue on a full pipe."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.seen += 1
+        if self.seen == MAX_LOG_RECORDS:
+            record.msg, record.args = "further simulator log records are suppressed", ()
+        return self.seen <= MAX_LOG_RECORDS
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("tickwire sim %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_LogBudget())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
 
 
 async def _main(config: SimConfig, ready_json: bool, listeners: Iterable[MarketDataListener]) -> int:
@@ -45,6 +71,7 @@ async def _main(config: SimConfig, ready_json: bool, listeners: Iterable[MarketD
 
 def serve(config: SimConfig, ready_json: bool = False, listeners: Iterable[MarketDataListener] = ()) -> int:
     """Blocking: serve until a signal; returns the exit code."""
+    _setup_logging()
     try:
         import uvloop
     except ImportError:  # uvloop is a dependency; plain asyncio still works
