@@ -1,14 +1,18 @@
 """`tickwire replay --source dpdk`: the same capture through net_pcap gives exactly the file source's books."""
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from _harness import run_child
+from _harness import RUNTIME_DIR, run_child
 from tickwire.netstack import _fp_synth as synth
 
-pytestmark = pytest.mark.dpdk
+CAPTURE_FOR_ERRORS = Path(__file__).parents[1] / "data" / "deribit-multicast" / "sample_capture_v1_6.pcapng"
 
 
 def _two_sessions(path: Path) -> None:
@@ -21,6 +25,7 @@ def _two_sessions(path: Path) -> None:
     synth.write_packets(path, sorted(packets, key=lambda p: p[0]))
 
 
+@pytest.mark.dpdk
 def test_dpdk_source_gives_the_file_sources_books(tmp_path: Path) -> None:
     capture = tmp_path / "session.pcap"
     _two_sessions(capture)
@@ -34,3 +39,31 @@ def test_dpdk_source_gives_the_file_sources_books(tmp_path: Path) -> None:
         assert dpdk_report["source"] == "dpdk:session.pcap"
         assert {k: v for k, v in dpdk_report.items() if k != "source"} == \
                {k: v for k, v in file_report.items() if k != "source"}
+
+
+def _replay_cli(capture: Path, source: str) -> dict:
+    cmd = [sys.executable, "-m", "tickwire.cli", "replay", str(capture), "--source", source, "--json", "--no-timing"]
+    before = set(RUNTIME_DIR.glob("twreplay-*"))
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    finally:
+        for leftover in set(RUNTIME_DIR.glob("twreplay-*")) - before:  # only if the child died before its clean-up
+            shutil.rmtree(leftover, ignore_errors=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout)
+
+
+@pytest.mark.dpdk
+def test_tickwire_replay_source_dpdk_cli(tmp_path: Path) -> None:
+    capture = tmp_path / "s.pcap"
+    _two_sessions(capture)
+    via_dpdk, via_file = _replay_cli(capture, "dpdk"), _replay_cli(capture, "file")
+    assert via_dpdk.pop("source") == "dpdk:s.pcap" and via_file.pop("source") == "s.pcap"
+    assert via_dpdk == via_file and via_file["instruments"]
+
+
+def test_unknown_source_is_rejected() -> None:
+    from tickwire.engine.replay import open_source
+
+    with pytest.raises(ValueError, match="known: file, dpdk"):
+        open_source(CAPTURE_FOR_ERRORS, "rdma")

@@ -215,10 +215,13 @@ def replay_command(
     timing: bool = typer.Option(True, "--timing/--no-timing", help="include per-stage throughput (varies per run)"),
     udp: list[str] = typer.Option([], help="UDP handler to run on UDP packets (e.g. sbe)"),
     tick: list[str] = typer.Option([], help="instrument tick/lot sizes NAME=TICK:LOT (besides the defaults)"),
+    source: str = typer.Option("file", help="file | dpdk (the file played through DPDK's net_pcap)"),
 ) -> None:
     """Replay a capture through the compiled path; print throughput per stage, gaps and the final books."""
     from tickwire.engine.replay import replay_file
+    from tickwire.native import NativeUnavailableError
     from tickwire.netstack.deribit_json import InstrumentTable
+    from tickwire.netstack.dpdk import DpdkError
     from tickwire.netstack.pcap import PcapError
 
     if speed not in ("max", "1x"):
@@ -227,8 +230,8 @@ def replay_command(
     for name, t, lot in _parse_specs(tick):
         table.add(name, t, lot)
     try:
-        report = replay_file(file, speed=speed, udp=tuple(udp), table=table)
-    except (PcapError, ValueError) as exc:
+        report = replay_file(file, speed=speed, udp=tuple(udp), table=table, source=source)
+    except (PcapError, ValueError, DpdkError, NativeUnavailableError) as exc:
         typer.echo(f"replay: {exc}", err=True)
         raise typer.Exit(2) from None
     data = report.as_dict(timing=timing)

@@ -337,15 +337,27 @@ def _paced(batch: PacketBatch, t0_wall: tuple[int, int] | None) -> Iterator[tupl
         i = j
 
 
+def open_source(path: str | Path, kind: str = "file") -> PacketSource:
+    """The source `tickwire replay --source` names: the file's memory map, or the file played through DPDK."""
+    if kind == "file":
+        return PcapSource(path)
+    if kind == "dpdk":
+        from tickwire.engine.source_dpdk import DpdkPcapSource
+
+        return DpdkPcapSource(path)
+    raise ValueError(f"unknown packet source {kind!r}; known: file, dpdk")
+
+
 def replay_file(path: str | Path, speed: str = "max", udp: tuple[str, ...] = (),
-                table: InstrumentTable | None = None) -> ReplayReport:
-    """Replay a pcap/pcapng file (the `tickwire replay` command)."""
+                table: InstrumentTable | None = None, source: str = "file") -> ReplayReport:
+    """Replay a pcap/pcapng file (the `tickwire replay` command); ``source`` as in ``open_source``."""
     handlers = []
     for name in udp:
         if name not in UDP_HANDLERS:
             raise ValueError(f"unknown UDP handler {name!r}; known: {sorted(UDP_HANDLERS) or 'none'}")
         handlers.append(UDP_HANDLERS[name]())
-    return Replay(table=table, udp_handlers=tuple(handlers)).run(PcapSource(path), speed=speed)
+    return Replay(table=table, udp_handlers=tuple(handlers)).run(open_source(path, source), speed=speed)
 
 
-__all__ = ["PacketSource", "PcapSource", "Replay", "ReplayReport", "UdpHandler", "UDP_HANDLERS", "replay_file"]
+__all__ = ["PacketSource", "PcapSource", "Replay", "ReplayReport", "UdpHandler", "UDP_HANDLERS", "open_source",
+           "replay_file"]

@@ -19,6 +19,7 @@ Errors say what to do: ``DpdkUnavailableError`` (not installed), ``EalInitError`
 """
 from __future__ import annotations
 
+import atexit
 import errno as _errno
 import os
 import time
@@ -106,7 +107,8 @@ class EalConfig:
     hugepages). in_memory: --in-memory (no runtime files; needs hugepages in 22.11). no_shconf: --no-shconf (no
     shared config files; works with --no-huge). file_prefix: --file-prefix (names /var/run/dpdk/<prefix>).
     vdevs: --vdev strings such as ``net_null0`` or ``net_pcap0,rx_pcap=a.pcap``. pci_allow: -a PCI addresses;
-    empty means --no-pci. log_level: --log-level. extra: anything else, appended verbatim.
+    empty means --no-pci. telemetry: keep DPDK's telemetry socket (off: --no-telemetry, no runtime file left).
+    log_level: --log-level. extra: anything else, appended verbatim.
     """
 
     cores: str = "0"
@@ -117,6 +119,7 @@ class EalConfig:
     file_prefix: str | None = None
     vdevs: tuple[str, ...] = ()
     pci_allow: tuple[str, ...] = ()
+    telemetry: bool = False
     log_level: str = "error"
     extra: tuple[str, ...] = field(default_factory=tuple)
 
@@ -136,6 +139,8 @@ class EalConfig:
             args.append("--no-shconf")
         if self.file_prefix:
             args.append(f"--file-prefix={self.file_prefix}")
+        if not self.telemetry:
+            args.append("--no-telemetry")
         for vdev in self.vdevs:
             args += ["--vdev", vdev]
         if self.pci_allow:
@@ -168,11 +173,19 @@ class Eal:
         self._keepalive = keepalive  # rte_eal_init keeps pointers into these C strings
 
     def cleanup(self) -> None:
-        """rte_eal_cleanup (idempotent). The process cannot init the EAL again afterwards."""
+        """rte_eal_cleanup (idempotent), then remove the runtime directory if the EAL left it empty.
+        The process cannot init the EAL again afterwards. Also runs at interpreter exit."""
         dpdk_module().lib.tw_dpdk_eal_cleanup()
+        runtime = _RUNTIME_DIR / (self.config.file_prefix or "rte")
+        for path in (runtime, _RUNTIME_DIR):
+            try:
+                path.rmdir()  # only when empty: never another process's files
+            except OSError:
+                break
 
 
 _EAL: Eal | None = None
+_RUNTIME_DIR = Path("/var/run/dpdk")
 
 
 def current_eal() -> Eal | None:
@@ -197,6 +210,7 @@ def init_eal(config: EalConfig | None = None) -> Eal:
     if rc < 0:
         raise EalInitError(_eal_failure_message(config, argv, -rc), -rc)
     _EAL = Eal(config, argv, [c_args, c_argv])
+    atexit.register(_EAL.cleanup)
     return _EAL
 
 
