@@ -141,3 +141,16 @@ def test_engine_unit_passes_systemd_analyze_verify(tmp_path):
     verify = subprocess.run(["systemd-analyze", "verify", "--man=no", str(bad)], capture_output=True, text=True,
                             timeout=60)
     assert verify.returncode != 0 and "/nonexistent/venv/bin/tickwire" in verify.stderr  # the check can fail
+
+
+def test_colo_inventory_parses_and_the_site_passes_syntax_check():
+    import json
+
+    inventory = run("ansible-inventory", "-i", "inventories/colo", "--list")
+    assert inventory.returncode == 0, inventory.stderr
+    hostvars = json.loads(inventory.stdout)["_meta"]["hostvars"]
+    assert set(hostvars) == {"ld4-trade-01", "ld4-trade-02"}
+    assert hostvars["ld4-trade-01"]["tickwire_isolated_cpus"] == "16-18,48-50"
+    assert hostvars["ld4-trade-01"]["tickwire_nic"] == "ens1f0"  # from group_vars
+    syntax = run("ansible-playbook", "-i", "inventories/colo", "site.yml", "--syntax-check")
+    assert syntax.returncode == 0, syntax.stdout + syntax.stderr
