@@ -59,6 +59,10 @@ def test_audit_reads_live_values():
     assert f"[{rows['vm.thp_enabled']['current']}]" in thp
     counts = report["counts"]
     assert counts["OK"] + counts["DIFF"] + counts["UNAVAILABLE"] == len(rows)
+    assert report["score"] == round(100 * counts["OK"] / (counts["OK"] + counts["DIFF"]), 1)
+    strict = tune("audit", "--only", "net,vm,kernel", "--strict")
+    assert strict.returncode == (1 if counts["DIFF"] else 0)
+    assert "score" in strict.stdout
 
 
 def test_apply_then_audit_ok_then_rollback_restores_every_value(tmp_path):
@@ -162,8 +166,11 @@ def test_boot_knobs_render_a_grub_drop_in_and_rollback_removes_it(tmp_path):
         assert word in words
     assert "mitigations=off" not in " ".join(words)  # opt-in only
     assert "reboot" in out.stdout
-    assert tune("rollback", "--state-dir", str(state)).returncode == 0
+    snapshot = next(state.glob("*.json"))
+    assert tune("rollback", snapshot.stem, "--state-dir", str(state)).returncode == 0  # by name
     assert not drop_in.exists()
+    again = tune("rollback", snapshot.stem, "--state-dir", str(state))
+    assert again.returncode == 2 and "already rolled back" in again.stderr
 
 
 def test_a_second_apply_while_one_runs_is_refused(tmp_path):
