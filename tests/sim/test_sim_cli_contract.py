@@ -58,9 +58,11 @@ def test_ready_json_serves_and_exits_cleanly(sig: signal.Signals) -> None:
 
 def test_bad_cli_arguments_are_clear_errors() -> None:
     for args, needle in ((["--instruments", "NOPE-1"], "unsupported instrument"),
-                         (["--faults", "gap=2"], "gap"), (["--faults", "bogus=1"], "unknown fault")):
-        proc = subprocess.run([sys.executable, "-m", "tickwire.sim", "--port", "0", *args], capture_output=True,
-                              text=True, timeout=30)
+                         (["--faults", "gap=2"], "gap"), (["--faults", "bogus=1"], "unknown fault"),
+                         (["--port", "70000"], "port must be"), (["--tier", "9"], "tier must be"),
+                         (["--rate", "-1"], "rate must be")):
+        proc = subprocess.run([sys.executable, "-m", "tickwire.sim", *args], capture_output=True, text=True,
+                              timeout=30)
         assert proc.returncode == 2 and needle in proc.stderr, (args, proc.stderr)
 
 

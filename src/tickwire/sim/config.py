@@ -35,6 +35,8 @@ class SimConfig:
     send_times_kept: int = 1 << 18    # send times remembered per book channel and per connection (power of 2)
 
     def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be in 0..65535 (0 = ephemeral)")
         if self.rate < 0:
             raise ValueError("rate must be >= 0")
         if self.stack not in STACKS:
@@ -42,7 +44,7 @@ class SimConfig:
         if not self.instruments:
             raise ValueError("at least one instrument is needed")
         if self.tier is not None and self.tier not in ("1", "2", "3", "4"):
-            raise ValueError("tier must be 1, 2, 3, 4 or None (unlimited)")
+            raise ValueError("tier must be 1, 2, 3, 4 or unlimited")
         if self.token_ttl_s <= 0:
             raise ValueError("token_ttl_s must be > 0")
         if self.send_times_kept < 1 or self.send_times_kept & (self.send_times_kept - 1):
