@@ -162,5 +162,8 @@ def test_bad_input_gets_deribit_errors_and_connection_survives() -> None:
             assert r["id"] == 10 and r["result"]["version"]  # a binary frame with JSON is answered like text
             r = await c.raw_answer(b"\xff\xfe")
             assert r["error"]["code"] == -32700
+            text = json.dumps({"jsonrpc": "2.0", "id": 11, "method": "public/test"})
+            await c.ws.send([text[:10], text[10:20], text[20:]])  # one message in three fragments
+            assert (await c.answer(11))["result"]["version"]
             assert (await c.result("public/test"))["version"]  # still connected after all of that
     run_with_sim(body, rate=0)

@@ -118,6 +118,7 @@ async def _serve_picows(venue: Venue, config: SimConfig, ssl_context: Any) -> as
         def __init__(self) -> None:
             self.session: Session | None = None
             self.parts: list[bytes] = []
+            self.parts_size = 0
 
         def on_ws_connected(self, transport: Any) -> None:
             raw = transport.underlying_transport
@@ -159,9 +160,14 @@ async def _serve_picows(venue: Venue, config: SimConfig, ssl_context: Any) -> as
             if kind in (WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION):
                 if not frame.fin or kind == WSMsgType.CONTINUATION:
                     self.parts.append(frame.get_payload_as_bytes())
+                    self.parts_size += frame.payload_size
+                    if self.parts_size > WS_MAX_FRAME:  # a fragmented message may not grow without bound
+                        transport.send_close(WSCloseCode.MESSAGE_TOO_BIG)
+                        transport.disconnect()
+                        return
                     if not frame.fin:
                         return
-                    payload, self.parts = b"".join(self.parts), []
+                    payload, self.parts, self.parts_size = b"".join(self.parts), [], 0
                 else:
                     payload = frame.get_payload_as_bytes()
                 assert self.session is not None
