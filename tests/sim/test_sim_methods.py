@@ -264,6 +264,10 @@ def test_http_get_post_bearer_and_ws_only() -> None:
         assert status == 400 and r["error"]["code"] == -32602
         status, r = await ahttp(sim.http_url + "/public/ticker", b"{not json")
         assert status == 400 and r["error"]["code"] == -32700
+        status, r = await ahttp(sim.http_url.replace("/api/v2", "/elsewhere"))
+        assert status == 404
+        status, r = await ahttp(sim.http_url + "/public/get_time", b"x" * 300_000)
+        assert status == 400 and r["error"]["code"] == 11050
     run_with_sim(body, rate=0)
 
 

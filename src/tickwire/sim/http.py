@@ -33,11 +33,16 @@ class FrontDoor(asyncio.Protocol):
         self.ws_factory = ws_protocol_factory
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
+        self.discard = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.discard:  # the rest of a refused (too large) body: read and forget it
+            skip = min(self.discard, len(data))
+            self.discard -= skip
+            data = data[skip:]
         self.buf += data
         while self.transport is not None and not self.transport.is_closing():
             end = self.buf.find(b"\r\n\r\n")
@@ -59,13 +64,20 @@ class FrontDoor(asyncio.Protocol):
             if "websocket" in headers.get("upgrade", "").lower():
                 self._to_websocket()
                 return
+            if "transfer-encoding" in headers:
+                self._reply(411, b'{"error":"send a Content-Length body (chunked is not supported)"}', close=True)
+                return
             length = headers.get("content-length", "0")
             if not length.isdigit():
                 self._reply(400, b'{"error":"bad content-length"}', close=True)
                 return
             if int(length) > self.venue.config.max_message_bytes:
-                self._error(None, RpcError(BAD_REQUEST, {"reason": "request body too large"}), close=True)
-                return
+                # answer now, keep the connection, and drain the body as it arrives (no reset mid-upload)
+                self._error(None, RpcError(BAD_REQUEST, {"reason": "request body too large"}), close=False)
+                have = len(self.buf) - (end + 4)
+                self.discard = max(0, int(length) - have)
+                del self.buf[:end + 4 + min(have, int(length))]
+                continue
             total = end + 4 + int(length)
             if len(self.buf) < total:
                 return
@@ -133,7 +145,7 @@ class FrontDoor(asyncio.Protocol):
 
     def _reply(self, status: int, body: bytes, close: bool) -> None:
         assert self.transport is not None
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 411: "Length Required",
                   431: "Request Header Fields Too Large"}.get(status, "Error")
         head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
                 f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n")
