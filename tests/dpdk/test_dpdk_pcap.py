@@ -34,6 +34,9 @@ def test_capture_in_pcap_out_byte_identical(tmp_path: Path) -> None:
     assert max(abs(got - ts * 1e9) for got, (ts, _) in zip(r["stamps"], expected)) < 2000
     assert r["twin_equal"], "compiled rx_into_batch and its plain-Python twin disagree"
     assert r["receiver_equal"], "BatchReceiver gave other frames than rx_into_batch"
+    frames = [b for _, b in expected]
+    assert r["touch"]["net_pcap3"] == [len(frames), sum(len(f) for f in frames)]
+    assert r["touch"]["net_pcap4"] == [len(frames), sum(len(f) + f[0] for f in frames)]
     assert r["state"][2] == 0 and r["state"][0] == 0  # nothing oversize, nothing left pending
     assert r["sent"] == r["opackets"] == len(expected)
     assert r["in_use_after_close"] == 0, "mbufs leaked"

@@ -9,6 +9,7 @@ import hashlib
 import _common
 import numpy as np
 
+from tickwire import clock
 from tickwire.netstack import _dpdk_loops as loops
 from tickwire.netstack.dpdk import BatchReceiver, Mempool, Port
 
@@ -33,7 +34,8 @@ def receive_all(fn, port: Port, buf_size: int, max_pkts: int) -> tuple[list[byte
 def main() -> None:
     a = _common.args()
     eal = _common.eal(a, [f"net_pcap0,rx_pcap={a['in_pcap']},tx_pcap={a['out_pcap']}",
-                          f"net_pcap1,rx_pcap={a['in_pcap']}", f"net_pcap2,rx_pcap={a['in_pcap']}"])
+                          f"net_pcap1,rx_pcap={a['in_pcap']}", f"net_pcap2,rx_pcap={a['in_pcap']}",
+                          f"net_pcap3,rx_pcap={a['in_pcap']}", f"net_pcap4,rx_pcap={a['in_pcap']}"])
     pool = Mempool.create("roundtrip", 8191)
     main_port, twin_port = Port.by_name("net_pcap0"), Port.by_name("net_pcap1")
     for port in (main_port, twin_port):
@@ -48,6 +50,15 @@ def main() -> None:
     while n := receiver.fill(max_idle_polls=20):
         via_receiver += [bytes(receiver.buf[o:o + ln]) for o, ln in zip(receiver.offsets[:n], receiver.lengths[:n])]
     receiver.port.close()
+    # the benchmark loop's per-packet touch: lengths only, then lengths + first bytes (checked by the test)
+    touch = {}
+    for name, read_data in (("net_pcap3", False), ("net_pcap4", True)):
+        port = Port.by_name(name)
+        port.setup(pool)
+        packets, _, acc, _ = loops.rx_touch_loop(port.port_id, 0, np.zeros(32, np.uint64), 32, 10**9,
+                                                 int(clock.tsc_hz() * 0.3), read_data)
+        touch[name] = [int(packets), int(acc)]
+        port.close()
     # send everything back out through tx_burst, in batches built the same way
     blob = np.frombuffer(b"".join(frames), np.uint8)
     lengths = np.array([len(f) for f in frames], np.int32)
@@ -63,7 +74,7 @@ def main() -> None:
     _common.emit({
         "received": len(frames), "sha256": hashlib.sha256(b"".join(frames)).hexdigest(),
         "stamps": times, "twin_equal": frames == twin_frames and times == twin_times,
-        "receiver_equal": via_receiver == frames,
+        "receiver_equal": via_receiver == frames, "touch": touch,
         "state": state.tolist(), "twin_state": twin_state.tolist(), "sent": int(sent),
         "ipackets": stats.ipackets, "opackets": stats.opackets, "in_use_after_close": in_use,
     })
