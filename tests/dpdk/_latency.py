@@ -1,4 +1,5 @@
-"""DPDK source vs kernel-socket source: the same open-loop UDP traffic over a veth, one receiver at a time."""
+"""DPDK source vs the multicast kernel-socket source: the same open-loop UDP multicast traffic over a veth, one
+receiver at a time."""
 from __future__ import annotations
 
 from hdrh.histogram import HdrHistogram
@@ -6,16 +7,17 @@ from hdrh.histogram import HdrHistogram
 from _harness import ChildProcess, VethPair, run_child, veth_namespaces
 
 PERCENTILES = (50.0, 95.0, 99.0, 99.9)
+GROUP = "239.198.18.9"
 
 
 def _one(mode: str, pair: VethPair, count: int, rate: int, port: int) -> list[int]:
-    # count + 1: the sender's first datagram only resolves ARP
-    rx = ChildProcess("lat_rx", {"mode": mode, "iface": pair.rx_if, "ip": pair.rx_ip, "port": port,
+    # count + 1: the sender's first datagram is outside the measurement
+    rx = ChildProcess("lat_rx", {"mode": mode, "iface": pair.rx_if, "ip": pair.rx_ip, "port": port, "group": GROUP,
                                  "count": count + 1, "seconds": count / rate + 10, "core": "1"}, netns=pair.rx_ns)
     try:
         rx.wait_line("READY", timeout=60)
-        run_child("lat_send", {"dst_ip": pair.rx_ip, "port": port, "count": count, "rate": rate, "core": 0},
-                  timeout=count / rate + 60, netns=pair.tx_ns)
+        run_child("lat_send", {"src_ip": pair.tx_ip, "group": GROUP, "port": port, "count": count, "rate": rate,
+                               "core": 0}, timeout=count / rate + 60, netns=pair.tx_ns)
         r = rx.result(timeout=count / rate + 30)
     finally:
         rx.kill()

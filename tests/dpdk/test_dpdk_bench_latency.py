@@ -1,4 +1,4 @@
-"""Benchmark (opt-in): latency of the DPDK source vs the kernel-socket source on the same veth traffic."""
+"""Benchmark (opt-in): latency of the DPDK source vs the multicast kernel-socket source on the same veth traffic."""
 from __future__ import annotations
 
 import pytest
@@ -22,7 +22,7 @@ def _table(result: dict) -> str:
 def test_bench_latency_dpdk_vs_kernel(capsys: pytest.CaptureFixture[str]) -> None:
     result = compare(count=10_000, rate=5_000, rounds=2)
     with capsys.disabled():
-        print("\nUDP over veth, 5000 datagrams/s open loop, receivers spinning on one core "
+        print("\nUDP multicast over veth, 5000 datagrams/s open loop, receivers spinning on one core "
               "(send stamp -> packet in our buffer)")
         print(_table(result))
     assert result["dpdk"]["count"] == result["kernel"]["count"] == 20_000

@@ -1,10 +1,9 @@
 """Latency receiver on the rx end of a veth, spinning: mode "dpdk" (net_af_packet -> rx_into_batch, the DPDK
-source) or "kernel" (a UDP socket read with tw_recv, the kernel-socket source). Each datagram carries the
-sender's CLOCK_MONOTONIC stamp and its sequence number (little-endian u64 each); the result per packet is
-receive time - stamp, taken once the packet is in our buffer."""
+source) or "kernel" (the multicast feed's kernel-socket source: a socket joined to the group, read by
+netstack.mcast.recv_into_batch). Each datagram carries the sender's CLOCK_MONOTONIC stamp and its sequence
+number (little-endian u64 each); the result per packet is receive time - stamp, once it is in our batch."""
 from __future__ import annotations
 
-import socket
 import time
 
 import _common
@@ -13,6 +12,7 @@ from numba import njit
 
 from tickwire.native import lib as native
 from tickwire.netstack import _dpdk_loops as loops
+from tickwire.netstack.mcast import McastSocketSource, recv_into_batch
 
 UDP_PAYLOAD = 42  # Ethernet 14 + IPv4 20 + UDP 8
 
@@ -45,16 +45,18 @@ def dpdk_loop(port, mbufs, state, buf, offsets, lengths, stamps, lat, seqs, udp_
 
 
 @njit
-def kernel_loop(fd, buf, lat, seqs, deadline_ns):
+def kernel_loop(fds, buf, offsets, lengths, rx_ns, lat, seqs, deadline_ns):
     got = 0
     while got < lat.size:
-        r = native.tw_recv(fd, buf.ctypes.data, buf.size)
+        offsets[0] = 0
+        n = recv_into_batch(fds, buf, offsets, lengths, rx_ns, 0, 32, 1)
         now = native.tw_monotonic_ns()
-        if r >= 16:
-            lat[got] = now - _u64(buf, 0)
-            seqs[got] = _u64(buf, 8)
-            got += 1
-        elif now > deadline_ns:
+        for i in range(n):
+            if lengths[i] >= 16 and got < lat.size:
+                lat[got] = now - _u64(buf, offsets[i])
+                seqs[got] = _u64(buf, offsets[i] + 8)
+                got += 1
+        if n == 0 and now > deadline_ns:
             break
     return got
 
@@ -81,13 +83,11 @@ def main() -> None:
         eal.cleanup()
     else:
         native.tw_set_affinity_mask(1 << int(a["core"]))
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind((a["ip"], a["port"]))
-            s.setblocking(False)
-            buf = np.zeros(2048, np.uint8)
-            kernel_loop(s.fileno(), buf, lat[:0], seqs[:0], 0)
+        with McastSocketSource([(a["group"], a["port"])], interface=a["ip"], busy_poll_us=0) as src:
+            args = (src.fds, src.buf, src.offsets, src.lengths, src.rx_ns)
+            kernel_loop(*args, lat[:0], seqs[:0], 0)
             print("READY", flush=True)
-            got = kernel_loop(s.fileno(), buf, lat, seqs, time.monotonic_ns() + int(a["seconds"] * 1e9))
+            got = kernel_loop(*args, lat, seqs, time.monotonic_ns() + int(a["seconds"] * 1e9))
     _common.emit({"latency_ns": lat[:got].tolist(), "seq": seqs[:got].tolist()})
 
 

@@ -1,5 +1,5 @@
-"""Open-loop UDP sender for the latency benchmark: `count` datagrams at `rate`/s on a fixed schedule (late
-sends go out at once, none skipped), each stamped with CLOCK_MONOTONIC right before send()."""
+"""Open-loop UDP multicast sender for the latency benchmark: `count` datagrams to `group` at `rate`/s on a fixed
+schedule (late sends go out at once, none skipped), each stamped with CLOCK_MONOTONIC right before sendto()."""
 from __future__ import annotations
 
 import socket
@@ -16,8 +16,10 @@ def main() -> None:
     native.tw_set_affinity_mask(1 << int(a["core"]))
     interval = int(1e9 / a["rate"])
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        dst = (a["dst_ip"], a["port"])  # unconnected: no ICMP port-unreachable errors when DPDK is the reader
-        s.sendto(struct.pack("<QQ", 0, 2**62), dst)  # resolves ARP before the measured traffic
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(a["src_ip"]))
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+        dst = (a["group"], a["port"])
+        s.sendto(struct.pack("<QQ", 0, 2**62), dst)  # a first datagram outside the measurement
         time.sleep(0.05)
         start = native.tw_monotonic_ns() + 1_000_000
         for i in range(a["count"]):
