@@ -23,10 +23,21 @@ change_id, and of answered requests by connection and id), ``sim/control`` (faul
 """
 from __future__ import annotations
 
-from tickwire.sim.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimConfig
-from tickwire.sim.faults import Faults, parse_faults
-from tickwire.sim.listeners import BookSnapshot, MarketDataListener
-from tickwire.sim.server import SimServer
+from importlib import import_module
+from typing import Any
 
-__all__ = ["SimConfig", "SimServer", "MarketDataListener", "BookSnapshot", "Faults", "parse_faults",
-           "DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET"]
+# Lazy re-exports (PEP 562): `tickwire sim --help` and `tickwire --help` import this package, not the venue.
+_EXPORTS = {
+    "SimConfig": "tickwire.sim.config", "DEFAULT_CLIENT_ID": "tickwire.sim.config",
+    "DEFAULT_CLIENT_SECRET": "tickwire.sim.config", "SimServer": "tickwire.sim.server",
+    "MarketDataListener": "tickwire.sim.listeners", "BookSnapshot": "tickwire.sim.listeners",
+    "Faults": "tickwire.sim.faults", "parse_faults": "tickwire.sim.faults",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tickwire.sim' has no attribute {name!r}")
+    return getattr(import_module(module), name)
