@@ -282,11 +282,13 @@ int64_t tw_dpdk_mbuf_copy_out(uint64_t m, void *dst, uint32_t cap)
 /* A one-segment mbuf holding a copy of src[0:len], or 0 when the pool is empty or len exceeds one mbuf. */
 uint64_t tw_dpdk_tx_mbuf_copy(uint64_t mp, void *src, uint32_t len)
 {
+    if (len > UINT16_MAX)
+        return 0;
     mbuf_p mb = rte_pktmbuf_alloc((struct rte_mempool *)(uintptr_t)mp);
     if (mb == NULL)
         return 0;
     char *dst = rte_pktmbuf_append(mb, (uint16_t)len);
-    if (dst == NULL || len > UINT16_MAX) {
+    if (dst == NULL) {
         rte_pktmbuf_free(mb);
         return 0;
     }
@@ -404,7 +406,7 @@ int32_t tw_dpdk_rx_copy(uint16_t port, uint16_t queue, void *mbufs, uint16_t bur
 /* Send packets first..first+n of a batch (buf + offsets + lengths): each is copied into a fresh mbuf of mp and
  * the burst is handed to tx_burst; mbufs the PMD did not take are freed. `scratch` holds n handles.
  * Returns the number sent, or -ENOBUFS when the pool could not supply n mbufs, -EMSGSIZE when a packet
- * exceeds one mbuf (nothing is sent then). */
+ * exceeds one mbuf, -EINVAL when n exceeds one burst (65535) (nothing is sent then). */
 int32_t tw_dpdk_tx_copy(uint16_t port, uint16_t queue, uint64_t mp, void *buf, void *offsets, void *lengths,
                         uint32_t first, uint32_t n, void *scratch)
 {
@@ -415,6 +417,8 @@ int32_t tw_dpdk_tx_copy(uint16_t port, uint16_t queue, uint64_t mp, void *buf, v
     const int32_t *len = (const int32_t *)lengths + first;
     uint32_t room = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
 
+    if (n > UINT16_MAX)
+        return -EINVAL;
     for (uint32_t i = 0; i < n; i++)
         if (len[i] < 0 || (uint32_t)len[i] > room)
             return -EMSGSIZE;
