@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import selectors
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,12 +56,8 @@ class ChildProcess:
 
     def wait_line(self, expected: str, timeout: float) -> None:
         """Block until the child prints a line equal to ``expected`` (e.g. READY)."""
-        import selectors
-
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
-        import time
-
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
