@@ -13,7 +13,7 @@ import orjson
 
 from tickwire.sim.errors import (BAD_REQUEST, INTERNAL_SERVER_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND,
                                  MUST_BE_WEBSOCKET_REQUEST, PARSE_ERROR, TOO_MANY_REQUESTS, UNAUTHORIZED, RpcError)
-from tickwire.sim.methods import METHODS, Ctx, MethodSpec
+from tickwire.sim.api import METHODS, Ctx, MethodSpec
 from tickwire.sim.params import Params
 
 if TYPE_CHECKING:
