@@ -1,4 +1,4 @@
-"""Session methods: authentication, test/time, heartbeats, subscriptions."""
+"""Connection methods: authentication, test/time, heartbeats, subscriptions."""
 from __future__ import annotations
 
 import hashlib
