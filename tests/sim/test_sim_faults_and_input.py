@@ -17,11 +17,18 @@ def test_unanswered_test_request_closes_and_answered_keeps_open() -> None:
     async def body(sim: Any) -> None:
         async with await WsClient.connect(sim.url) as c:
             assert (await c.call("public/set_heartbeat", {"interval": 0.05}))["error"]["code"] == -32602
+            await c.auth()
+            await c.result("private/enable_cancel_on_disconnect", {})
+            order = (await c.result("private/buy", {"instrument_name": BTC, "amount": 10, "price": 1000.0}))["order"]
             assert await c.result("public/set_heartbeat", {"interval": 0.2}) == "ok"
             await c.next_notification(method="heartbeat", timeout=2)
             with pytest.raises(websockets.ConnectionClosed):
                 for _ in range(100):  # bounded: the server must close within a few intervals
                     await c._read_one(timeout=2)
+        async with await WsClient.connect(sim.url) as other:  # the heartbeat failure cancelled its order
+            await other.auth()
+            state = await other.result("private/get_order_state", {"order_id": order["order_id"]})
+            assert state["order_state"] == "cancelled" and state["cancel_reason"] == "cancel_on_disconnect"
         async with await WsClient.connect(sim.url) as c:
             await c.result("public/set_heartbeat", {"interval": 1.0})  # room for a loaded test machine
             answered = 0
