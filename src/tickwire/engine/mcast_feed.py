@@ -27,6 +27,7 @@ from tickwire.engine.book import (
     GAP, INCONSISTENT, Books, book_apply_event, book_clear, book_side_count,
 )
 from tickwire.netstack import deribit_sbe as D
+from tickwire.netstack._sbe_load import borrow
 from tickwire.netstack.deribit_json import InstrumentTable
 
 ID_LIMIT = 1 << 20  # instrumentIds >= this are counted as unknown (Deribit's ids are far below)
@@ -433,12 +434,31 @@ def _ticker(fs, out, m, rx_ns, mi, events, n_ev):  # noqa: ANN001, ANN202 - best
     return n_ev
 
 
+@njit(cache=True, inline="always")
+def _borrow_state(fs):  # noqa: ANN001, ANN202
+    return FeedState(borrow(fs.chan_hi), borrow(fs.chan_mask), borrow(fs.snap_slot), borrow(fs.snap_change),
+                     borrow(fs.slot_of), borrow(fs.inst_id), borrow(fs.tick), borrow(fs.lot), borrow(fs.inc_chan),
+                     borrow(fs.suspect), borrow(fs.pending), borrow(fs.trades), borrow(fs.pend), borrow(fs.pend_head),
+                     borrow(fs.next_slot), borrow(fs.stats))
+
+
+@njit(cache=True, inline="always")
+def _borrow_out(o):  # noqa: ANN001, ANN202
+    return D.SbeOut(borrow(o.packets), borrow(o.msgs), borrow(o.books), borrow(o.snapshots), borrow(o.levels),
+                    borrow(o.trades), borrow(o.tickers), borrow(o.instruments), borrow(o.tick_steps),
+                    borrow(o.price_indexes), borrow(o.rfqs), borrow(o.combo_legs), borrow(o.fill), borrow(o.stats))
+
+
 @njit(cache=True)
 def feed_step(out, fs, insts, px, qty, bst, events):  # noqa: ANN001, ANN201
     """Run the feed over every packet committed in ``out`` (decoder output); returns the events written.
 
     ``events`` must hold :func:`events_capacity` records, the most one decoded batch can produce.
     """
+    # borrowed (unreference-counted) views: every helper call would otherwise incref/decref each array atomically
+    fs = _borrow_state(fs)
+    out = _borrow_out(out)
+    insts, px, qty, bst, events = borrow(insts), borrow(px), borrow(qty), borrow(bst), borrow(events)
     n_ev = 0
     for pi in range(out.fill[D.F_PACKETS]):
         pk = out.packets[pi]

@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from tickwire import types as T
-from tickwire.netstack._sbe_load import load_f64, load_i32, load_u16, load_u32, load_u64
+from tickwire.netstack._sbe_load import borrow, load_f64, load_i32, load_u16, load_u32, load_u64
 
 # Indices into SbeOut.fill: fill[k] = records committed in array k; fill[N_ARRAYS + k] is the in-packet cursor.
 F_PACKETS, F_MSGS, F_BOOKS, F_SNAPSHOTS, F_LEVELS, F_TRADES, F_TICKERS, F_INSTRUMENTS, F_TICK_STEPS, \
@@ -68,15 +68,17 @@ _NULL_U32 = np.uint32(T.SBE_NULL_U32)
 _NAME_MAX = T.SBE_NAME_MAX
 
 
+# numba increfs every array argument on entry to a function and decrefs it on return: with ~13 arrays per call
+# that was ~60 atomic operations, 400-1000 ns, per packet. The entry points hand borrowed (unreference-counted)
+# views of the caller's arrays to the helpers, which take them one by one (never the SbeOut tuple).
+
+
 @njit(cache=True, inline="always")
-def _take(out, k, n):  # noqa: ANN001, ANN202 - reserve n records of array k; -1 when the array is full
-    cur = out.fill[N_ARRAYS + k]
-    cap = (len(out.packets), len(out.msgs), len(out.books), len(out.snapshots), len(out.levels), len(out.trades),
-           len(out.tickers), len(out.instruments), len(out.tick_steps), len(out.price_indexes), len(out.rfqs),
-           len(out.combo_legs))[k]
+def _take(fill, k, n, cap):  # noqa: ANN001, ANN202 - reserve n records of array k (capacity cap); -1 when full
+    cur = fill[N_ARRAYS + k]
     if cur + n > cap:
         return -1
-    out.fill[N_ARRAYS + k] = cur + n
+    fill[N_ARRAYS + k] = cur + n
     return cur
 
 
@@ -86,13 +88,13 @@ def _null_u64_to_zero(v):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True)
-def _levels(buf, p, gbl, gn, out, snapshot):  # noqa: ANN001, ANN202 - Book changes / Snapshot levels
-    first = _take(out, F_LEVELS, gn)
+def _levels(buf, p, gbl, gn, levels, fill, snapshot):  # noqa: ANN001, ANN202 - Book changes / Snapshot levels
+    first = _take(fill, F_LEVELS, gn, len(levels))
     if first < 0:
         return -T.SBE_ERR_CAPACITY
     for i in range(gn):
         e = p + i * gbl
-        lv = out.levels[first + i]
+        lv = levels[first + i]
         side = buf[e]
         change = np.uint8(T.SBE_CHANGE_CREATED) if snapshot else buf[e + 1]
         off = 1 if snapshot else 2
@@ -106,11 +108,11 @@ def _levels(buf, p, gbl, gn, out, snapshot):  # noqa: ANN001, ANN202 - Book chan
 
 
 @njit(cache=True)
-def _instrument(buf, root, v2, out):  # noqa: ANN001, ANN202 - Instrument 1000 / InstrumentV2 1010 root block
-    idx = _take(out, F_INSTRUMENTS, 1)
+def _instrument(buf, root, v2, instruments, fill):  # noqa: ANN001, ANN202 - Instrument 1000 / V2 1010 root block
+    idx = _take(fill, F_INSTRUMENTS, 1, len(instruments))
     if idx < 0:
         return -T.SBE_ERR_CAPACITY
-    r = out.instruments[idx]
+    r = instruments[idx]
     s = 1 if v2 else 0  # instrumentV2 drops the rfq byte: later fields shift by -1
     r.instrument_id = load_u32(buf, root)
     r.state = buf[root + 4]
@@ -144,13 +146,14 @@ def _instrument(buf, root, v2, out):  # noqa: ANN001, ANN202 - Instrument 1000 /
 
 
 @njit(cache=True)
-def _message(buf, tpl, root, g0, gbl, gn, var0, out, msg):  # noqa: ANN001, ANN202 - decode one known template
+def _message(buf, tpl, root, g0, gbl, gn, var0, msg, fill, books, snapshots, levels, trades, tickers,  # noqa: ANN001, ANN202
+             instruments, tick_steps, price_indexes, rfqs, combo_legs):
     """Write the records of one message; returns an SBE_ERR_* (0 ok). ``msg`` is its SBE_MSG_DTYPE record."""
     if tpl == T.SBE_TPL_BOOK:
-        idx = _take(out, F_BOOKS, 1)
+        idx = _take(fill, F_BOOKS, 1, len(books))
         if idx < 0:
             return T.SBE_ERR_CAPACITY
-        b = out.books[idx]
+        b = books[idx]
         b.instrument_id = load_u32(buf, root)
         b.timestamp_ms = load_u64(buf, root + 4)
         b.prev_change_id = load_u64(buf, root + 12)
@@ -158,7 +161,7 @@ def _message(buf, tpl, root, g0, gbl, gn, var0, out, msg):  # noqa: ANN001, ANN2
         b.is_last = buf[root + 28]
         if b.is_last > 1:
             return T.SBE_ERR_ENUM
-        first = _levels(buf, g0, gbl, gn, out, False)
+        first = _levels(buf, g0, gbl, gn, levels, fill, False)
         if first < 0:
             return -first
         b.first_level = first
@@ -166,10 +169,10 @@ def _message(buf, tpl, root, g0, gbl, gn, var0, out, msg):  # noqa: ANN001, ANN2
         msg.ref = idx
         msg.instrument_id = b.instrument_id
     elif tpl == T.SBE_TPL_TICKER:
-        idx = _take(out, F_TICKERS, 1)
+        idx = _take(fill, F_TICKERS, 1, len(tickers))
         if idx < 0:
             return T.SBE_ERR_CAPACITY
-        t = out.tickers[idx]
+        t = tickers[idx]
         t.instrument_id = load_u32(buf, root)
         t.state = buf[root + 4]
         t.timestamp_ms = load_u64(buf, root + 5)
@@ -192,13 +195,13 @@ def _message(buf, tpl, root, g0, gbl, gn, var0, out, msg):  # noqa: ANN001, ANN2
         msg.ref = idx
         msg.instrument_id = t.instrument_id
     elif tpl == T.SBE_TPL_TRADES:
-        first = _take(out, F_TRADES, gn)
+        first = _take(fill, F_TRADES, gn, len(trades))
         if first < 0:
             return T.SBE_ERR_CAPACITY
         iid = load_u32(buf, root)
         for i in range(gn):
             e = g0 + i * gbl
-            t = out.trades[first + i]
+            t = trades[first + i]
             t.instrument_id = iid
             t.direction = buf[e]
             t.price = load_f64(buf, e + 1)
@@ -218,10 +221,10 @@ def _message(buf, tpl, root, g0, gbl, gn, var0, out, msg):  # noqa: ANN001, ANN2
         msg.aux = gn
         msg.instrument_id = iid
     elif tpl == T.SBE_TPL_SNAPSHOT:
-        idx = _take(out, F_SNAPSHOTS, 1)
+        idx = _take(fill, F_SNAPSHOTS, 1, len(snapshots))
         if idx < 0:
             return T.SBE_ERR_CAPACITY
-        s = out.snapshots[idx]
+        s = snapshots[idx]
         s.instrument_id = load_u32(buf, root)
         s.timestamp_ms = load_u64(buf, root + 4)
         s.change_id = load_u64(buf, root + 12)
@@ -229,7 +232,7 @@ def _message(buf, tpl, root, g0, gbl, gn, var0, out, msg):  # noqa: ANN001, ANN2
         s.is_last_in_book = buf[root + 21]
         if s.is_book_complete > 1 or s.is_last_in_book > 1:
             return T.SBE_ERR_ENUM
-        first = _levels(buf, g0, gbl, gn, out, True)
+        first = _levels(buf, g0, gbl, gn, levels, fill, True)
         if first < 0:
             return -first
         s.first_level = first
@@ -237,18 +240,18 @@ def _message(buf, tpl, root, g0, gbl, gn, var0, out, msg):  # noqa: ANN001, ANN2
         msg.ref = idx
         msg.instrument_id = s.instrument_id
     elif tpl == T.SBE_TPL_INSTRUMENT or tpl == T.SBE_TPL_INSTRUMENT_V2:
-        idx = _instrument(buf, root, tpl == T.SBE_TPL_INSTRUMENT_V2, out)
+        idx = _instrument(buf, root, tpl == T.SBE_TPL_INSTRUMENT_V2, instruments, fill)
         if idx < 0:
             return -idx
-        r = out.instruments[idx]
+        r = instruments[idx]
         r.template = tpl
         if tpl == T.SBE_TPL_INSTRUMENT_V2 and gn > 0:
-            first = _take(out, F_TICK_STEPS, gn)
+            first = _take(fill, F_TICK_STEPS, gn, len(tick_steps))
             if first < 0:
                 return T.SBE_ERR_CAPACITY
             for i in range(gn):
-                out.tick_steps[first + i].above_price = load_f64(buf, g0 + i * gbl)
-                out.tick_steps[first + i].tick_size = load_f64(buf, g0 + i * gbl + 8)
+                tick_steps[first + i].above_price = load_f64(buf, g0 + i * gbl)
+                tick_steps[first + i].tick_size = load_f64(buf, g0 + i * gbl + 8)
             r.first_tick_step = first
             r.n_tick_steps = gn
         n = buf[var0]
@@ -262,10 +265,10 @@ def _message(buf, tpl, root, g0, gbl, gn, var0, out, msg):  # noqa: ANN001, ANN2
         msg.ref = idx
         msg.instrument_id = r.instrument_id
     elif tpl == T.SBE_TPL_PRICE_INDEX:
-        idx = _take(out, F_PRICE_INDEXES, 1)
+        idx = _take(fill, F_PRICE_INDEXES, 1, len(price_indexes))
         if idx < 0:
             return T.SBE_ERR_CAPACITY
-        p = out.price_indexes[idx]
+        p = price_indexes[idx]
         for j in range(16):
             p.index_name[j] = buf[root + j]
         p.price = load_f64(buf, root + 16)
@@ -274,10 +277,10 @@ def _message(buf, tpl, root, g0, gbl, gn, var0, out, msg):  # noqa: ANN001, ANN2
     elif tpl == T.SBE_TPL_SNAPSHOT_START:
         msg.aux = load_u32(buf, root)
     elif tpl == T.SBE_TPL_RFQ:
-        idx = _take(out, F_RFQS, 1)
+        idx = _take(fill, F_RFQS, 1, len(rfqs))
         if idx < 0:
             return T.SBE_ERR_CAPACITY
-        q = out.rfqs[idx]
+        q = rfqs[idx]
         q.instrument_id = load_u32(buf, root)
         q.state = buf[root + 4]
         q.side = buf[root + 5]
@@ -286,12 +289,12 @@ def _message(buf, tpl, root, g0, gbl, gn, var0, out, msg):  # noqa: ANN001, ANN2
         msg.ref = idx
         msg.instrument_id = q.instrument_id
     elif tpl == T.SBE_TPL_COMBO_LEGS:
-        first = _take(out, F_COMBO_LEGS, gn)
+        first = _take(fill, F_COMBO_LEGS, gn, len(combo_legs))
         if first < 0:
             return T.SBE_ERR_CAPACITY
         iid = load_u32(buf, root)
         for i in range(gn):
-            leg = out.combo_legs[first + i]
+            leg = combo_legs[first + i]
             leg.instrument_id = iid
             leg.leg_instrument_id = load_u32(buf, g0 + i * gbl)
             leg.leg_size = load_i32(buf, g0 + i * gbl + 4)
@@ -308,8 +311,9 @@ _MIN_GROUPS = np.array([1 if (1000 + i) in T.SBE_MIN_ENTRY else 0 for i in range
 _MIN_VARS = np.array([1 if i in (0, 10) else 0 for i in range(11)], np.int64)
 
 
-@njit(cache=True)
-def _walk(buf, base, end, out, pkt_index, channel):  # noqa: ANN001, ANN202
+@njit(cache=True, inline="always")
+def _walk(buf, base, end, pkt_index, channel, msgs, fill, books, snapshots, levels, trades, tickers,  # noqa: ANN001, ANN202
+          instruments, tick_steps, price_indexes, rfqs, combo_legs):
     """Decode every message of the packet at ``buf[base:end]``; returns (status, number of messages)."""
     off = base + T.SBE_FRAME_HEADER_LEN
     n_msgs = 0
@@ -349,10 +353,10 @@ def _walk(buf, base, end, out, pkt_index, channel):  # noqa: ANN001, ANN202
             if bl < _MIN_BLOCK[k] or n_groups < _MIN_GROUPS[k] or n_vars < _MIN_VARS[k] or (
                     gn > 0 and gbl < _MIN_ENTRY[k]):
                 return T.SBE_ERR_BLOCK, n_msgs
-        mi = _take(out, F_MSGS, 1)
+        mi = _take(fill, F_MSGS, 1, len(msgs))
         if mi < 0:
             return T.SBE_ERR_CAPACITY, n_msgs
-        msg = out.msgs[mi]
+        msg = msgs[mi]
         msg.packet = pkt_index
         msg.ref = -1
         msg.instrument_id = _NULL_U32
@@ -361,12 +365,70 @@ def _walk(buf, base, end, out, pkt_index, channel):  # noqa: ANN001, ANN202
         msg.version = version
         msg.channel = channel
         if known:
-            err = _message(buf, tpl, root, g0, gbl, gn, var0, out, msg)
+            err = _message(buf, tpl, root, g0, gbl, gn, var0, msg, fill, books, snapshots, levels, trades, tickers,
+                           instruments, tick_steps, price_indexes, rfqs, combo_legs)
             if err != T.SBE_OK:
                 return err, n_msgs
         n_msgs += 1
         off = p
     return T.SBE_OK, n_msgs
+
+
+@njit(cache=True)
+def _decode(buf, base, length, rx_ns, packets, msgs, books, snapshots, levels, trades, tickers,  # noqa: ANN001, ANN202
+            instruments, tick_steps, price_indexes, rfqs, combo_legs, fill, stats):
+    # invariant between packets: the in-packet cursors fill[N_ARRAYS + k] equal the committed counts fill[k]
+    end = base + length
+    status = T.SBE_OK
+    n_msgs = 0
+    if length < T.SBE_FRAME_HEADER_LEN or end > len(buf) or base < 0:
+        status = T.SBE_ERR_TRUNCATED
+    elif np.int64(load_u16(buf, base)) + T.SBE_FRAME_HEADER_LEN != length:
+        status = T.SBE_ERR_TRUNCATED
+    else:
+        pi = _take(fill, F_PACKETS, 1, len(packets))
+        if pi < 0:
+            return T.SBE_ERR_CAPACITY  # cursors untouched
+        channel = load_u16(buf, base + 2)
+        status, n_msgs = _walk(buf, base, end, pi, channel, msgs, fill, books, snapshots, levels, trades, tickers,
+                               instruments, tick_steps, price_indexes, rfqs, combo_legs)
+        if status == T.SBE_OK:
+            pk = packets[pi]
+            pk.rx_ns = rx_ns
+            pk.seq = load_u32(buf, base + 4)
+            pk.channel = channel
+            pk.status = T.SBE_OK
+            pk.n_msgs = n_msgs
+            pk.first_msg = fill[F_MSGS]
+    if status != T.SBE_OK:
+        for k in range(N_ARRAYS):  # forget the rejected packet's records
+            fill[N_ARRAYS + k] = fill[k]
+    if status == T.SBE_ERR_CAPACITY:
+        return status
+    if status != T.SBE_OK:
+        stats[T.SBE_STAT_ERRORS] += 1
+        stats[T.SBE_STAT_ERR_BASE + status] += 1
+        return status
+    first = fill[F_MSGS]
+    for i in range(n_msgs):
+        tpl = msgs[first + i].template
+        if T.SBE_TPL_INSTRUMENT <= tpl <= T.SBE_TPL_INSTRUMENT_V2:
+            stats[T.SBE_STAT_TPL_BASE + tpl - T.SBE_TPL_INSTRUMENT] += 1
+        else:
+            stats[T.SBE_STAT_UNKNOWN] += 1
+    stats[T.SBE_STAT_PACKETS] += 1
+    stats[T.SBE_STAT_MESSAGES] += n_msgs
+    for k in range(N_ARRAYS):
+        fill[k] = fill[N_ARRAYS + k]
+    return T.SBE_OK
+
+
+@njit(cache=True, inline="always")
+def _borrowed(out):  # noqa: ANN001, ANN202 - the output arrays without reference counting (see borrow)
+    return (borrow(out.packets), borrow(out.msgs), borrow(out.books), borrow(out.snapshots), borrow(out.levels),
+            borrow(out.trades), borrow(out.tickers), borrow(out.instruments), borrow(out.tick_steps),
+            borrow(out.price_indexes), borrow(out.rfqs), borrow(out.combo_legs), borrow(out.fill),
+            borrow(out.stats))
 
 
 @njit(cache=True)
@@ -376,47 +438,10 @@ def decode_packet(buf, base, length, rx_ns, out):  # noqa: ANN001, ANN201
     On SBE_OK the packet's records are committed and stats updated. On SBE_ERR_CAPACITY nothing is written: process
     and :func:`reset` the output, then decode the same packet again. Any other status rejects the packet (counted).
     """
-    for k in range(N_ARRAYS):
-        out.fill[N_ARRAYS + k] = out.fill[k]
-    end = base + length
-    status = T.SBE_OK
-    n_msgs = 0
-    if length < T.SBE_FRAME_HEADER_LEN or end > len(buf) or base < 0:
-        status = T.SBE_ERR_TRUNCATED
-    elif np.int64(load_u16(buf, base)) + T.SBE_FRAME_HEADER_LEN != length:
-        status = T.SBE_ERR_TRUNCATED
-    else:
-        pi = _take(out, F_PACKETS, 1)
-        if pi < 0:
-            return T.SBE_ERR_CAPACITY
-        channel = load_u16(buf, base + 2)
-        status, n_msgs = _walk(buf, base, end, out, pi, channel)
-        if status == T.SBE_OK:
-            pk = out.packets[pi]
-            pk.rx_ns = rx_ns
-            pk.seq = load_u32(buf, base + 4)
-            pk.channel = channel
-            pk.status = T.SBE_OK
-            pk.n_msgs = n_msgs
-            pk.first_msg = out.fill[F_MSGS]
-    if status == T.SBE_ERR_CAPACITY:
-        return status
-    if status != T.SBE_OK:
-        out.stats[T.SBE_STAT_ERRORS] += 1
-        out.stats[T.SBE_STAT_ERR_BASE + status] += 1
-        return status
-    first = out.fill[F_MSGS]
-    for i in range(n_msgs):
-        tpl = out.msgs[first + i].template
-        if T.SBE_TPL_INSTRUMENT <= tpl <= T.SBE_TPL_INSTRUMENT_V2:
-            out.stats[T.SBE_STAT_TPL_BASE + tpl - T.SBE_TPL_INSTRUMENT] += 1
-        else:
-            out.stats[T.SBE_STAT_UNKNOWN] += 1
-    out.stats[T.SBE_STAT_PACKETS] += 1
-    out.stats[T.SBE_STAT_MESSAGES] += n_msgs
-    for k in range(N_ARRAYS):
-        out.fill[k] = out.fill[N_ARRAYS + k]
-    return T.SBE_OK
+    (packets, msgs, books, snapshots, levels, trades, tickers, instruments, tick_steps, price_indexes, rfqs,
+     combo_legs, fill, stats) = _borrowed(out)
+    return _decode(borrow(buf), base, length, rx_ns, packets, msgs, books, snapshots, levels, trades, tickers, instruments,
+                   tick_steps, price_indexes, rfqs, combo_legs, fill, stats)
 
 
 @njit(cache=True)
@@ -426,11 +451,15 @@ def decode_batch(buf, offsets, lengths, rx_ns, start, count, out, status):  # no
     Writes each packet's status into ``status[i]``; stops early when ``out`` is full and returns the index of the
     first packet not decoded (== start + count when all were).
     """
+    (packets, msgs, books, snapshots, levels, trades, tickers, instruments, tick_steps, price_indexes, rfqs,
+     combo_legs, fill, stats) = _borrowed(out)
+    data, offs, lens, stamps, st = borrow(buf), borrow(offsets), borrow(lengths), borrow(rx_ns), borrow(status)
     for i in range(start, start + count):
-        s = decode_packet(buf, offsets[i], lengths[i], rx_ns[i], out)
+        s = _decode(data, offs[i], lens[i], stamps[i], packets, msgs, books, snapshots, levels, trades, tickers,
+                    instruments, tick_steps, price_indexes, rfqs, combo_legs, fill, stats)
         if s == T.SBE_ERR_CAPACITY:
             return i
-        status[i] = s
+        st[i] = s
     return start + count
 
 

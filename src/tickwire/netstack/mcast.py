@@ -47,11 +47,12 @@ class ChannelMap:
         return f"{self.prefix}{channel}", self.port_incremental
 
     def endpoints(self, channels: Iterable[int], snapshots: bool = True) -> list[tuple[str, int]]:
-        """Group:port of incremental channels N (and of their snapshot channels 100 + N)."""
-        out = [self.group(n) for n in channels]
-        if snapshots:
-            out += [self.group(n + T.SBE_SNAPSHOT_CHANNEL_OFFSET) for n in channels]
-        return out
+        """Group:port of incremental channels N and of their snapshot channels 100 + N, snapshot channels first:
+        a source drains its sockets in this order, and a snapshot handled before the incremental packets queued
+        beside it is always safe (those are either older, skipped, or its continuation)."""
+        channels = list(channels)
+        out = [self.group(n + T.SBE_SNAPSHOT_CHANNEL_OFFSET) for n in channels] if snapshots else []
+        return out + [self.group(n) for n in channels]
 
 
 @njit
