@@ -70,13 +70,13 @@ class Books:
         }
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def book_side_count(st, inst, side):
     """Number of levels on one side."""
     return st[inst].n_bids if side == BOOK_BID else st[inst].n_asks
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _set_count(st, inst, side, n):
     if side == BOOK_BID:
         st[inst].n_bids = n
@@ -84,7 +84,7 @@ def _set_count(st, inst, side, n):
         st[inst].n_asks = n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def book_clear(px, qty, st, inst):
     """Empty one slot and forget its chain (valid = 0 until a snapshot completes)."""
     st[inst].n_bids = 0
@@ -94,13 +94,13 @@ def book_clear(px, qty, st, inst):
     st[inst].truncated = 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _key(side, price):
     # Both sides sorted ascending by key, best last: bids by price, asks by -price.
     return price if side == BOOK_BID else -price
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _find(px, inst, side, n, price):
     """Index of the first level whose key >= key(price) (binary search); n when none."""
     k = _key(side, price)
@@ -115,7 +115,7 @@ def _find(px, inst, side, n, price):
     return lo
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def book_apply_level(px, qty, st, inst, side, action, price, amount):
     """Apply one level (ACT_LEVEL_NEW/CHANGE/DELETE) to a slot, ignoring the chain. Returns APPLIED, INCONSISTENT
     (applied, but the action did not match the book) or DROPPED (did not fit the depth / unknown while truncated)."""
@@ -167,7 +167,7 @@ def book_apply_level(px, qty, st, inst, side, action, price, amount):
     return status
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def book_apply_event(px, qty, st, ev):
     """Apply one EV_BOOK event record (EVENT_DTYPE), with the change_id chain. Returns APPLIED, IGNORED (book
     invalid: waiting for a snapshot), GAP (chain broken here: the book is now invalid), INCONSISTENT or DROPPED."""
@@ -198,7 +198,7 @@ def book_apply_event(px, qty, st, ev):
     return status
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def book_apply_events(px, qty, st, events, n):
     """Apply the EV_BOOK events among ``events[:n]`` (others are skipped). Returns the number of gaps found."""
     gaps = 0
@@ -208,7 +208,7 @@ def book_apply_events(px, qty, st, events, n):
     return gaps
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def book_best(px, qty, st, inst, side):
     """(price, amount) of the best level of one side; (BOOK_NO_PRICE, 0) when the side is empty."""
     n = book_side_count(st, inst, side)
@@ -217,7 +217,7 @@ def book_best(px, qty, st, inst, side):
     return px[inst, side, n - 1], qty[inst, side, n - 1]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def book_top(px, qty, st, inst):
     """(bid price, bid amount, ask price, ask amount) in ticks/lots; BOOK_NO_PRICE for an empty side."""
     bp, bq = book_best(px, qty, st, inst, BOOK_BID)
@@ -225,7 +225,7 @@ def book_top(px, qty, st, inst):
     return bp, bq, ap, aq
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def book_depth(px, qty, st, inst, side, out_px, out_qty):
     """Copy up to len(out_px) levels of one side, best first; returns how many were copied."""
     n = book_side_count(st, inst, side)
@@ -236,7 +236,7 @@ def book_depth(px, qty, st, inst, side, out_px, out_qty):
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def book_checksum(px, qty, st, inst):
     """FNV-1a over the 64-bit words (n_bids, bids best first as price, amount, n_asks, asks best first)."""
     h = _FNV_OFFSET

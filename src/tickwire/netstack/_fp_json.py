@@ -18,7 +18,7 @@ _POW10 = np.array([10 ** k for k in range(19)], dtype=np.int64)
 _POW10F = np.array([10.0 ** k for k in range(23)], dtype=np.float64)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def ws(b, p, end):
     """Skip JSON whitespace."""
     while p < end:
@@ -30,12 +30,12 @@ def ws(b, p, end):
     return p
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _hex(c):
     return (48 <= c <= 57) or (65 <= c <= 70) or (97 <= c <= 102)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def skip_string(b, p, end):
     """``b[p]`` is a quote: return (position after the closing quote, 1 if it held an escape else 0). Validates
     escapes, control characters and UTF-8 like orjson; surrogate escapes are UNCERTAIN."""
@@ -115,7 +115,7 @@ def skip_string(b, p, end):
     return INVALID, esc
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def parse_number(b, p, end, maxd):
     """Scan a JSON number at p. Returns (next position, mantissa, exponent, is_integer_literal, exact).
     ``exact`` is 0 when it has more than ``maxd`` (<= 18) significant digits (mantissa/exponent then approximate: skip
@@ -187,7 +187,7 @@ def parse_number(b, p, end, maxd):
     return p, mant, exp, is_int, 0 if too_long else 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def skip_value(b, p, end):
     """Skip and validate any JSON value at p (after whitespace). Returns the position after it or a status."""
     stack = np.int64(0)  # bit per open container: 1 object, 0 array
@@ -270,7 +270,7 @@ def skip_value(b, p, end):
             return INVALID
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def scaled_int(mant, exp, num, scale):
     """Exact ``mant * 10**exp / (num * 10**-scale)`` as an int64: (value, 1), or (0, 0) when it is not an exact
     integer or does not fit."""
@@ -297,7 +297,7 @@ def scaled_int(mant, exp, num, scale):
     return v // num, 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def exact_float(mant, exp):
     """The double orjson gives for mant * 10**exp when it is exactly one IEEE operation (Clinger's fast path):
     (value, 1); otherwise (0.0, 0). (-0.0 comes out as 0.0, which compares equal.)"""
@@ -308,7 +308,7 @@ def exact_float(mant, exp):
     return f, 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def eq_const(b, s, e, k):
     """b[s:e] == the constant byte array k."""
     if e - s != k.shape[0]:

@@ -25,7 +25,7 @@ M_COLS = 6
 N_COUNTERS = 8
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _collect(wst, rx, f, ns, spans, ctrl, arena, msgs, st, ts):
     """Copy the ns spans of flow f into the arena."""
     client = 1 if wst[f, S_MASK] == MASK_YES else 0
@@ -38,7 +38,8 @@ def _collect(wst, rx, f, ns, spans, ctrl, arena, msgs, st, ts):
             continue
         area = rx[f] if spans[s, 0] == SRC_RX else ctrl
         o = spans[s, 1]
-        arena[top:top + n] = area[o:o + n]
+        for j in range(n):
+            arena[top + j] = area[o + j]
         msgs[m, M_OFF] = top
         msgs[m, M_LEN] = n
         msgs[m, M_FLOW] = f
@@ -55,7 +56,7 @@ def _collect(wst, rx, f, ns, spans, ctrl, arena, msgs, st, ts):
             st[2 + C_MSGS] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _push(wst, rx, f, data, off, n, spans, ctrl, arena, msgs, st, ts):
     ns = ws_push(wst[f], rx[f], data, off, n, spans, ctrl)
     while ns > 0:
@@ -66,7 +67,7 @@ def _push(wst, rx, f, data, off, n, spans, ctrl, arena, msgs, st, ts):
     st[2 + C_STREAM_BYTES] += n
 
 
-@njit(cache=True)
+@njit(cache=True)  # may compact the pool (allocates)
 def tcp_ws_stage(pk, start, buf, flows, segs, pool, g, chunks, wst, rx, spans, ctrl, arena, msgs, st, limit):
     """Reassemble and deframe the TCP packets pk[start:] until the arena holds ``limit`` bytes.
     ``st`` = [arena top, message count, counters...]. Returns the index of the first packet not processed."""
@@ -97,7 +98,7 @@ def tcp_ws_stage(pk, start, buf, flows, segs, pool, g, chunks, wst, rx, spans, c
     return i
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def flush_flow(f, flows, segs, pool, g, chunks, k, wst, rx, spans, ctrl, arena, msgs, st, ts):
     """Push the k chunks tcp_flush produced for flow f."""
     for c in range(k):
@@ -106,7 +107,7 @@ def flush_flow(f, flows, segs, pool, g, chunks, k, wst, rx, spans, ctrl, arena, 
         _push(wst, rx, f, pool, chunks[c, 1], chunks[c, 2], spans, ctrl, arena, msgs, st, ts)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def decode_stage(arena, msgs, start, n_msgs, insts, events, resps, fb, out):
     """Decode server->client text messages msgs[start:n_msgs] until the event buffer is half full.
     ``out`` = [n_events, n_resps, n_fb, next message, decoded]. Client messages and control frames are skipped."""

@@ -166,7 +166,7 @@ class InstrumentTable:
         return Decimal(int(self.arr[slot]["lot_num"])).scaleb(-int(self.arr[slot]["lot_scale"]))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def lookup_instrument(insts, b, s, e):
     """Slot of the instrument named b[s:e], -1 when absent."""
     n = e - s
@@ -187,7 +187,7 @@ def lookup_instrument(insts, b, s, e):
 # ---------------------------------------------------------------------------------------------------------------
 # Compiled scanners for the message shapes
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _key_id(b, s, e):
     n = e - s
     if n > _MAXK:
@@ -204,7 +204,7 @@ def _key_id(b, s, e):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _next_key(b, p, e, first):
     """At an object member position (after '{' or after a value): returns (pos of value, key id, key start,
     key end) or (status, ...). Key id -2 marks the end of the object (pos after '}')."""
@@ -236,7 +236,7 @@ def _next_key(b, p, e, first):
     return ws(b, p + 1, e), _key_id(b, ks, ke), ks, ke
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _open(b, p, e, ch):
     """Expect the container opener ``ch`` at p: (position after it, 1) or (status, 0)."""
     if p >= e:
@@ -246,7 +246,7 @@ def _open(b, p, e, ch):
     return p + 1, 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _string(b, p, e):
     """A string value without escapes: (next pos, start, end) or (status, 0, 0). Not a string: UNKNOWN."""
     if p >= e:
@@ -261,7 +261,7 @@ def _string(b, p, e):
     return q, p + 1, q - 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _int(b, p, e):
     """An integer literal: (next pos, value) or (status, 0)."""
     if p >= e:
@@ -277,7 +277,7 @@ def _int(b, p, e):
     return q, m
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _num(b, p, e):
     """A number decoded exactly: (next pos, mantissa, exponent) or (status, 0, 0)."""
     if p >= e:
@@ -293,7 +293,7 @@ def _num(b, p, e):
     return q, m, x
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _channel(b, s, e):
     """Classify a channel name: (kind CH_* or 0, instrument start, instrument end)."""
     if e - s > 7 and eq_const(b, s, s + 7, _TRADES):
@@ -321,7 +321,7 @@ def _channel(b, s, e):
     return kind, i0, dot
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _levels(b, p, e, side, ev, n, cap):
     """A JSON array of [action, price, amount] at p: events with raw mantissas (price/amount) and exponents
     (change_id/prev_change_id) — converted once the instrument is known. Returns (next pos, n)."""
@@ -386,17 +386,17 @@ def _levels(b, p, e, side, ev, n, cap):
         p += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _to_ticks(insts, inst, m, x):
     return scaled_int(m, x, insts[inst].tick_num, insts[inst].tick_scale)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _to_lots(insts, inst, m, x):
     return scaled_int(m, x, insts[inst].lot_num, insts[inst].lot_scale)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _book_data(b, p, e, insts, ci0, ci1, ev, n0, msg, recv_ts):
     """A book notification's data object at p. Returns (next pos or status, events end)."""
     p, ok = _open(b, p, e, 123)
@@ -495,7 +495,7 @@ def _book_data(b, p, e, insts, ci0, ci1, ev, n0, msg, recv_ts):
     return p, n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _trade(b, p, e, insts, ev, n, msg, recv_ts):
     """One public trade object at p -> one EV_TRADE at ev[n]. Returns (next pos or status, n)."""
     p, ok = _open(b, p, e, 123)
@@ -579,7 +579,7 @@ def _trade(b, p, e, insts, ev, n, msg, recv_ts):
     return p, n + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _trades_data(b, p, e, insts, ev, n0, msg, recv_ts):
     p, ok = _open(b, p, e, 91)
     if not ok:
@@ -612,7 +612,7 @@ def _trades_data(b, p, e, insts, ev, n0, msg, recv_ts):
     return p, n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _ticker_data(b, p, e, insts, ci0, ci1, ev, n0, msg, recv_ts):
     p, ok = _open(b, p, e, 123)
     if not ok:
@@ -686,7 +686,7 @@ def _ticker_data(b, p, e, insts, ci0, ci1, ev, n0, msg, recv_ts):
     return p, n0 + 2
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _data(b, p, e, kind, ci0, ci1, insts, ev, n, msg, recv_ts):
     if kind == CH_BOOK:
         return _book_data(b, p, e, insts, ci0, ci1, ev, n, msg, recv_ts)
@@ -695,7 +695,7 @@ def _data(b, p, e, kind, ci0, ci1, insts, ev, n, msg, recv_ts):
     return _ticker_data(b, p, e, insts, ci0, ci1, ev, n, msg, recv_ts)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _params(b, p, e, insts, ev, n0, msg, recv_ts):
     """The params object of a subscription notification. Returns (next pos or status, events end)."""
     p, ok = _open(b, p, e, 123)
@@ -745,7 +745,7 @@ def _params(b, p, e, insts, ev, n0, msg, recv_ts):
     return p, n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _order_fields(b, p, e, k, r, insts):
     """Store one order field (key id k) at p into the response record r. Returns next pos or status."""
     if k == K_ORDER_ID:
@@ -822,7 +822,7 @@ _ORDER_NEED = ((1 << K_ORDER_ID) | (1 << K_ORDER_STATE) | (1 << K_DIRECTION) | (
                | (1 << K_PRICE) | (1 << K_AMOUNT) | (1 << K_FILLED) | (1 << K_AVG_PRICE))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _result(b, p, e, r, insts):
     """A result object that is an order, bare or as {"order": ..., "trades": [...]}. Returns next pos or status."""
     p, ok = _open(b, p, e, 123)
@@ -888,7 +888,7 @@ def _result(b, p, e, r, insts):
     return p
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _error(b, p, e, r):
     p, ok = _open(b, p, e, 123)
     if not ok:
@@ -918,7 +918,7 @@ def _error(b, p, e, r):
     return p
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def decode_message(b, s, e, insts, ev, n_ev, resps, n_resp, msg, recv_ts):
     """Decode the JSON message b[s:e]. Returns (status, n_ev, n_resp): status DEC_EVENTS or DEC_RESPONSE with
     the records appended, or a negative status (INVALID/UNCERTAIN/UNKNOWN/CAPACITY/NO_INSTRUMENT) with nothing
@@ -1007,7 +1007,7 @@ def decode_message(b, s, e, insts, ev, n_ev, resps, n_resp, msg, recv_ts):
 _STATUS_TO_FB = np.array([0, FB_INVALID, FB_UNCERTAIN, FB_UNKNOWN, FB_CAPACITY, FB_INSTRUMENT], dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def decode_spans(rx, ctrl, spans, ns, insts, events, resps, fb, recv_ts, msg_base):
     """Decode spans[:ns] (from ws_feed) into events/resps; the rest goes to fb as (span index, FB_* reason).
     Event/response ``msg`` is ``msg_base + span index``. Returns (n_events, n_resps, n_fb)."""
@@ -1035,7 +1035,7 @@ def decode_spans(rx, ctrl, spans, ns, insts, events, resps, fb, recv_ts, msg_bas
     return n_ev, n_resp, n_fb
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def decode_read(st, rx, n, spans, ctrl, insts, events, resps, fb, recv_ts, msg_base):
     """One socket read, bytes in -> records out: feed the ``n`` bytes written at ``rx[ws_reserve(st, rx, n)]``
     to the deframer and decode every complete message. ``fb`` rows point into ``spans`` (valid until the next

@@ -21,17 +21,17 @@ ETH_P_IP, ETH_P_8021Q, ETH_P_8021AD = 0x0800, 0x8100, 0x88A8
 N_KINDS = 5
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _be16(b, p):
     return (np.int64(b[p]) << 8) | np.int64(b[p + 1])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _be32(b, p):
     return (np.int64(b[p]) << 24) | (np.int64(b[p + 1]) << 16) | (np.int64(b[p + 2]) << 8) | np.int64(b[p + 3])
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _l3_start(b, s, n, linktype, r):
     """Offset (from s) of the IPv4 header, -1 when the frame is not IPv4, -2 when its link header is cut."""
     if linktype == LINKTYPE_ETHERNET:
@@ -65,7 +65,7 @@ def _l3_start(b, s, n, linktype, r):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def parse_packet(b, s, n, ts, linktype, r):
     """Fill the PACKET_DTYPE record r for the frame b[s:s+n]; returns its kind."""
     r.ts_ns = ts
@@ -141,7 +141,7 @@ def parse_packet(b, s, n, ts, linktype, r):
     return PKT_OTHER
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def parse_packets(buf, off, caplen, ts_ns, linktype, out, counts):
     """Parse len(off) frames into out[:len(off)]; adds to ``counts`` (int64, indexed by PKT_* kind)."""
     for i in range(off.shape[0]):

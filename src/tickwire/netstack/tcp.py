@@ -60,14 +60,14 @@ class TcpReassembler:
         return {name: int(self.flows[f, col]) for col, name in FLOW_STAT_NAMES.items()}
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def seq_diff(a, b):
     """a - b as a signed 32-bit difference (sequence space wraps at 2**32)."""
     d = (a - b) & 0xFFFFFFFF
     return d - (1 << 32) if d >= (1 << 31) else d
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def flow_lookup(flows, key0, key1, insert):
     """Slot of the flow (key0 = src_ip << 32 | dst_ip, key1 = sport << 16 | dport); -1 when absent and not
     inserted (or the table is full)."""
@@ -90,7 +90,7 @@ def flow_lookup(flows, key0, key1, insert):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _drop_segs(flows, segs, g, f):
     for j in range(segs.shape[0]):
         if segs[j, S_FLOW] == f:
@@ -102,7 +102,7 @@ def _drop_segs(flows, segs, g, f):
         g[G_POOL_TOP] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _free_seg(flows, segs, g, j):
     f = segs[j, S_FLOW]
     flows[f, F_OOO_BYTES] -= segs[j, S_LEN]
@@ -130,7 +130,7 @@ def _compact_pool(segs, pool, g):
     g[G_POOL_TOP] = top
 
 
-@njit(cache=True)
+@njit(cache=True)  # may compact the pool (allocates)
 def _store(flows, segs, pool, g, f, seq, buf, off, n, fin):
     """Buffer an out-of-order segment; False when there is no room."""
     for j in range(segs.shape[0]):  # an exact duplicate of a buffered segment
@@ -158,7 +158,7 @@ def _store(flows, segs, pool, g, f, seq, buf, off, n, fin):
     return False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _chunk(chunks, k, src, off, n, gap):
     chunks[k, 0] = src
     chunks[k, 1] = off
@@ -167,7 +167,7 @@ def _chunk(chunks, k, src, off, n, gap):
     return k + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _drain(flows, segs, g, f, chunks, k, gap):
     """Deliver buffered segments that are now in order; ``gap`` bytes were lost before the first one."""
     progress = True
@@ -197,7 +197,7 @@ def _drain(flows, segs, g, f, chunks, k, gap):
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _force_gap(flows, segs, g, f, chunks, k):
     """Declare the bytes before the earliest buffered segment lost, then deliver what follows."""
     best = -1
@@ -217,7 +217,7 @@ def _force_gap(flows, segs, g, f, chunks, k):
     return _drain(flows, segs, g, f, chunks, k, bd if bd > 0 else 0)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _check_fin(flows, f, evt):
     if flows[f, F_FIN] >= 0 and flows[f, F_NEXT] == flows[f, F_FIN] and flows[f, F_STATE] != ST_CLOSED:
         flows[f, F_STATE] = ST_CLOSED
@@ -225,7 +225,7 @@ def _check_fin(flows, f, evt):
     return evt
 
 
-@njit(cache=True)
+@njit(cache=True)  # may compact the pool (allocates)
 def tcp_segment(flows, segs, pool, g, chunks, pk, buf):
     """Account one TCP packet (PACKET_DTYPE record ``pk`` whose payload is in ``buf``). Returns
     (flow slot or -1, EVT_* flags, number of chunk rows written)."""
@@ -305,7 +305,7 @@ def tcp_segment(flows, segs, pool, g, chunks, pk, buf):
     return f, _check_fin(flows, f, evt), k
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tcp_flush(flows, segs, g, chunks, f):
     """End of input for flow f: declare what is still missing lost and deliver the buffered rest.
     Returns the number of chunk rows written."""

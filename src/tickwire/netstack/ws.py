@@ -67,7 +67,7 @@ def new_ctrl() -> np.ndarray:
     return np.zeros(CTRL_CAP, dtype=np.uint8)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def ws_init(st, phase, mask):
     """Reset a state (a new connection)."""
     st[:] = 0
@@ -75,7 +75,7 @@ def ws_init(st, phase, mask):
     st[S_MASK] = mask
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def ws_resync(st):
     """Data was lost before the next bytes: drop the partial frame/message and hunt for the next boundary."""
     if st[S_PHASE] == PH_CLOSED:
@@ -88,7 +88,7 @@ def ws_resync(st):
     st[S_RESYNCS] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def ws_reserve(st, rx, n):
     """Offset in rx where ``n`` new bytes may be written (compacting the kept tail to the front when needed);
     -1 when they do not fit even then. Invalidates the spans of the previous feed."""
@@ -108,7 +108,7 @@ def ws_reserve(st, rx, n):
     return st[S_WPOS]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _header(rx, p, end, st):
     """Parse a frame header at p. Returns (header_len, payload_len, opcode, fin, masked) or header_len 0 when
     more bytes are needed, -1 on a protocol error (st[S_ERR] set when st is given a live error)."""
@@ -155,7 +155,7 @@ def _header(rx, p, end, st):
     return hl, ln, op, fin, masked
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _unmask(rx, p, n, kp):
     k0 = rx[kp]
     k1 = rx[kp + 1]
@@ -173,7 +173,7 @@ def _unmask(rx, p, n, kp):
         i += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _find_http_end(rx, p, end):
     for i in range(p, end - 3):
         if rx[i] == 13 and rx[i + 1] == 10 and rx[i + 2] == 13 and rx[i + 3] == 10:
@@ -181,7 +181,7 @@ def _find_http_end(rx, p, end):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _plausible(st, rx, q, end, cap):
     """Hunting: 1 when a frame starting at q looks like a real boundary, 0 when not, 2 when more data is needed."""
     b0 = rx[q]
@@ -218,7 +218,7 @@ def _plausible(st, rx, q, end, cap):
     return 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _emit(spans, ns, src, off, ln, op):
     spans[ns, 0] = src
     spans[ns, 1] = off
@@ -227,7 +227,7 @@ def _emit(spans, ns, src, off, ln, op):
     return ns + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def ws_feed(st, rx, n, spans, ctrl):
     """``n`` new bytes were written at ``rx[ws_reserve(...)]``: parse every complete frame, write one span row per
     complete message (data or control) and return how many. When it returns ``len(spans)`` there may be more:
@@ -302,7 +302,8 @@ def ws_feed(st, rx, n, spans, ctrl):
                     st[S_ERR] = ERR_CONTROL
                     st[S_PHASE] = PH_CLOSED
                     continue
-                ctrl[c:c + ln] = rx[pay:pay + ln]
+                for i in range(ln):
+                    ctrl[c + i] = rx[pay + i]
                 st[S_CTRL_FILL] = c + ln
                 ns = _emit(spans, ns, SRC_CTRL, c, ln, op)
             else:
@@ -338,7 +339,7 @@ def ws_feed(st, rx, n, spans, ctrl):
     return ns
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def ws_push(st, rx, data, off, n, spans, ctrl):
     """Copy ``data[off:off+n]`` into rx and feed it (the path for bytes that arrive in another buffer: TCP
     reassembly, an asyncio ``data_received``). Returns the number of spans, or -1 when the bytes do not fit."""
@@ -347,18 +348,19 @@ def ws_push(st, rx, data, off, n, spans, ctrl):
         st[S_ERR] = ERR_TOO_LARGE
         st[S_PHASE] = PH_CLOSED
         return -1
-    rx[w:w + n] = data[off:off + n]
+    for i in range(n):  # explicit loop: no numba-runtime temporaries on the hot path
+        rx[w + i] = data[off + i]
     return ws_feed(st, rx, n, spans, ctrl)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def ws_frame_len(n, masked):
     """Bytes an encoded frame with an ``n``-byte payload takes."""
     hl = 2 if n < 126 else (4 if n < 65536 else 10)
     return hl + (4 if masked else 0) + n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def ws_encode(out, o, payload, p, n, opcode, fin, masked, key):
     """Write one frame (header + payload, masked with the 32-bit ``key`` when ``masked``) at ``out[o:]``;
     returns the frame length, or -1 when ``out`` is too small. Clients MUST mask (RFC 6455 5.3) with a fresh,
@@ -387,7 +389,8 @@ def ws_encode(out, o, payload, p, n, opcode, fin, masked, key):
         for i in range(n):
             out[q + 4 + i] = payload[p + i] ^ out[q + (i & 3)]
     else:
-        out[q:q + n] = payload[p:p + n]
+        for i in range(n):
+            out[q + i] = payload[p + i]
     return total
 
 
