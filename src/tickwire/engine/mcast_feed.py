@@ -596,13 +596,19 @@ class McastFeed:
         return bool(self.books.state[slot]["valid"]) and not self.state.suspect[slot]
 
     def report(self) -> dict[str, dict[str, Any]]:
-        """Per instrument name: synced flag, top of book, level counts, last change_id, trades seen."""
+        """Per instrument name: synced flag, top of book (ticks/lots and prices/amounts), level counts, last
+        change_id, trades seen."""
         result = {}
         for slot, name in sorted(self.names.items(), key=lambda kv: kv[1]):
             summary = self.books.summary(slot)
+            tick, lot = float(self.state.tick[slot]), float(self.state.lot[slot])
+            exact_tick, exact_lot = self.table.tick_size(slot), self.table.lot_size(slot)  # Decimal: 25625.94, not ...02
+            prices = {f"{k}_price": (None if summary[k] == T.BOOK_NO_PRICE else float(summary[k] * exact_tick))
+                      for k in ("best_bid", "best_ask")}
+            prices.update({f"{k}_amount_units": float(summary[f"{k}_amount"] * exact_lot) for k in ("best_bid", "best_ask")})
             result[name] = {"instrument_id": int(self.state.inst_id[slot]), "synced": self.synced(slot),
-                            "trades": int(self.state.trades[slot]), **summary,
-                            "tick_size": float(self.state.tick[slot]), "lot_size": float(self.state.lot[slot])}
+                            "trades": int(self.state.trades[slot]), **summary, **prices, "tick_size": tick,
+                            "lot_size": lot}
         return result
 
 
@@ -618,3 +624,28 @@ def replay_capture(path: str, n_slots: int = 512, depth: int = 1024, batch: int 
     feed.flush()
     feed.frames_skipped = skipped
     return feed
+
+
+class SbeUdpHandler:
+    """``tickwire replay --udp sbe``: the multicast UDP packets of a replayed capture through the feed handler."""
+
+    name = "sbe"
+
+    def __init__(self, n_slots: int = 512, depth: int = 1024) -> None:
+        self.feed = McastFeed(n_slots=n_slots, depth=depth)
+
+    def handle(self, batch: Any, packets: np.ndarray, index: np.ndarray) -> None:
+        """Take the multicast UDP payloads among ``packets[index]`` (payload offsets point into ``batch.buf``)."""
+        from tickwire.netstack.mcast import udp_mask
+
+        chosen = packets[index]
+        chosen = chosen[udp_mask(chosen)]
+        if len(chosen):
+            self.feed.on_batch(batch.buf, chosen["payload_off"].astype(np.int64),
+                               chosen["payload_len"].astype(np.int64), chosen["ts_ns"].astype(np.int64), len(chosen))
+
+    def report(self) -> dict[str, Any]:
+        """Feed counters (non-zero ones) and, per instrument, the final book and trade count."""
+        self.feed.flush()
+        stats = {k: v for k, v in self.feed.stats.items() if v}
+        return {"stats": stats, "instruments": self.feed.report()}

@@ -272,8 +272,18 @@ def _print_report(data: dict[str, Any]) -> None:
                   f"{b['bid_levels']}/{b['ask_levels']}", str(b["last_change_id"]), str(b["valid"]), str(b["gaps"]),
                   b["checksum"])
     console.print(t)
-    if data.get("udp"):
-        console.print(f"udp {data['udp']}")
+    for name, udp in (data.get("udp") or {}).items():  # e.g. sbe: multicast books (tickwire.engine.mcast_feed)
+        console.print(f"udp {name} {udp.get('stats', udp)}")
+        if udp.get("instruments"):
+            t = Table(title=f"final books ({name})")
+            for col in ("instrument", "bid", "bid amt", "ask", "ask amt", "levels b/a", "last change_id", "synced",
+                        "trades"):
+                t.add_column(col)
+            for inst, b in udp["instruments"].items():
+                t.add_row(inst, str(b["best_bid_price"]), str(b["best_bid_amount_units"]), str(b["best_ask_price"]),
+                          str(b["best_ask_amount_units"]), f"{b['bids']}/{b['asks']}", str(b["last_change_id"]),
+                          str(b["synced"]), str(b["trades"]))
+            console.print(t)
 
 
 def register(app: typer.Typer) -> None:

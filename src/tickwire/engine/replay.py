@@ -62,6 +62,15 @@ class UdpHandler(Protocol):
 UDP_HANDLERS: dict[str, Callable[[], UdpHandler]] = {}
 
 
+def _sbe_handler() -> UdpHandler:
+    from tickwire.engine.mcast_feed import SbeUdpHandler  # Deribit multicast SBE (issue 9)
+
+    return SbeUdpHandler()
+
+
+UDP_HANDLERS["sbe"] = _sbe_handler
+
+
 class PcapSource:
     """Packets of a pcap/pcapng file, in batches of views into the memory map."""
 

@@ -169,6 +169,14 @@ class PayloadBatch(NamedTuple):
 _MULTICAST_TOP_NIBBLE = 0xE  # 224.0.0.0/4
 
 
+def udp_mask(packets: np.ndarray, multicast_only: bool = True) -> np.ndarray:
+    """Which parsed frames (PACKET_DTYPE) carry a whole UDP payload, sent to a multicast group by default."""
+    keep = (packets["kind"] == T.PKT_UDP) & (packets["truncated"] == 0)
+    if multicast_only:
+        keep &= (packets["dst_ip"] >> 28) == _MULTICAST_TOP_NIBBLE
+    return keep
+
+
 def udp_payloads(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, ts_ns: np.ndarray,
                  linktype: np.ndarray | int = T.LINKTYPE_ETHERNET, multicast_only: bool = True) -> PayloadBatch:
     """The UDP payloads (to a multicast group unless ``multicast_only`` is False) of a batch of frames, without
@@ -180,9 +188,7 @@ def udp_payloads(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, ts_n
     link = np.full(n, linktype, np.int32) if np.isscalar(linktype) else np.asarray(linktype, np.int32)
     parse_packets(buf, np.asarray(offsets, np.int64), np.asarray(lengths, np.int32), np.asarray(ts_ns, np.int64),
                   link, packets, counts)
-    keep = (packets["kind"] == T.PKT_UDP) & (packets["truncated"] == 0)
-    if multicast_only:
-        keep &= (packets["dst_ip"] >> 28) == _MULTICAST_TOP_NIBBLE
+    keep = udp_mask(packets, multicast_only)
     chosen = packets[keep]
     return PayloadBatch(buf, chosen["payload_off"].astype(np.int64), chosen["payload_len"].astype(np.int64),
                         chosen["ts_ns"].astype(np.int64), n, int(n - keep.sum()))
