@@ -114,3 +114,36 @@ def test_recorded_session_replays_to_the_live_book(tmp_path: Path, method: str) 
     if tshark:  # the recording opens in tshark
         res = subprocess.run([tshark, "-r", str(out), "-c", "5"], capture_output=True, text=True, timeout=60)
         assert res.returncode == 0 and res.stdout.strip()
+
+
+def test_record_command_captures_loopback_udp(tmp_path: Path) -> None:
+    """`tickwire record` as users run it: capture for a fixed time, only the given port, then a readable pcap."""
+    import socket
+
+    from tickwire.netstack.pcap import read_capture
+
+    if shutil.which("tcpdump") is None and os.geteuid() != 0:
+        pytest.skip("needs tcpdump or root for AF_PACKET")
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    port = rx.getsockname()[1]
+    out = tmp_path / "cli.pcap"
+    proc = subprocess.Popen([TICKWIRE, "record", "--out", str(out), "--port", str(port), "--duration", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        ready = json.loads(proc.stderr.readline())  # printed once the capture is live
+        assert ready["recording"] == str(out)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for i in range(10):
+                tx.sendto(b"hello %d" % i, ("127.0.0.1", port))
+            tx.sendto(b"other port", ("127.0.0.1", port + 1 if port < 65535 else port - 1))
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        rx.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and json.loads(stdout.strip().splitlines()[-1])["packets"] == 10
+    cap = read_capture(out)
+    assert len(cap) == 10 and all(cap.packet(i).endswith(b"hello %d" % i) for i in range(10))

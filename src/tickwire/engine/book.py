@@ -4,7 +4,8 @@ Layout (``Books``): ``px`` and ``qty`` are int64 arrays of shape ``(n_slots, 2, 
 ``[inst, side, level]`` with side ``BOOK_BID``/``BOOK_ASK``; ``state`` is a ``BOOK_STATE_DTYPE`` array of length
 ``n_slots``. Each side is sorted with the BEST LEVEL LAST (bids ascending, asks descending): almost every change
 happens near the touch, so an insert or delete moves only the few levels between it and the touch, and the best
-level is ``[n - 1]`` without a search. (Measured against a price-indexed window: see tests/netstack bench notes.)
+level is ``[n - 1]`` without a search. Unlike a price-indexed window it needs no re-centering when the price
+walks and no fallback map for far levels (not benchmarked against a window implementation yet).
 
 Semantics (shared with the reference twin ``RefBook``, which the tests compare against):
 
