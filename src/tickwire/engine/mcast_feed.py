@@ -27,8 +27,10 @@ from tickwire.engine.book import (
     GAP, INCONSISTENT, Books, book_apply_event, book_clear, book_side_count,
 )
 from tickwire.netstack import deribit_sbe as D
-from tickwire.netstack._sbe_load import borrow
 from tickwire.netstack.deribit_json import InstrumentTable
+
+# Every kernel here is compiled without the numba runtime (_nrt=False, nothing allocates): with it, each call
+# would incref/decref every array argument atomically (FeedState and SbeOut hold ~30 arrays).
 
 ID_LIMIT = 1 << 20  # instrumentIds >= this are counted as unknown (Deribit's ids are far below)
 N_CHANNELS = 1 << 16
@@ -69,7 +71,7 @@ def new_state(n_slots: int, pending: int = PENDING_EVENTS, first_free_slot: int 
         np.zeros(T.MCF_STATS_LEN, np.int64))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _units(fs, value, unit):  # noqa: ANN001, ANN202 - float price/amount -> whole ticks/lots, counting misfits
     x = value / unit
     r = np.round(x)
@@ -78,7 +80,7 @@ def _units(fs, value, unit):  # noqa: ANN001, ANN202 - float price/amount -> who
     return np.int64(r)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _accept(fs, c, s, px, qty, bst):  # noqa: ANN001, ANN202 - sequence check of one packet; False: drop it
     hi = fs.chan_hi[c]
     if hi < 0:
@@ -108,7 +110,7 @@ def _accept(fs, c, s, px, qty, bst):  # noqa: ANN001, ANN202 - sequence check of
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _abort_snapshot(fs, c, px, qty, bst):  # noqa: ANN001, ANN202
     slot = fs.snap_slot[c]
     if slot >= 0:
@@ -117,7 +119,7 @@ def _abort_snapshot(fs, c, px, qty, bst):  # noqa: ANN001, ANN202
         fs.stats[T.MCF_STAT_SNAP_ABORTED] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _channel_gap(fs, c, px, qty, bst):  # noqa: ANN001, ANN202 - packets of channel c were lost
     _abort_snapshot(fs, c, px, qty, bst)
     for slot in range(len(fs.inc_chan)):
@@ -125,7 +127,7 @@ def _channel_gap(fs, c, px, qty, bst):  # noqa: ANN001, ANN202 - packets of chan
             fs.suspect[slot] = 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _slot(fs, iid):  # noqa: ANN001, ANN202 - slot of a known instrument, else -1 (counted)
     if iid < ID_LIMIT:
         slot = fs.slot_of[iid]
@@ -135,7 +137,7 @@ def _slot(fs, iid):  # noqa: ANN001, ANN202 - slot of a known instrument, else -
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _table_slot(insts, rec):  # noqa: ANN001, ANN202 - slot of rec's name in the instrument table, else -1
     for k in range(len(insts)):
         if insts[k].name_len != rec.name_len or rec.name_len == 0:
@@ -150,7 +152,7 @@ def _table_slot(insts, rec):  # noqa: ANN001, ANN202 - slot of rec's name in the
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _instrument(fs, rec, insts, px, qty, bst):  # noqa: ANN001, ANN202
     iid = rec.instrument_id
     if iid >= ID_LIMIT or not (rec.tick_size > 0.0) or not (rec.min_trade_amount > 0.0):
@@ -174,7 +176,7 @@ def _instrument(fs, rec, insts, px, qty, bst):  # noqa: ANN001, ANN202
     fs.lot[slot] = rec.min_trade_amount
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _emit_level(fs, events, n, slot, side, action, flags, price, amount, ts_ms, rx_ns, change_id, prev, mi):  # noqa: ANN001, ANN202, E501
     ev = events[n]
     ev.kind = T.EV_BOOK
@@ -192,7 +194,7 @@ def _emit_level(fs, events, n, slot, side, action, flags, price, amount, ts_ms, 
     return ev
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _action(change):  # noqa: ANN001, ANN202 - SBE bookChange -> ACT_LEVEL_*
     if change == T.SBE_CHANGE_CREATED:
         return T.ACT_LEVEL_NEW
@@ -201,7 +203,7 @@ def _action(change):  # noqa: ANN001, ANN202 - SBE bookChange -> ACT_LEVEL_*
     return T.ACT_LEVEL_DELETE
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _apply_levels(fs, out, first, n_levels, slot, flags0, last, ts_ms, rx_ns, change_id, prev, mi, events, n_ev,
                   px, qty, bst):  # noqa: ANN001, ANN202 - emit + apply one message's levels; returns (n_ev, gap)
     snapshot = flags0 & T.EVF_SNAPSHOT
@@ -233,7 +235,7 @@ def _apply_levels(fs, out, first, n_levels, slot, flags0, last, ts_ms, rx_ns, ch
     return n_ev, False
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _buffer(fs, out, b, slot, flags0, rx_ns, mi):  # noqa: ANN001, ANN202 - book message -> the pending ring
     count = max(np.int64(b.n_levels), 1)
     for j in range(count):
@@ -253,7 +255,7 @@ def _buffer(fs, out, b, slot, flags0, rx_ns, mi):  # noqa: ANN001, ANN202 - book
         fs.pend_head[0] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _replay(fs, slot, events, n_ev, px, qty, bst):  # noqa: ANN001, ANN202 - buffered events after a snapshot
     head = fs.pend_head[0]
     size = len(fs.pend)
@@ -289,7 +291,7 @@ def _replay(fs, slot, events, n_ev, px, qty, bst):  # noqa: ANN001, ANN202 - buf
     return n_ev
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _book(fs, out, m, rx_ns, mi, events, n_ev, px, qty, bst):  # noqa: ANN001, ANN202
     b = out.books[m.ref]
     slot = _slot(fs, b.instrument_id)
@@ -324,7 +326,7 @@ def _book(fs, out, m, rx_ns, mi, events, n_ev, px, qty, bst):  # noqa: ANN001, A
     return n_ev
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _same_book(fs, out, s, slot, px, qty, bst):  # noqa: ANN001, ANN202 - does a one-message snapshot equal the book?
     n_bid = 0
     for j in range(s.n_levels):
@@ -343,7 +345,7 @@ def _same_book(fs, out, s, slot, px, qty, bst):  # noqa: ANN001, ANN202 - does a
     return n_bid == bst[slot].n_bids and s.n_levels - n_bid == bst[slot].n_asks
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _snapshot(fs, out, m, rx_ns, mi, events, n_ev, px, qty, bst):  # noqa: ANN001, ANN202
     s = out.snapshots[m.ref]
     slot = _slot(fs, s.instrument_id)
@@ -380,7 +382,7 @@ def _snapshot(fs, out, m, rx_ns, mi, events, n_ev, px, qty, bst):  # noqa: ANN00
     return n_ev
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _trades(fs, out, m, rx_ns, mi, events, n_ev):  # noqa: ANN001, ANN202
     slot = _slot(fs, m.instrument_id)
     if slot < 0:
@@ -406,7 +408,7 @@ def _trades(fs, out, m, rx_ns, mi, events, n_ev):  # noqa: ANN001, ANN202
     return n_ev
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _ticker(fs, out, m, rx_ns, mi, events, n_ev):  # noqa: ANN001, ANN202 - best bid then best ask, as the JSON path
     slot = _slot(fs, m.instrument_id)
     if slot < 0:
@@ -434,31 +436,12 @@ def _ticker(fs, out, m, rx_ns, mi, events, n_ev):  # noqa: ANN001, ANN202 - best
     return n_ev
 
 
-@njit(cache=True, inline="always")
-def _borrow_state(fs):  # noqa: ANN001, ANN202
-    return FeedState(borrow(fs.chan_hi), borrow(fs.chan_mask), borrow(fs.snap_slot), borrow(fs.snap_change),
-                     borrow(fs.slot_of), borrow(fs.inst_id), borrow(fs.tick), borrow(fs.lot), borrow(fs.inc_chan),
-                     borrow(fs.suspect), borrow(fs.pending), borrow(fs.trades), borrow(fs.pend), borrow(fs.pend_head),
-                     borrow(fs.next_slot), borrow(fs.stats))
-
-
-@njit(cache=True, inline="always")
-def _borrow_out(o):  # noqa: ANN001, ANN202
-    return D.SbeOut(borrow(o.packets), borrow(o.msgs), borrow(o.books), borrow(o.snapshots), borrow(o.levels),
-                    borrow(o.trades), borrow(o.tickers), borrow(o.instruments), borrow(o.tick_steps),
-                    borrow(o.price_indexes), borrow(o.rfqs), borrow(o.combo_legs), borrow(o.fill), borrow(o.stats))
-
-
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def feed_step(out, fs, insts, px, qty, bst, events):  # noqa: ANN001, ANN201
     """Run the feed over every packet committed in ``out`` (decoder output); returns the events written.
 
     ``events`` must hold :func:`events_capacity` records, the most one decoded batch can produce.
     """
-    # borrowed (unreference-counted) views: every helper call would otherwise incref/decref each array atomically
-    fs = _borrow_state(fs)
-    out = _borrow_out(out)
-    insts, px, qty, bst, events = borrow(insts), borrow(px), borrow(qty), borrow(bst), borrow(events)
     n_ev = 0
     for pi in range(out.fill[D.F_PACKETS]):
         pk = out.packets[pi]

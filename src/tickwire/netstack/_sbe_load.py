@@ -29,20 +29,3 @@ load_i32 = _loader(types.int32)
 load_u64 = _loader(types.uint64)
 load_f64 = _loader(types.float64)
 
-
-@intrinsic
-def borrow(typingctx, arr):  # noqa: ANN001, ANN201
-    """The same array without its reference count (meminfo NULL): calls that take it skip the atomic
-    incref/decref numba emits for every array argument. Only for arrays kept alive by the caller for the
-    whole call (the decoder's input and output buffers)."""
-
-    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
-        src = context.make_array(signature.args[0])(context, builder, args[0])
-        dst = context.make_array(signature.return_type)(context, builder)
-        for name in ("nitems", "itemsize", "data", "shape", "strides"):
-            setattr(dst, name, getattr(src, name))
-        dst.meminfo = context.get_constant_null(types.MemInfoPointer(types.voidptr))
-        dst.parent = context.get_constant_null(types.pyobject)
-        return dst._getvalue()
-
-    return arr(arr), codegen

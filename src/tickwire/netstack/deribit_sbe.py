@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from tickwire import types as T
-from tickwire.netstack._sbe_load import borrow, load_f64, load_i32, load_u16, load_u32, load_u64
+from tickwire.netstack._sbe_load import load_f64, load_i32, load_u16, load_u32, load_u64
 
 # Indices into SbeOut.fill: fill[k] = records committed in array k; fill[N_ARRAYS + k] is the in-packet cursor.
 F_PACKETS, F_MSGS, F_BOOKS, F_SNAPSHOTS, F_LEVELS, F_TRADES, F_TICKERS, F_INSTRUMENTS, F_TICK_STEPS, \
@@ -68,12 +68,11 @@ _NULL_U32 = np.uint32(T.SBE_NULL_U32)
 _NAME_MAX = T.SBE_NAME_MAX
 
 
-# numba increfs every array argument on entry to a function and decrefs it on return: with ~13 arrays per call
-# that was ~60 atomic operations, 400-1000 ns, per packet. The entry points hand borrowed (unreference-counted)
-# views of the caller's arrays to the helpers, which take them one by one (never the SbeOut tuple).
+# Compiled without the numba runtime (_nrt=False: nothing here allocates): with it, numba increfs every array
+# argument on entry to each function and decrefs it on return, ~60 atomic operations (400-1000 ns) per packet.
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _take(fill, k, n, cap):  # noqa: ANN001, ANN202 - reserve n records of array k (capacity cap); -1 when full
     cur = fill[N_ARRAYS + k]
     if cur + n > cap:
@@ -82,12 +81,12 @@ def _take(fill, k, n, cap):  # noqa: ANN001, ANN202 - reserve n records of array
     return cur
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _null_u64_to_zero(v):  # noqa: ANN001, ANN202
     return np.uint64(0) if v == _NULL_U64 else v
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _levels(buf, p, gbl, gn, levels, fill, snapshot):  # noqa: ANN001, ANN202 - Book changes / Snapshot levels
     first = _take(fill, F_LEVELS, gn, len(levels))
     if first < 0:
@@ -107,7 +106,7 @@ def _levels(buf, p, gbl, gn, levels, fill, snapshot):  # noqa: ANN001, ANN202 - 
     return first
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _instrument(buf, root, v2, instruments, fill):  # noqa: ANN001, ANN202 - Instrument 1000 / V2 1010 root block
     idx = _take(fill, F_INSTRUMENTS, 1, len(instruments))
     if idx < 0:
@@ -145,7 +144,7 @@ def _instrument(buf, root, v2, instruments, fill):  # noqa: ANN001, ANN202 - Ins
     return idx
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _message(buf, tpl, root, g0, gbl, gn, var0, msg, fill, books, snapshots, levels, trades, tickers,  # noqa: ANN001, ANN202
              instruments, tick_steps, price_indexes, rfqs, combo_legs):
     """Write the records of one message; returns an SBE_ERR_* (0 ok). ``msg`` is its SBE_MSG_DTYPE record."""
@@ -311,7 +310,7 @@ _MIN_GROUPS = np.array([1 if (1000 + i) in T.SBE_MIN_ENTRY else 0 for i in range
 _MIN_VARS = np.array([1 if i in (0, 10) else 0 for i in range(11)], np.int64)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _walk(buf, base, end, pkt_index, channel, msgs, fill, books, snapshots, levels, trades, tickers,  # noqa: ANN001, ANN202
           instruments, tick_steps, price_indexes, rfqs, combo_legs):
     """Decode every message of the packet at ``buf[base:end]``; returns (status, number of messages)."""
@@ -374,7 +373,7 @@ def _walk(buf, base, end, pkt_index, channel, msgs, fill, books, snapshots, leve
     return T.SBE_OK, n_msgs
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _decode(buf, base, length, rx_ns, packets, msgs, books, snapshots, levels, trades, tickers,  # noqa: ANN001, ANN202
             instruments, tick_steps, price_indexes, rfqs, combo_legs, fill, stats):
     # invariant between packets: the in-packet cursors fill[N_ARRAYS + k] equal the committed counts fill[k]
@@ -423,15 +422,7 @@ def _decode(buf, base, length, rx_ns, packets, msgs, books, snapshots, levels, t
     return T.SBE_OK
 
 
-@njit(cache=True, inline="always")
-def _borrowed(out):  # noqa: ANN001, ANN202 - the output arrays without reference counting (see borrow)
-    return (borrow(out.packets), borrow(out.msgs), borrow(out.books), borrow(out.snapshots), borrow(out.levels),
-            borrow(out.trades), borrow(out.tickers), borrow(out.instruments), borrow(out.tick_steps),
-            borrow(out.price_indexes), borrow(out.rfqs), borrow(out.combo_legs), borrow(out.fill),
-            borrow(out.stats))
-
-
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def decode_packet(buf, base, length, rx_ns, out):  # noqa: ANN001, ANN201
     """Decode the UDP payload ``buf[base:base+length]`` (uint8) into ``out``; returns its SBE_* status.
 
@@ -439,12 +430,12 @@ def decode_packet(buf, base, length, rx_ns, out):  # noqa: ANN001, ANN201
     and :func:`reset` the output, then decode the same packet again. Any other status rejects the packet (counted).
     """
     (packets, msgs, books, snapshots, levels, trades, tickers, instruments, tick_steps, price_indexes, rfqs,
-     combo_legs, fill, stats) = _borrowed(out)
-    return _decode(borrow(buf), base, length, rx_ns, packets, msgs, books, snapshots, levels, trades, tickers, instruments,
+     combo_legs, fill, stats) = out
+    return _decode(buf, base, length, rx_ns, packets, msgs, books, snapshots, levels, trades, tickers, instruments,
                    tick_steps, price_indexes, rfqs, combo_legs, fill, stats)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def decode_batch(buf, offsets, lengths, rx_ns, start, count, out, status):  # noqa: ANN001, ANN201
     """Decode packets ``start..start+count`` of a batch (``buf[offsets[i]:offsets[i]+lengths[i]]``) into ``out``.
 
@@ -452,14 +443,13 @@ def decode_batch(buf, offsets, lengths, rx_ns, start, count, out, status):  # no
     first packet not decoded (== start + count when all were).
     """
     (packets, msgs, books, snapshots, levels, trades, tickers, instruments, tick_steps, price_indexes, rfqs,
-     combo_legs, fill, stats) = _borrowed(out)
-    data, offs, lens, stamps, st = borrow(buf), borrow(offsets), borrow(lengths), borrow(rx_ns), borrow(status)
+     combo_legs, fill, stats) = out
     for i in range(start, start + count):
-        s = _decode(data, offs[i], lens[i], stamps[i], packets, msgs, books, snapshots, levels, trades, tickers,
+        s = _decode(buf, offsets[i], lengths[i], rx_ns[i], packets, msgs, books, snapshots, levels, trades, tickers,
                     instruments, tick_steps, price_indexes, rfqs, combo_legs, fill, stats)
         if s == T.SBE_ERR_CAPACITY:
             return i
-        st[i] = s
+        status[i] = s
     return start + count
 
 
