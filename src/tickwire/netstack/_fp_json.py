@@ -14,6 +14,9 @@ INVALID, UNCERTAIN, UNKNOWN, CAPACITY = -1, -2, -3, -4
 MAX_DIGITS = 15  # significant digits a decoded number may have: every such decimal survives a float round trip
 MAX_DEPTH = 62
 
+_PLAIN = np.zeros(256, dtype=np.uint8)
+_PLAIN[32:128] = 1
+_PLAIN[34] = _PLAIN[92] = 0  # quote, backslash
 _POW10 = np.array([10 ** k for k in range(19)], dtype=np.int64)
 _POW10F = np.array([10.0 ** k for k in range(23)], dtype=np.float64)
 
@@ -42,6 +45,10 @@ def skip_string(b, p, end):
     p += 1
     esc = 0
     while p < end:
+        while p < end and _PLAIN[b[p]]:  # the common case: printable ASCII, no quote, no backslash
+            p += 1
+        if p >= end:
+            break
         c = b[p]
         if c == 34:
             return p + 1, esc
