@@ -632,3 +632,58 @@ class SbeUdpHandler:
         self.feed.flush()
         stats = {k: v for k, v in self.feed.stats.items() if v}
         return {"stats": stats, "instruments": self.feed.report()}
+
+
+class McastMarketData:
+    """The engine's multicast market-data source: kernel multicast sockets -> decoder -> feed -> books + events.
+
+    For ``tickwire run --md multicast`` (orders stay on WebSocket)::
+
+        md = McastMarketData(ChannelMap(), channels=[1, 2, 3], table=engine_table, books=engine_books)
+        md.attach(loop, on_events)     # asyncio driver: on every readable socket, poll + feed + on_events(events)
+        ...                            # or a spin driver: events = md.poll(timeout_ms=0)
+        md.close()
+
+    ``table``/``books`` are the engine's: instruments it already has keep their slots, and the book events in
+    ``on_events`` are already applied to ``books`` (the engine must not apply them again, nor subscribe to
+    ``book.*`` over WebSocket). Events are ``EVENT_DTYPE`` exactly as the JSON path writes them; the view is valid
+    until the next poll.
+    """
+
+    def __init__(self, channel_map: Any, channels: list[int], table: InstrumentTable | None = None,
+                 books: Books | None = None, interface: str = "127.0.0.1", busy_poll_us: int = 50) -> None:
+        from tickwire.netstack.mcast import McastSocketSource
+
+        self.feed = McastFeed(table=table, books=books)
+        self.source = McastSocketSource(channel_map.endpoints(channels), interface=interface,
+                                        busy_poll_us=busy_poll_us)
+        self._loop: Any = None
+
+    def poll(self, timeout_ms: int = 0) -> np.ndarray:
+        """Receive what is ready (blocking up to ``timeout_ms``), run the feed; returns the new events."""
+        n = self.source.poll(timeout_ms=timeout_ms)
+        if n == 0:
+            return self.feed.events[:0]
+        self.feed.on_batch(self.source.buf, self.source.offsets, self.source.lengths, self.source.rx_ns, n)
+        return self.feed.events[:self.feed.flush()]
+
+    def attach(self, loop: Any, on_events: Any) -> None:
+        """Drive from an asyncio loop: each readable socket triggers one poll; ``on_events(events)`` when any."""
+        self.feed.on_events = on_events  # batches flushed while decoding also reach the engine, in order
+
+        def readable() -> None:
+            events = self.poll(timeout_ms=0)
+            if len(events):
+                on_events(events)
+
+        self._loop = loop
+        for s in self.source.sockets:
+            loop.add_reader(s.fileno(), readable)
+
+    def close(self) -> None:
+        """Detach from the loop and close the sockets."""
+        if self._loop is not None:
+            for s in self.source.sockets:
+                self._loop.remove_reader(s.fileno())
+            self._loop = None
+        self.source.close()
