@@ -14,7 +14,7 @@ ORDER_ID_BYTES = 32  # venue order_id (a string on Deribit) kept as bytes so com
 ORDER_DTYPE = np.dtype([
     ("cid", np.int64), ("inst", np.int32), ("side", np.int32), ("state", np.int32), ("otype", np.int32),
     ("price", np.int64), ("amount", np.int64), ("filled", np.int64), ("last_ts", np.int64),
-    ("req_id", np.int64), ("sent_tsc", np.uint64), ("ack_tsc", np.uint64), ("deadline_ns", np.int64),
+    ("req_id", np.int64), ("sent_tsc", np.uint64), ("ack_tsc", np.uint64),
     ("oid_len", np.int32), ("post_only", np.int32), ("oid", np.uint8, (ORDER_ID_BYTES,)),
 ], align=True)
 

@@ -9,6 +9,10 @@ import pytest
 from tickwire.bench.report import markdown, write
 from tickwire.bench.scenarios import SCENARIOS, run_bench
 
+# the first engine in a process compiles the compiled path (minutes on a cold numba cache)
+pytestmark = pytest.mark.timeout(900)
+
+
 
 @pytest.mark.bench
 def test_bench_ours_vs_baseline(tmp_path):

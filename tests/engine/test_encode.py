@@ -51,3 +51,14 @@ def test_cancel_and_cancel_all():
     assert bytes(BUF[:n]) == encode.encode_cancel_py(9, "ETH-123")
     n = encode.encode_cancel_all(BUF, DATA, OFFSETS, 10)
     assert orjson.loads(bytes(BUF[:n])) == {"jsonrpc": "2.0", "id": 10, "method": "private/cancel_all", "params": {}}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**40), st.text("0123456789-ABC", min_size=1, max_size=20), st.integers(1, 10**7),
+       st.integers(1, 10**5))
+def test_edit_kernel_equals_twin(req_id, oid, ticks, lots):
+    n = encode.encode_edit(BUF, DATA, OFFSETS, req_id, _arr(oid), len(oid), ticks, 5, 1, lots, 10, 0)
+    got = bytes(BUF[:n])
+    assert got == encode.encode_edit_py(req_id, oid, ticks, 5, 1, lots, 10, 0)
+    msg = orjson.loads(got)
+    assert msg["method"] == "private/edit" and msg["params"]["order_id"] == oid and msg["params"]["amount"] == lots * 10

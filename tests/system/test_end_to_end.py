@@ -7,6 +7,10 @@ from tickwire.engine.positions import Position
 
 from engine_sys import engine_run, venue_call
 
+# the first engine in a process compiles the compiled path (minutes on a cold numba cache)
+pytestmark = pytest.mark.timeout(900)
+
+
 MM_TIGHT = {"half_spread": 0.5, "requote": 1.0, "size": 1.0, "max_position": 5.0, "skew": 0.5}
 
 
@@ -37,3 +41,11 @@ def test_market_maker_trades_and_positions_equal_the_venue(sim):
     assert lat["Order Placement"].count == c["orders_sent"]
     assert lat["Market Data"].count > 100 and lat["Position Query"].count > 10
     assert 0 < lat["Market Data"].p50 < lat["Market Data"].max
+
+
+def test_python_tier_taker_sends_market_orders_that_fill(sim):
+    result = engine_run(sim, duration_s=4.0, strategy="tickwire.engine.strategies.taker:Taker",
+                        strategy_params={"threshold": 0.2, "cooldown_ms": 100, "size": 1, "max_position": 3})
+    c = result.counters
+    assert c["orders_sent"] >= 1 and c["fills"] >= 1 and c["rejects"] == 0, c
+    assert result.positions["BTC-PERPETUAL"]["size"] == result.venue_positions["BTC-PERPETUAL"]

@@ -2,6 +2,8 @@
 kill switch. Each test drives one short engine run over real loopback sockets."""
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 
 import numpy as np
@@ -10,6 +12,10 @@ from engine_sys import book_levels, engine_run, venue_call, wait_until
 from tickwire.engine import risk
 from tickwire.engine.session import SessionClosed
 from tickwire.types import BOOK_ASK, BOOK_BID, C_ORDERS_SENT, C_REJECTS, C_RESYNCS, ORD_REJECTED
+
+# the first engine in a process compiles the compiled path (minutes on a cold numba cache)
+pytestmark = pytest.mark.timeout(900)
+
 
 NAME = "BTC-PERPETUAL"
 MM_FAST = {"half_spread": 0.5, "requote": 1.0, "size": 1.0, "max_position": 5.0}

@@ -28,9 +28,12 @@ _FRAGMENTS = (
     b',"method":"private/cancel","params":{"order_id":"',  # 12
     b'"}}',  # 13
     b',"method":"private/cancel_all","params":{}}',  # 14
+    b',"method":"private/edit","params":{"order_id":"',  # 15
+    b'","amount":',  # 16 (= 3)
+    b',"price":',  # 17
 )
 F_HEAD, F_BUY, F_SELL, F_AMOUNT, F_LIMIT, F_MARKET, F_LABEL, F_GTC, F_IOC, F_FOK, F_POST, F_END = range(12)
-F_CANCEL, F_QEND, F_CANCEL_ALL = 12, 13, 14
+F_CANCEL, F_QEND, F_CANCEL_ALL, F_EDIT, F_EDIT_AMOUNT, F_EDIT_PRICE = 12, 13, 14, 15, 16, 17
 
 
 def fragments() -> tuple[np.ndarray, np.ndarray]:
@@ -133,6 +136,21 @@ def encode_cancel(buf, data, offsets, req_id, oid, oid_len):
 
 
 @njit(cache=True)
+def encode_edit(buf, data, offsets, req_id, oid, oid_len, price_ticks, tick_num, tick_scale, lots, lot_num,
+                lot_scale):
+    """private/edit of a venue order id to a new price and amount. Returns length."""
+    pos = _frag(buf, 0, data, offsets, F_HEAD)
+    pos = write_uint(buf, pos, req_id)
+    pos = _frag(buf, pos, data, offsets, F_EDIT)
+    pos = _copy(buf, pos, oid, oid_len)
+    pos = _frag(buf, pos, data, offsets, F_EDIT_AMOUNT)
+    pos = write_decimal(buf, pos, lots * lot_num, lot_scale)
+    pos = _frag(buf, pos, data, offsets, F_EDIT_PRICE)
+    pos = write_decimal(buf, pos, price_ticks * tick_num, tick_scale)
+    return _frag(buf, pos, data, offsets, F_END)
+
+
+@njit(cache=True)
 def encode_cancel_all(buf, data, offsets, req_id):
     pos = _frag(buf, 0, data, offsets, F_HEAD)
     pos = write_uint(buf, pos, req_id)
@@ -170,3 +188,11 @@ def encode_new_py(req_id: int, name: str, side: int, otype: int, tif: int, post_
 
 def encode_cancel_py(req_id: int, order_id: str) -> bytes:
     return f'{{"jsonrpc":"2.0","id":{req_id},"method":"private/cancel","params":{{"order_id":"{order_id}"}}}}'.encode()
+
+
+def encode_edit_py(req_id: int, order_id: str, price_ticks: int, tick_num: int, tick_scale: int, lots: int,
+                   lot_num: int, lot_scale: int) -> bytes:
+    """Reference twin of :func:`encode_edit`."""
+    return (f'{{"jsonrpc":"2.0","id":{req_id},"method":"private/edit","params":{{"order_id":"{order_id}"'
+            f',"amount":{decimal_py(lots * lot_num, lot_scale)},"price":{decimal_py(price_ticks * tick_num, tick_scale)}'
+            f'}}}}').encode()

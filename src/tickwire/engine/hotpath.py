@@ -15,19 +15,19 @@ from numba import njit
 
 from tickwire.engine import encode, risk
 from tickwire.engine.book import GAP, IGNORED, book_apply_event, book_top
-from tickwire.engine.orders import apply_local, is_live, L_CANCEL_SENT
+from tickwire.engine.orders import L_CANCEL_SENT, L_EDIT_SENT, apply_local, is_live
 from tickwire.engine.probes import K_PASSES, md_applied
 from tickwire.engine import shims
 from tickwire.netstack.deribit_json import decode_read
 from tickwire.netstack.ws import OP_TEXT, ws_encode, ws_reserve
 from tickwire.types import (
-    ACT_CANCEL, ACT_CANCEL_ALL, ACT_NEW, BOOK_NO_PRICE, C_BOOK_UPDATES, C_CANCELS_SENT, C_CREDITS_SPENT,
-    C_MESSAGES, C_ORDERS_SENT, C_RESYNCS, C_RISK_REFUSED, EV_BOOK, EVF_LAST, ORD_PENDING_CANCEL, ORD_PENDING_NEW, RISK_MAX_OPEN,
+    ACT_CANCEL, ACT_CANCEL_ALL, ACT_EDIT, ACT_NEW, BOOK_NO_PRICE, C_BOOK_UPDATES, C_CANCELS_SENT, C_CREDITS_SPENT,
+    C_MESSAGES, C_ORDERS_SENT, C_RESYNCS, C_RISK_REFUSED, EV_BOOK, EVF_LAST, ORD_OPEN, ORD_PARTIALLY_FILLED, ORD_PENDING_CANCEL, ORD_PENDING_NEW, RISK_MAX_OPEN,
     RISK_OK, ST_BOOK, ST_DECODED, ST_RECV, ST_RISK, ST_SENT, ST_STRATEGY,
 )
 
 ORDER_ID_BASE = 1 << 40
-REQ_NEW, REQ_CANCEL, REQ_CANCEL_ALL = 0, 1, 2
+REQ_NEW, REQ_CANCEL, REQ_CANCEL_ALL, REQ_EDIT = 0, 1, 2, 3
 
 
 @njit(cache=True)
@@ -84,6 +84,9 @@ def process_actions(out, n_act, orders, ids, keys, names, name_len, meta, label,
     mask = orders.shape[0] - 1
     for k in range(n_act):
         a = out[k]
+        if a.kind == ACT_EDIT and orders[a.cid & mask].cid == a.cid:
+            a.inst = orders[a.cid & mask].inst  # an edit names only the order: risk checks it on its instrument
+            a.side = orders[a.cid & mask].side
         verdict = risk.admit(a, limits, rstate, expo, bid, ask, cstate, ccost, now_ns)
         if verdict == RISK_OK and a.kind == ACT_NEW:
             cid = ids[0]
@@ -124,6 +127,19 @@ def process_actions(out, n_act, orders, ids, keys, names, name_len, meta, label,
             apply_local(orders, slot, L_CANCEL_SENT)
             n = encode.encode_cancel(payload, frag, frag_off, order_req_id(a.cid, REQ_CANCEL), o.oid, o.oid_len)
             counters[C_CANCELS_SENT] += 1
+        elif a.kind == ACT_EDIT:
+            slot = a.cid & mask
+            o = orders[slot]
+            if (o.cid != a.cid or o.oid_len == 0 or (o.state != ORD_OPEN and o.state != ORD_PARTIALLY_FILLED)
+                    or a.amount > o.amount):
+                continue  # only a resting, acknowledged order, never larger (risk reserved no more exposure)
+            apply_local(orders, slot, L_EDIT_SENT)
+            o.price = a.price
+            o.amount = a.amount
+            m = meta[a.inst]
+            n = encode.encode_edit(payload, frag, frag_off, order_req_id(a.cid, REQ_EDIT), o.oid, o.oid_len,
+                                   a.price, m[0], m[1], a.amount, m[2], m[3])
+            counters[C_ORDERS_SENT] += 1
         elif a.kind == ACT_CANCEL_ALL:
             n = encode.encode_cancel_all(payload, frag, frag_off, order_req_id(0, REQ_CANCEL_ALL))
             counters[C_CANCELS_SENT] += 1

@@ -1,9 +1,9 @@
 """The engine: the async driver around the compiled hot pass, plus the slow-path state keeping.
 
-Per socket read (:meth:`Engine.on_bytes`): compiled deframe (netstack.ws) -> compiled decode
-(netstack.deribit_json) -> compiled :func:`~tickwire.engine.hotpath.hot_pass` (book, numba strategy, risk,
-encode, send). What the compiled decoder does not take (order answers, user.orders, user.trades, portfolio,
-slow-path answers, heartbeats) is handled here with orjson.
+Per socket read (:meth:`Engine.on_bytes`) one compiled call (tickwire.engine.hotpath): deframe (netstack.ws),
+decode (netstack.deribit_json), book, numba strategy, risk, encode, send. Order answers arrive as decoded
+records; what the compiled decoder does not take (user.orders, user.trades, portfolio, slow-path answers,
+heartbeats) is handled here with orjson.
 
 Slow-path duties: order answers and notifications drive the order state machine (tickwire.engine.orders);
 fills drive positions; every ``position_poll_ms`` private/get_positions is reconciled; requests without an
@@ -27,7 +27,7 @@ from tickwire.engine import credits, risk
 from tickwire.engine import orders as om
 from tickwire.engine.book import Books, book_clear, book_top
 from tickwire.engine.hotpath import (
-    ORDER_ID_BASE, REQ_CANCEL, REQ_CANCEL_ALL, REQ_NEW, OrderPath, build_hot_pass, no_strategy, send_actions,
+    ORDER_ID_BASE, REQ_CANCEL, REQ_CANCEL_ALL, REQ_EDIT, REQ_NEW, OrderPath, build_hot_pass, no_strategy, send_actions,
 )
 from tickwire.engine.positions import PositionBook
 from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Probes
@@ -37,8 +37,9 @@ from tickwire.native import lib
 from tickwire.netstack import deribit_json as dj
 from tickwire.netstack import ws
 from tickwire.types import (
-    ACTION_DTYPE, BOOK_NO_PRICE, ORDER_RESP_DTYPE, OST_NAMES, RESP_ERROR, RESP_ORDER, C_DUPLICATES, C_FILLS, C_KILLS, C_POSITION_FIXES, C_RATE_LIMITED, C_RECONNECTS,
+    ACTION_DTYPE, BOOK_NO_PRICE, C_DUPLICATES, C_FILLS, C_KILLS, C_POSITION_FIXES, C_RATE_LIMITED, C_RECONNECTS,
     C_REJECTS, C_TIMEOUTS, COUNTER_NAMES, N_COUNTERS, ORD_PENDING_CANCEL, ORD_PENDING_NEW, ORD_PENDING_REPLACE,
+    ORDER_RESP_DTYPE, OST_NAMES, RESP_ERROR, RESP_ORDER,
 )
 
 log = logging.getLogger("tickwire.engine")
@@ -157,14 +158,8 @@ class Engine:
         buf = np.frombuffer(data, np.uint8)
         transport = self.session.transport if self.session is not None else None
         fd = transport.direct_fd if transport is not None and transport.can_send_direct() else -1
-        p, op = self.probes, self.op
         while True:
-            ns, n_resp, n_fb, tx_len, sent = self.hot_pass(
-                buf, self.ws_st, self.rx, self.spans, self.ctrl, self.insts.active, self.events, self.resps,
-                self.fb, self.books.px, self.books.qty, self.books.state, self.touched, self.params,
-                self.act, self.orders, op.ids, op.keys, op.names, op.name_len, op.meta, op.label, op.frag,
-                op.frag_off, op.payload, op.tx, self.limits, self.rstate, self.expo, self.bid, self.ask,
-                self.cstate, self.ccost, self.counters, p.stages, p.md, p.count, tsc, fd)
+            ns, n_resp, n_fb, tx_len, sent = self.compiled_pass(buf, tsc, fd)
             self._flush(tx_len, sent)
             for k in range(n_resp):
                 self._on_resp(self.resps[k])
@@ -180,6 +175,16 @@ class Engine:
                         ws.ERR_NAMES[int(self.ws_st[ws.S_ERR])])
             if self.session is not None:
                 self.session.drop_connection()
+
+    def compiled_pass(self, buf: np.ndarray, tsc: int, fd: int) -> tuple[int, int, int, int, int]:
+        """The compiled pass over one read (see hotpath.build_hot_pass); ``op.tx[:tx_len]`` holds its frames."""
+        p, op = self.probes, self.op
+        return self.hot_pass(buf, self.ws_st, self.rx, self.spans, self.ctrl, self.insts.active, self.events,
+                             self.resps, self.fb, self.books.px, self.books.qty, self.books.state, self.touched,
+                             self.params, self.act, self.orders, op.ids, op.keys, op.names, op.name_len, op.meta,
+                             op.label, op.frag, op.frag_off, op.payload, op.tx, self.limits, self.rstate, self.expo,
+                             self.bid, self.ask, self.cstate, self.ccost, self.counters, p.stages, p.md, p.count,
+                             tsc, fd)
 
     def _on_fallback(self, span: int) -> None:
         src, off, ln, opcode = (int(x) for x in self.spans[span])
@@ -258,11 +263,12 @@ class Engine:
                 self.submit(self.py_strategy.on_book(int(inst), view))
         self.touched[:] = 0
 
-    def submit(self, actions: Any) -> None:
-        """Send Python-tier actions through the same risk check and order path as the compiled tier."""
+    def submit(self, actions: Any) -> int:
+        """Send Python-tier actions through the same risk check and order path as the compiled tier; returns
+        the bytes framed (``op.tx[:n]``)."""
         n = write_actions(actions, self.act)
         if n == 0:
-            return
+            return 0
         transport = self.session.transport if self.session is not None else None
         fd = transport.direct_fd if transport is not None and transport.can_send_direct() else -1
         op = self.op
@@ -270,6 +276,7 @@ class Engine:
                                     op.label, op.frag, op.frag_off, op.payload, op.tx, self.limits, self.rstate,
                                     self.expo, self.bid, self.ask, self.cstate, self.ccost, self.counters, fd)
         self._flush(tx_len, sent)
+        return tx_len
 
     # --- slow path: everything orjson decoded ---
     def _on_json(self, msg: dict) -> None:
@@ -337,6 +344,14 @@ class Engine:
                 self._spawn(self._query_order(cid))
             else:
                 self._apply_record(slot, r)
+        elif kind == REQ_EDIT:
+            if error:
+                self._refused(int(r["err_code"]))
+            else:
+                self._apply_record(slot, r)
+            om.apply_local(self.orders, slot, om.L_EDIT_DONE)  # edited or refused: it rests (or it finished)
+            if error:
+                self._spawn(self._query_order(cid))  # the price/amount we hold may be the refused ones
         self._notify(slot)
 
     def _apply_record(self, slot: int, r: np.void) -> None:

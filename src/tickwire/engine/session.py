@@ -91,6 +91,7 @@ class DeribitSession:
         self.reconnects = 0
         self.rate_limited = 0
         self.refreshes = 0
+        self.test_requests = 0
         self.cstate, self.ccost = credits.new_budget(credit_cfg, monotonic_ns())
         self._next_id = 1
         self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
@@ -283,6 +284,7 @@ class DeribitSession:
             return True
         if msg.get("method") == "heartbeat":
             if (msg.get("params") or {}).get("type") == "test_request" and self.transport is not None:
+                self.test_requests += 1
                 fut = self.send_request("public/test", {})
                 fut.add_done_callback(_ignore_result)
             return True

@@ -37,6 +37,7 @@ import numpy as np
 from tickwire.types import (
     ACT_CANCEL,
     ACT_CANCEL_ALL,
+    ACT_EDIT,
     ACT_NEW,
     OT_LIMIT,
     OT_MARKET,
@@ -49,7 +50,8 @@ from tickwire.types import (
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """One strategy decision (see :func:`buy`, :func:`sell`, :func:`market`, :func:`cancel`, :func:`cancel_all`)."""
+    """One strategy decision (:func:`buy`, :func:`sell`, :func:`market`, :func:`edit`, :func:`cancel`,
+    :func:`cancel_all`)."""
 
     kind: int
     inst: int = 0
@@ -75,6 +77,11 @@ def sell(inst: int, price: int, amount: int, post_only: bool = False, tif: int =
 def market(inst: int, side: int, amount: int) -> Action:
     """Market order (immediate or cancel) of ``amount`` lots; ``side`` SIDE_BUY or SIDE_SELL."""
     return Action(ACT_NEW, inst, side, 0, amount, OT_MARKET, TIF_IOC)
+
+
+def edit(cid: int, price: int, amount: int) -> Action:
+    """Move our resting order ``cid`` to ``price`` ticks and ``amount`` lots (private/edit; never larger)."""
+    return Action(ACT_EDIT, price=price, amount=amount, cid=cid)
 
 
 def cancel(cid: int) -> Action:
@@ -203,4 +210,4 @@ def write_actions(actions: Iterable[Action] | None, out: np.ndarray) -> int:
 
 __all__ = ["ACT_CANCEL", "ACT_CANCEL_ALL", "ACT_NEW", "Action", "BookView", "Context", "NumbaStrategy",
            "OT_LIMIT", "OT_MARKET", "OrderView", "SIDE_BUY", "SIDE_SELL", "Strategy", "StrategyLoadError",
-           "TIF_GTC", "TIF_IOC", "buy", "cancel", "cancel_all", "load_strategy", "market", "sell", "write_actions"]
+           "TIF_GTC", "TIF_IOC", "buy", "cancel", "cancel_all", "edit", "load_strategy", "market", "sell", "write_actions"]

@@ -1,0 +1,36 @@
+"""Keep-alive against the real simulator: test_request answered, so a quiet session stays up (the simulator
+closes a connection whose test_request goes unanswered for one interval), and tokens refreshed before expiry."""
+from __future__ import annotations
+
+import pytest
+from engine_sys import engine_run
+
+from tickwire.engine.venue import start_sim
+
+# the first engine in a process compiles the compiled path (minutes on a cold numba cache)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
+
+
+def _session_of(seen: dict):
+    async def scenario(engine, session):
+        seen["session"] = session
+    return scenario
+
+
+def test_quiet_session_answers_test_request_and_stays_up():
+    seen: dict = {}
+    with start_sim(("BTC-PERPETUAL",), rate=0.0) as venue:
+        # no traffic of ours for 21 s (position poll once a minute, idle strategy): the simulator sends
+        # test_request after 10 s of silence and closes at 20 s unless we answered it
+        result = engine_run(venue, on_ready=_session_of(seen), strategy="engine_sys:Idle", duration_s=21.0,
+                            position_poll_ms=60_000, session={"heartbeat_s": 10})
+    assert seen["session"].test_requests >= 1
+    assert result.counters["reconnects"] == 0
+
+
+def test_token_is_refreshed_before_it_expires():
+    seen: dict = {}
+    with start_sim(("BTC-PERPETUAL",), rate=0.0, extra=("--token-ttl", "2")) as venue:
+        result = engine_run(venue, on_ready=_session_of(seen), strategy="engine_sys:Idle", duration_s=5.0)
+    assert seen["session"].refreshes >= 2  # 2 s tokens refreshed at 80 % of their life
+    assert result.counters["reconnects"] == 0 and result.latency[2].count > 20  # private calls kept working
