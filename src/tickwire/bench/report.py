@@ -13,9 +13,10 @@ _COLS = ("count", "avg", "p50", "p95", "p99", "p999", "max")
 
 def markdown(result: BenchResult) -> str:
     """The report as markdown (µs; ratio = ours / baseline, below 1 is better; the goal is p50 <= 0.5)."""
-    lines = [f"# tickwire bench: ours vs baseline (websockets + json + dict book + Python strategy)", "",
+    lines = ["# tickwire bench: ours vs baseline (websockets + json + dict book + Python strategy)", "",
              f"Simulator book flow {result.rate:g} msgs/s, order budget {result.orders_per_s:g}/s, "
-             f"{result.duration_s:g} s per client, same simulator, same run. Latencies in µs.", "",
+             f"{result.duration_s:g} s per client, same simulator, same run; our socket profile "
+             f"`{result.socket_profile}`. Latencies in µs.", "",
              "| scenario | client | " + " | ".join(_COLS) + " |", "|---|---|" + "---:|" * len(_COLS)]
     for c in result.comparisons:
         for who, s in (("ours", c.ours), ("baseline", c.baseline)):

@@ -54,20 +54,23 @@ class BenchResult:
     rate: float
     orders_per_s: float
     counters: dict[str, int]
+    socket_profile: str = "latency"
 
     def as_dict(self) -> dict[str, Any]:
         return {"duration_s": self.duration_s, "book_rate_per_s": self.rate, "orders_per_s": self.orders_per_s,
+                "socket_profile": self.socket_profile,
                 "comparisons": [c.as_dict() for c in self.comparisons], "engine_counters": self.counters}
 
 
 async def _bench(scenarios: list[str], duration_s: float, rate: float, orders_per_s: float,
-                 instrument: str) -> BenchResult:
+                 instrument: str, socket_profile: str) -> BenchResult:
     from tickwire.bench.baseline import run_baseline
 
     venue = await asyncio.to_thread(start_sim, (instrument,), rate)
     try:
         cfg = EngineConfig(instruments=(instrument,), strategy="tickwire.bench.pingpong:PingPong",
-                           duration_s=duration_s, session=SessionConfig(book_interval="raw"),
+                           duration_s=duration_s,
+                           session=SessionConfig(book_interval="raw", socket_profile=socket_profile),
                            risk=RiskConfig(max_orders_per_s=orders_per_s))
         ours = await run_async(cfg, venue)
         info = (await asyncio.to_thread(fetch_instruments, venue.http, (instrument,)))[0]
@@ -83,14 +86,15 @@ async def _bench(scenarios: list[str], duration_s: float, rate: float, orders_pe
         row = SCENARIOS[name]
         o, b = np.asarray(ours_ns[row], float), np.asarray(baseline_ns[row], float)
         comps.append(Comparison(name, summarize(row, o), summarize(row, b), o, b))
-    return BenchResult(comps, duration_s, rate, orders_per_s, ours.counters)
+    return BenchResult(comps, duration_s, rate, orders_per_s, ours.counters, socket_profile)
 
 
 def run_bench(scenario: str = "all", duration_s: float = 20.0, rate: float = 100.0, orders_per_s: float = 20.0,
-              instrument: str = "BTC-PERPETUAL") -> BenchResult:
-    """Run the scenarios (``all`` or one of SCENARIOS) and compare ours with the baseline."""
+              instrument: str = "BTC-PERPETUAL", socket_profile: str = "latency") -> BenchResult:
+    """Run the scenarios (``all`` or one of SCENARIOS) and compare ours with the baseline; ``socket_profile`` is
+    the tuning-catalogue profile of our socket (the baseline keeps the websockets library's defaults)."""
     names = list(SCENARIOS) if scenario == "all" else [scenario]
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         raise ValueError(f"unknown scenario {unknown[0]!r}; known: {', '.join(SCENARIOS)}, all")
-    return asyncio.run(_bench(names, duration_s, rate, orders_per_s, instrument))
+    return asyncio.run(_bench(names, duration_s, rate, orders_per_s, instrument, socket_profile))
