@@ -118,7 +118,7 @@ class Replay:
     """The compiled pipeline with its preallocated state; ``run`` one source through it."""
 
     def __init__(self, table: InstrumentTable | None = None, books: Books | None = None,
-                 udp_handlers: tuple[UdpHandler, ...] = (), max_flows: int = 256, rx_cap: int = 4 << 20,
+                 udp_handlers: tuple[UdpHandler, ...] = (), max_flows: int = 128, rx_cap: int = 2 << 20,
                  arena_bytes: int = 64 << 20) -> None:
         self.table = table or InstrumentTable()
         self.books = books or Books(len(self.table.arr))

@@ -296,12 +296,16 @@ def scaled_int(mant, exp, num, scale):
         if -e > 18:
             return 0, 0
         p10 = _POW10[-e]
-        if v % p10 != 0:
+        q = v // p10  # one division, checked by a multiplication (divisions dominate this function)
+        if q * p10 != v:
             return 0, 0
-        v = v // p10
-    if v % num != 0:
+        v = q
+    if num == 1:
+        return v, 1
+    q = v // num
+    if q * num != v:
         return 0, 0
-    return v // num, 1
+    return q, 1
 
 
 @njit(cache=True, _nrt=False)

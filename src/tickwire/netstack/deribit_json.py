@@ -340,11 +340,12 @@ def _levels(b, p, e, side, ev, n, cap):
         p, s0, s1 = _string(b, p, e)
         if p < 0:
             return (UNCERTAIN if p == UNKNOWN else p), n
-        if eq_const(b, s0, s1, _NEW):
+        c0 = b[s0] if s1 > s0 else 0  # dispatch on the first letter, then confirm the whole word
+        if c0 == 110 and eq_const(b, s0, s1, _NEW):
             action = ACT_LEVEL_NEW
-        elif eq_const(b, s0, s1, _CHANGE):
+        elif c0 == 99 and eq_const(b, s0, s1, _CHANGE):
             action = ACT_LEVEL_CHANGE
-        elif eq_const(b, s0, s1, _DELETE):
+        elif c0 == 100 and eq_const(b, s0, s1, _DELETE):
             action = ACT_LEVEL_DELETE
         else:
             return UNCERTAIN, n
