@@ -24,7 +24,7 @@ def run(
     from tickwire.engine.report import print_run
     from tickwire.engine.run import run as run_engine
     from tickwire.engine.session import VenueError
-    from tickwire.engine.strategy import StrategyLoadError
+    from tickwire.engine.strategy import StrategyLoadError, load_strategy
     from tickwire.engine.transport import TransportError
     from tickwire.engine.venue import VenueError as VenueStartError
 
@@ -34,6 +34,7 @@ def run(
                      "duration_s": parse_duration(duration) if duration else None,
                      "instruments": [s.strip() for s in instruments.split(",") if s.strip()] if instruments else None}
         cfg = load(config, overrides)
+        load_strategy(cfg.strategy)  # a bad --strategy fails before any venue is started
         result = run_engine(cfg)
     except (ConfigError, StrategyLoadError, VenueStartError, VenueError, TransportError, TimeoutError) as exc:
         typer.echo(f"tickwire run: {exc}", err=True)

@@ -181,9 +181,10 @@ def run(cfg: EngineConfig) -> RunResult:
 
 
 def _pid_file():
+    """Where `tickwire run` leaves its pid for `tickwire kill` (TICKWIRE_RUNTIME_DIR, XDG_RUNTIME_DIR or /tmp)."""
     from pathlib import Path
 
-    base = Path(os.environ.get("XDG_RUNTIME_DIR") or "/tmp")
+    base = Path(os.environ.get("TICKWIRE_RUNTIME_DIR") or os.environ.get("XDG_RUNTIME_DIR") or "/tmp")
     return base / f"tickwire-engine-{os.getuid()}.pid"
 
 
