@@ -1,9 +1,11 @@
 """Secrets never reach logs, output or exceptions: `tickwire run` as a user runs it, output scanned for the key."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 
 from tickwire.engine.session import Credentials, VenueError
 
@@ -15,12 +17,34 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
                           timeout=180, env={**os.environ, **(env or {})})
 
 
-def test_verbose_run_never_prints_the_secret():
-    out = _run("--duration", "2s", "--json", "--verbose",
-               env={"TICKWIRE_CLIENT_ID": "tickwire-sim", "TICKWIRE_CLIENT_SECRET": SIM_SECRET})
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "session ready" in out.stderr and '"latency_us"' in out.stdout  # it did authenticate and trade
-    assert SIM_SECRET not in out.stdout + out.stderr
+def test_verbose_run_never_prints_the_secret_and_tickwire_kill_stops_it(tmp_path):
+    """A real `tickwire run` (it starts its own simulator), killed from another process with `tickwire kill`."""
+    env = {**os.environ, "TICKWIRE_CLIENT_ID": "tickwire-sim", "TICKWIRE_CLIENT_SECRET": SIM_SECRET,
+           "TICKWIRE_RUNTIME_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "tickwire.cli", "run", "--duration", "4s", "--json", "--verbose"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        err_head = []
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:  # bounded: until the session is up
+            line = proc.stderr.readline()
+            err_head.append(line)
+            if "session ready" in line or not line:
+                break
+        time.sleep(1.0)
+        kill = subprocess.run([sys.executable, "-m", "tickwire.cli", "kill"], capture_output=True, text=True,
+                              env=env, timeout=60)
+        out, err_tail = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    err = "".join(err_head) + err_tail
+    assert proc.returncode == 0, err[-2000:]
+    assert kill.returncode == 0 and "kill switch sent" in kill.stdout
+    result = json.loads(out)
+    assert "signal" in result["kill_reasons"] and result["open_orders_left"] == 0
+    assert "session ready" in err and SIM_SECRET not in out + err + kill.stdout + kill.stderr
 
 
 def test_refused_credentials_error_does_not_echo_the_secret():
