@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.dpdk, pytest.mark.netns]
 
 def test_simulator_multicast_through_dpdk_builds_books() -> None:
     with veth_namespaces() as pair:
-        rx = ChildProcess("sim_mcast_rx", {"iface": pair.rx_if, "seconds": 4.0}, netns=pair.rx_ns)
+        rx = ChildProcess("sim_mcast_rx", {"iface": pair.rx_if, "expect": 1000, "seconds": 30,
+                                               "start_timeout": 60}, netns=pair.rx_ns)
         sim = None
         try:
             rx.wait_line("READY", timeout=60)
@@ -35,7 +36,7 @@ def test_simulator_multicast_through_dpdk_builds_books() -> None:
                     os.killpg(sim.pid, signal.SIGTERM)
                 sim.communicate(timeout=20)
     stats = got["stats"]
-    assert got["payloads"] > 100, got
+    assert got["payloads"] >= 1000, got
     assert stats["snapshots"] >= 1 and stats["gaps"] == 0 and stats["book_gaps"] == 0, stats
     live = [name for name, book in got["books"].items() if book["messages"] > 0 and book["valid"]]
     assert len(live) >= 2, got["books"]

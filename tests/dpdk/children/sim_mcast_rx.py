@@ -23,14 +23,16 @@ def main() -> None:
     rx.fill()  # compile before READY
     print("READY", flush=True)
     frames = payloads = 0
-    deadline = time.monotonic() + a["seconds"]
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + a["start_timeout"]  # until the simulator's first datagram, then `seconds`
+    while time.monotonic() < deadline and payloads < a["expect"]:
         n = rx.fill(max_idle_polls=1000)
         if n == 0:
             time.sleep(0.001)  # shared cores: leave the simulator room
             continue
         frames += n
         batch = udp_payloads(rx.buf, rx.offsets[:n], rx.lengths[:n], rx.stamps[:n])
+        if payloads == 0 and len(batch):
+            deadline = time.monotonic() + a["seconds"]
         payloads += len(batch)
         feed.on_batch(batch.buf, batch.offsets, batch.lengths, batch.rx_ns, len(batch))
     feed.flush()
