@@ -33,7 +33,7 @@ def test_engine_source_keeps_the_engines_slots_and_books_in_sync_with_the_simula
                 await asyncio.sleep(1.5)
                 for name in ("BTC-PERPETUAL", "ETH-PERPETUAL"):  # the venue's own book at this instant
                     result[name] = sim.venue.exchange.snapshot(name)
-                md.poll(timeout_ms=0)
+                md.receive(0)  # what is still queued, delivered to the attached callback
                 result["stats"] = md.feed.stats
         finally:
             md.close()
@@ -51,3 +51,31 @@ def test_engine_source_keeps_the_engines_slots_and_books_in_sync_with_the_simula
         tick, lot = float(table.tick_size(slot)), float(table.lot_size(slot))
         assert books.levels(slot, T.BOOK_BID) == [(round(p / tick), round(a / lot)) for p, a in snap.bids]
         assert books.levels(slot, T.BOOK_ASK) == [(round(p / tick), round(a / lot)) for p, a in snap.asks]
+
+
+def test_spin_driver_poll_returns_the_events(capture) -> None:
+    import struct
+
+    from tickwire.netstack.mcast import McastSender
+
+    inc, snap = free_udp_ports(2)
+    channel_map = ChannelMap(port_incremental=inc, port_snapshot=snap)
+    md = McastMarketData(channel_map, channels=[11])
+    sender = McastSender()
+    try:
+        sent = [p for p in capture.data if struct.unpack_from("<H", p, 2)[0] in (11, 111)][:400]
+        for p in sent:
+            sender.send(p, *channel_map.group(struct.unpack_from("<H", p, 2)[0]))
+        events, received = [], 0
+        for _ in range(50):
+            ev = md.poll(timeout_ms=100)
+            events.append(ev)
+            received = md.feed.stats["packets"]
+            if received == len(sent):
+                break
+    finally:
+        sender.close()
+        md.close()
+    assert received == len(sent)
+    kinds = np.concatenate(events)["kind"]
+    assert (kinds == T.EV_TICKER).sum() == 2 * md.feed.stats["tickers"] > 0

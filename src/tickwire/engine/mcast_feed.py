@@ -465,6 +465,24 @@ def feed_step(out, fs, insts, px, qty, bst, events):  # noqa: ANN001, ANN201
     return n_ev
 
 
+@njit(cache=True, _nrt=False)
+def feed_batch(buf, offsets, lengths, rx_ns, start, count, status, out, fs, insts, px, qty, bst,  # noqa: ANN001, ANN201
+               events):
+    """One compiled call: decode packets ``start..start+count`` until the decode buffers are full, run the feed
+    over them and reset the buffers. Returns (index of the first packet not taken, events written).
+
+    ``on_batch`` calls it until the batch is consumed, handing each call's events over in between.
+    """
+    end = D.decode_batch(buf, offsets, lengths, rx_ns, start, count, out, status)
+    if end == start and count > 0 and out.fill[D.F_PACKETS] == 0:
+        status[start] = T.SBE_ERR_BLOCK  # does not fit even in empty buffers: rejected, counted
+        out.stats[T.SBE_STAT_ERRORS] += 1
+        out.stats[T.SBE_STAT_ERR_BASE + T.SBE_ERR_BLOCK] += 1
+        end += 1
+    n_ev = feed_step(out, fs, insts, px, qty, bst, events)
+    return end, n_ev
+
+
 def events_capacity(out: D.SbeOut, pending: int = PENDING_EVENTS) -> int:
     """Events one decoded batch of ``out`` can produce at most (the size of McastFeed.events): its own, plus
     every buffered event replayed after a snapshot."""
@@ -509,21 +527,24 @@ class McastFeed:
 
     def on_batch(self, buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, rx_ns: np.ndarray,
                  count: int) -> int:
-        """Decode ``count`` payloads ``buf[offsets[i]:offsets[i]+lengths[i]]``, flushing when full; returns
-        the number of packets the decoder rejected."""
+        """Decode and feed ``count`` payloads ``buf[offsets[i]:offsets[i]+lengths[i]]`` (one compiled call per
+        decode-buffer's worth); hands the events of each call to ``on_events``. Returns the packets the decoder
+        rejected."""
         if len(self.decode_status) < count:
             self.decode_status = np.zeros(count, np.uint8)
         status = self.decode_status
+        status[:count] = 0
+        pending = self.out.fill[D.F_PACKETS] > 0  # packets decoded by on_payload and not fed yet
+        if pending:
+            self._flush_to_listener()
         i = 0
         while i < count:
-            j = D.decode_batch(buf, offsets, lengths, rx_ns, i, count - i, self.out, status)
-            if j < count:
-                if self.out.fill[D.F_PACKETS] == 0 and j == i:  # does not fit even in empty buffers
-                    status[i] = T.SBE_ERR_BLOCK
-                    j += 1
-                else:
-                    self._flush_to_listener()
-            i = j
+            i, n = feed_batch(buf, offsets, lengths, rx_ns, i, count - i, status, self.out, self.state,
+                              self.table.arr, self.books.px, self.books.qty, self.books.state, self.events)
+            self._learn_names()
+            D.reset(self.out)
+            if self.on_events is not None and n:
+                self.on_events(self.events[:n])
         return int(np.count_nonzero(status[:count]))
 
     def _flush_to_listener(self) -> None:
@@ -659,26 +680,29 @@ class McastMarketData:
                                         busy_poll_us=busy_poll_us)
         self._loop: Any = None
 
-    def poll(self, timeout_ms: int = 0) -> np.ndarray:
-        """Receive what is ready (blocking up to ``timeout_ms``), run the feed; returns the new events."""
+    def receive(self, timeout_ms: int = 0) -> int:
+        """Receive what is ready (blocking up to ``timeout_ms``) and feed it; events go to the attached callback.
+        Returns the datagrams received."""
         n = self.source.poll(timeout_ms=timeout_ms)
-        if n == 0:
-            return self.feed.events[:0]
-        self.feed.on_batch(self.source.buf, self.source.offsets, self.source.lengths, self.source.rx_ns, n)
-        return self.feed.events[:self.feed.flush()]
+        if n:
+            self.feed.on_batch(self.source.buf, self.source.offsets, self.source.lengths, self.source.rx_ns, n)
+        return n
+
+    def poll(self, timeout_ms: int = 0) -> np.ndarray:
+        """Spin driver: receive what is ready (blocking up to ``timeout_ms``), run the feed; returns the events
+        (a copy: one poll may span several compiled calls)."""
+        batches: list[np.ndarray] = []
+        self.feed.on_events = lambda events: batches.append(events.copy())
+        self.receive(timeout_ms)
+        return np.concatenate(batches) if batches else self.feed.events[:0]
 
     def attach(self, loop: Any, on_events: Any) -> None:
-        """Drive from an asyncio loop: each readable socket triggers one poll; ``on_events(events)`` when any."""
-        self.feed.on_events = on_events  # batches flushed while decoding also reach the engine, in order
-
-        def readable() -> None:
-            events = self.poll(timeout_ms=0)
-            if len(events):
-                on_events(events)
-
+        """Asyncio driver: each readable socket triggers a receive; ``on_events(events)`` per compiled call (the
+        view is valid during the callback)."""
+        self.feed.on_events = on_events
         self._loop = loop
         for s in self.source.sockets:
-            loop.add_reader(s.fileno(), readable)
+            loop.add_reader(s.fileno(), self.receive, 0)
 
     def close(self) -> None:
         """Detach from the loop and close the sockets."""
