@@ -9,8 +9,10 @@ compiled SBE decoder and runs :func:`feed_step`, which in compiled code:
 - keeps one book per instrument in the same integer-tick book as the WebSocket path (:mod:`tickwire.engine.book`),
   chained on ``prevChangeId == last changeId``; a break invalidates the book until a snapshot;
 - recovers books from the snapshot channels (a Snapshot, possibly split until ``isLastInBook``) at start-up and
-  after a gap; a sequence gap on an incremental channel marks its books *suspect* until their next change chains
-  (proving nothing was missed) or a snapshot arrives; snapshots of an in-sync book are compared level by level;
+  after a gap; book messages that arrive meanwhile are buffered (a ring of PENDING_EVENTS events) and replayed
+  after the snapshot when newer than it; a sequence gap on an incremental channel marks its books *suspect* until
+  their next change chains (proving nothing was missed) or a snapshot arrives; snapshots of an in-sync book are
+  compared level by level (a mismatch rebuilds the book from the snapshot, counted);
 - writes ``EVENT_DTYPE`` events (book levels, trades, tickers) exactly as the JSON codec does, so the engine
   cannot tell multicast from WebSocket market data. Book events in the output are the ones passed to the book, in
   order: applying them to another ``Books`` yields the same book.
@@ -493,10 +495,10 @@ def events_capacity(out: D.SbeOut, pending: int = PENDING_EVENTS) -> int:
 class McastFeed:
     """Multicast market-data handler: UDP payloads in, books per instrument and EVENT_DTYPE events out.
 
-    Call :meth:`on_payload` per datagram (or :meth:`on_batch` for many), then :meth:`flush` to run the compiled
-    feed over what was decoded: it returns the events, valid until the next flush, whose book events are already
-    applied to ``self.books`` (slot ``i`` is instrument ``self.names[i]``). ``on_payload``/``on_batch`` flush by
-    themselves when the decode buffers are full and hand those events to ``on_events`` if given.
+    :meth:`on_batch` (many datagrams; one compiled call per decode buffer) hands each call's events to
+    ``on_events``. :meth:`on_payload` (one datagram) only decodes; :meth:`flush` then runs the feed and returns the
+    number of ``self.events`` written. Events are views valid until the next call; their book events are already
+    applied to ``self.books`` (slot ``i`` is instrument ``self.names[i]``).
 
     Slots: pass the engine's ``InstrumentTable`` as ``table`` and an instrument already in it keeps its slot (the
     events' ``inst`` is the engine's); instruments first seen on multicast are appended to the table.
