@@ -14,7 +14,7 @@ SIM_SECRET = "tickwire-sim-secret"  # the simulator's local default secret (what
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tickwire.cli", "run", *args], capture_output=True, text=True,
-                          timeout=180, env={**os.environ, **(env or {})})
+                          timeout=400, env={**os.environ, **(env or {})})
 
 
 def test_verbose_run_never_prints_the_secret_and_tickwire_kill_stops_it(tmp_path):
@@ -25,7 +25,7 @@ def test_verbose_run_never_prints_the_secret_and_tickwire_kill_stops_it(tmp_path
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         err_head = []
-        deadline = time.monotonic() + 150
+        deadline = time.monotonic() + 400
         while time.monotonic() < deadline:  # bounded: until the session is up
             line = proc.stderr.readline()
             err_head.append(line)
@@ -34,7 +34,7 @@ def test_verbose_run_never_prints_the_secret_and_tickwire_kill_stops_it(tmp_path
         time.sleep(1.0)
         kill = subprocess.run([sys.executable, "-m", "tickwire.cli", "kill"], capture_output=True, text=True,
                               env=env, timeout=60)
-        out, err_tail = proc.communicate(timeout=120)
+        out, err_tail = proc.communicate(timeout=400)
     finally:
         if proc.poll() is None:
             proc.kill()
