@@ -7,7 +7,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tickwire.engine.session import Credentials, VenueError
+
+# each run is a fresh process: the first one may compile the compiled path (minutes on a cold numba cache)
+pytestmark = pytest.mark.timeout(900)
 
 SIM_SECRET = "tickwire-sim-secret"  # the simulator's local default secret (what `tickwire run` authenticates with)
 
