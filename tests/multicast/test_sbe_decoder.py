@@ -70,6 +70,10 @@ def test_channels_follow_the_group_rule_and_match_the_twin(capture) -> None:
         assert channel == (n if port == T.SBE_PORT_INCREMENTAL else n + T.SBE_SNAPSHOT_CHANNEL_OFFSET)
     per_channel = collections.Counter(channels)
     assert per_channel[0] == 468 and per_channel[11] == 1757 and per_channel[111] == 34
+    ref_msgs = collections.Counter((p.channel, m["template"]) for p in map(decode_packet_py, capture.data)
+                                   for m in p.messages)
+    msgs_all = out.msgs[:out.fill[D.F_MSGS]]
+    assert collections.Counter(zip(msgs_all["channel"].tolist(), msgs_all["template"].tolist())) == ref_msgs
     # every message carries the channel of its packet
     msgs = out.msgs[:out.fill[D.F_MSGS]]
     assert (msgs["channel"] == out.packets["channel"][msgs["packet"]]).all()

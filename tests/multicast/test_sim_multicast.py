@@ -24,3 +24,36 @@ def test_multicast_and_websocket_books_agree_at_every_change_id() -> None:
     s = obs.mc_stats
     assert s["gaps"] == s["decode_truncated"] == s["book_gaps"] == s["inconsistent"] == 0, s
     assert s["snapshots"] >= 5 and s["slots"] == 5
+
+
+def test_sim_cli_multicast_option_publishes_sbe() -> None:
+    """`tickwire sim --multicast 127.0.0.1:PORT` (a subprocess): the feed handler builds every instrument's book."""
+    import json
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tickwire.engine.mcast_feed import McastFeed
+    from tickwire.netstack.mcast import McastSocketSource
+
+    inc, _ = free_udp_ports(2)
+    channel_map = ChannelMap(port_incremental=inc, port_snapshot=inc + 1)
+    feed = McastFeed(n_slots=32)
+    with McastSocketSource(channel_map.endpoints(range(1, 22))) as source:
+        sim = subprocess.Popen([str(Path(sys.executable).with_name("tickwire")), "sim", "--port", "0", "--ready-json",
+                                "--multicast", f"127.0.0.1:{inc}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+        try:
+            ready = json.loads(sim.stdout.readline())
+            assert ready["url"].startswith("ws://127.0.0.1:")
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline:
+                n = source.poll(timeout_ms=50)
+                if n:
+                    feed.on_batch(source.buf, source.offsets, source.lengths, source.rx_ns, n)
+        finally:
+            sim.terminate()
+            sim.communicate(timeout=20)
+    assert len(feed.names) == 5 and all(feed.synced(slot) for slot in feed.names)
+    assert feed.stats["gaps"] == 0 and feed.stats["snapshots"] >= 5 and feed.stats["decode_truncated"] == 0
