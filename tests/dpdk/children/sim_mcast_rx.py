@@ -13,7 +13,8 @@ from tickwire.netstack.mcast import udp_payloads
 
 def main() -> None:
     a = _common.args()
-    eal = _common.eal(a, [f"net_af_packet0,iface={a['iface']},qpairs=1"])
+    # a deep ring (4096 frames): a busy 2-core host can keep this process off the CPU for a while
+    eal = _common.eal(a, [f"net_af_packet0,iface={a['iface']},qpairs=1,framecnt=4096"])
     pool = Mempool.create("simmc", 4095)
     port = Port.by_name("net_af_packet0")
     port.setup(pool)
@@ -36,11 +37,12 @@ def main() -> None:
         payloads += len(batch)
         feed.on_batch(batch.buf, batch.offsets, batch.lengths, batch.rx_ns, len(batch))
     feed.flush()
+    stats = port.stats()
     rx.release()
     port.close()
     pool.free()
     eal.cleanup()
-    _common.emit({"frames": frames, "payloads": payloads, "stats": feed.stats,
+    _common.emit({"frames": frames, "payloads": payloads, "stats": feed.stats, "imissed": stats.imissed,
                   "books": {name: feed.books.summary(slot) for slot, name in feed.names.items()}})
 
 
