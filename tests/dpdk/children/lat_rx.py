@@ -67,7 +67,7 @@ def main() -> None:
     if a["mode"] == "dpdk":
         from tickwire.netstack.dpdk import Mempool, Port
 
-        eal = _common.eal(a, [f"net_af_packet0,iface={a['iface']},qpairs=1"], cores=a["core"])
+        eal = _common.eal(a, [f"net_af_packet0,iface={a['iface']},qpairs=1,framecnt=4096"], cores=a["core"])
         pool = Mempool.create("lat", 4095)
         port = Port.by_name("net_af_packet0")
         port.setup(pool)

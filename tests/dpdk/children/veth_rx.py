@@ -45,7 +45,7 @@ def main() -> None:
     if a.get("mode") == "link_down":
         link_down(a)
         return
-    eal = _common.eal(a, [f"net_af_packet0,iface={a['iface']},qpairs=1"])
+    eal = _common.eal(a, [f"net_af_packet0,iface={a['iface']},qpairs=1,framecnt=4096"])
     pool = Mempool.create("veth", 4095)
     port = Port.by_name("net_af_packet0")
     port.setup(pool)
