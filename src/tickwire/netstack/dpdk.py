@@ -176,12 +176,16 @@ class Eal:
         """rte_eal_cleanup (idempotent), then remove the runtime directory if the EAL left it empty.
         The process cannot init the EAL again afterwards. Also runs at interpreter exit."""
         dpdk_module().lib.tw_dpdk_eal_cleanup()
-        runtime = _RUNTIME_DIR / (self.config.file_prefix or "rte")
-        for path in (runtime, _RUNTIME_DIR):
-            try:
-                path.rmdir()  # only when empty: never another process's files
-            except OSError:
-                break
+        _remove_empty_runtime_dir(self.config)
+
+
+def _remove_empty_runtime_dir(config: EalConfig) -> None:
+    """Remove /var/run/dpdk/<prefix> (and /var/run/dpdk) when empty: never another process's files."""
+    for path in (_RUNTIME_DIR / (config.file_prefix or "rte"), _RUNTIME_DIR):
+        try:
+            path.rmdir()
+        except OSError:
+            break
 
 
 _EAL: Eal | None = None
@@ -208,6 +212,7 @@ def init_eal(config: EalConfig | None = None) -> Eal:
     c_argv = mod.ffi.new("char *[]", c_args + [mod.ffi.NULL])
     rc = mod.lib.tw_dpdk_eal_init(len(argv), c_argv)
     if rc < 0:
+        _remove_empty_runtime_dir(config)
         raise EalInitError(_eal_failure_message(config, argv, -rc), -rc)
     _EAL = Eal(config, argv, [c_args, c_argv])
     atexit.register(_EAL.cleanup)
