@@ -313,6 +313,8 @@ class PortInfo:
 
 @dataclass(frozen=True)
 class LinkStatus:
+    """rte_eth_link_get: carrier, speed (Mb/s), duplex, autonegotiation."""
+
     up: bool
     speed_mbps: int
     full_duplex: bool
@@ -321,6 +323,8 @@ class LinkStatus:
 
 @dataclass(frozen=True)
 class PortStats:
+    """rte_eth_stats_get counters (imissed: dropped by the device for lack of rx descriptors)."""
+
     ipackets: int
     opackets: int
     ibytes: int
@@ -381,6 +385,7 @@ class Port:
         _check(dpdk_module().lib.tw_dpdk_vdev_detach(name.encode()), f"detach {name}")
 
     def info(self) -> PortInfo:
+        """Name, driver, MAC, MTU range, queue and descriptor limits."""
         mod = dpdk_module()
         out = mod.ffi.new("tw_dpdk_port_info *")
         _check(mod.lib.tw_dpdk_port_info_get(self.port_id, out), f"port {self.port_id} info")
@@ -419,10 +424,12 @@ class Port:
         return int(nb_rx[0]), int(nb_tx[0])
 
     def start(self) -> None:
+        """rte_eth_dev_start (after configure)."""
         _check(dpdk_module().lib.tw_dpdk_port_start(self.port_id), f"start port {self.port_id}")
         self.started = True
 
     def stop(self) -> None:
+        """rte_eth_dev_stop, when started."""
         if self.started:
             _check(dpdk_module().lib.tw_dpdk_port_stop(self.port_id), f"stop port {self.port_id}")
             self.started = False
@@ -443,6 +450,7 @@ class Port:
 
     @property
     def promiscuous(self) -> bool:
+        """Whether the port accepts frames for any MAC (setting it raises DpdkError where the PMD cannot)."""
         return dpdk_module().lib.tw_dpdk_promiscuous_get(self.port_id) == 1
 
     @promiscuous.setter
@@ -456,6 +464,7 @@ class Port:
 
     @property
     def mtu(self) -> int:
+        """The port's MTU (setting it checks the device's range first)."""
         return _check(dpdk_module().lib.tw_dpdk_mtu_get(self.port_id), f"MTU of port {self.port_id}")
 
     @mtu.setter
@@ -487,6 +496,7 @@ class Port:
             time.sleep(0.05)
 
     def stats(self) -> PortStats:
+        """The port's basic counters."""
         mod = dpdk_module()
         out = mod.ffi.new("tw_dpdk_stats *")
         _check(mod.lib.tw_dpdk_stats_get(self.port_id, out), f"stats of port {self.port_id}")
@@ -494,6 +504,7 @@ class Port:
                          out.oerrors, out.rx_nombuf)
 
     def reset_stats(self) -> None:
+        """Zero the port's counters."""
         _check(dpdk_module().lib.tw_dpdk_stats_reset(self.port_id), f"reset stats of port {self.port_id}")
 
 
