@@ -33,8 +33,8 @@ RISK_OK, RISK_MAX_AMOUNT, RISK_MAX_POSITION, RISK_MAX_OPEN, RISK_PRICE_BAND = 0,
 RISK_RATE, RISK_CREDITS, RISK_KILLED, RISK_BOOK_INVALID, RISK_BAD_ACTION = 5, 6, 7, 8, 9
 
 # Latency probe stages (TSC stamps per hot-loop pass)
-ST_RECV, ST_DECODED, ST_BOOK, ST_STRATEGY, ST_RISK, ST_ENCODED, ST_SENT, ST_ACK = range(8)
-N_STAGES = 8
+ST_RECV, ST_DECODED, ST_BOOK, ST_STRATEGY, ST_RISK, ST_ENCODED, ST_SENT = range(7)
+N_STAGES = 7  # the ack of an order is measured per order (ORDER_DTYPE.ack_tsc), not per pass
 
 # Engine counters (indices into an int64 array)
 C_MESSAGES, C_BOOK_UPDATES, C_RESYNCS, C_REJECTS, C_RECONNECTS, C_CREDITS_SPENT = range(6)

@@ -21,9 +21,10 @@ from tickwire.engine import shims
 from tickwire.netstack.deribit_json import decode_read
 from tickwire.netstack.ws import OP_TEXT, ws_encode, ws_reserve
 from tickwire.types import (
-    ACT_CANCEL, ACT_CANCEL_ALL, ACT_EDIT, ACT_NEW, BOOK_NO_PRICE, C_BOOK_UPDATES, C_CANCELS_SENT, C_CREDITS_SPENT,
-    C_MESSAGES, C_ORDERS_SENT, C_RESYNCS, C_RISK_REFUSED, EV_BOOK, EVF_LAST, ORD_OPEN, ORD_PARTIALLY_FILLED, ORD_PENDING_CANCEL, ORD_PENDING_NEW, RISK_MAX_OPEN,
-    RISK_OK, ST_BOOK, ST_DECODED, ST_RECV, ST_RISK, ST_SENT, ST_STRATEGY,
+    ACT_CANCEL, ACT_CANCEL_ALL, ACT_EDIT, ACT_NEW, ACT_NONE, BOOK_NO_PRICE, C_BOOK_UPDATES, C_CANCELS_SENT,
+    C_CREDITS_SPENT, C_MESSAGES, C_ORDERS_SENT, C_RESYNCS, C_RISK_REFUSED, EV_BOOK, EVF_LAST, ORD_OPEN,
+    ORD_PARTIALLY_FILLED, ORD_PENDING_CANCEL, ORD_PENDING_NEW, RISK_MAX_OPEN, RISK_OK, ST_BOOK, ST_DECODED,
+    ST_ENCODED, ST_RECV, ST_RISK, ST_SENT, ST_STRATEGY,
 )
 
 ORDER_ID_BASE = 1 << 40
@@ -36,7 +37,7 @@ def order_req_id(cid: int, kind: int) -> int:
 
 
 class OrderPath:
-    """Every array the order path needs, preallocated once per engine (see :func:`process_actions`).
+    """Every array the order path needs, preallocated once per engine (see :func:`encode_actions`).
 
     ``meta`` int64[n_inst, 4] = (tick_num, tick_scale, lot_num, lot_scale); ``names`` uint8[n_inst, 48] with
     ``name_len``; ``label`` the run's label prefix; ``keys`` a pool of WebSocket masking keys refilled from the OS
@@ -77,10 +78,9 @@ def _frame(payload, n, tx, tx_len, keys, ids):
 
 
 @njit(cache=True)
-def process_actions(out, n_act, orders, ids, keys, names, name_len, meta, label, frag, frag_off, payload, tx,
-                    limits, rstate, expo, bid, ask, cstate, ccost, counters, now_ns, tsc):
-    """Risk-check, record and encode ``out[:n_act]`` into framed requests in ``tx``; returns the bytes to send."""
-    tx_len = 0
+def admit_actions(out, n_act, orders, ids, limits, rstate, expo, bid, ask, cstate, ccost, counters, now_ns):
+    """Risk phase: each action passes :func:`risk.admit` (reserving what it uses) or becomes ACT_NONE. A new
+    order gets its client id here (``out[k].cid``)."""
     mask = orders.shape[0] - 1
     for k in range(n_act):
         a = out[k]
@@ -89,18 +89,30 @@ def process_actions(out, n_act, orders, ids, keys, names, name_len, meta, label,
             a.side = orders[a.cid & mask].side
         verdict = risk.admit(a, limits, rstate, expo, bid, ask, cstate, ccost, now_ns)
         if verdict == RISK_OK and a.kind == ACT_NEW:
-            cid = ids[0]
-            slot = cid & mask
-            if is_live(orders[slot].state):
-                verdict = RISK_MAX_OPEN  # table full of live orders
+            if is_live(orders[ids[0] & mask].state):
+                verdict = RISK_MAX_OPEN  # the order table is full of live orders
+            else:
+                a.cid = ids[0]
+                ids[0] += 1
         if verdict != RISK_OK:
             counters[C_RISK_REFUSED] += 1
-            continue
-        counters[C_CREDITS_SPENT] += 1
+            a.kind = ACT_NONE
+        else:
+            counters[C_CREDITS_SPENT] += 1
+
+
+@njit(cache=True)
+def encode_actions(out, n_act, orders, ids, keys, names, name_len, meta, label, frag, frag_off, payload, tx,
+                   counters, tsc):
+    """Encode phase: record the admitted actions in the order table and write their framed requests into
+    ``tx``; returns the bytes to send."""
+    tx_len = 0
+    mask = orders.shape[0] - 1
+    for k in range(n_act):
+        a = out[k]
         if a.kind == ACT_NEW:
-            ids[0] += 1
-            o = orders[slot]
-            o.cid = cid
+            o = orders[a.cid & mask]
+            o.cid = a.cid
             o.inst = a.inst
             o.side = a.side
             o.state = ORD_PENDING_NEW
@@ -111,13 +123,13 @@ def process_actions(out, n_act, orders, ids, keys, names, name_len, meta, label,
             o.filled = 0
             o.last_ts = 0
             o.oid_len = 0
-            o.req_id = order_req_id(cid, REQ_NEW)
+            o.req_id = order_req_id(a.cid, REQ_NEW)
             o.sent_tsc = tsc
             o.ack_tsc = 0
             m = meta[a.inst]
             n = encode.encode_new(payload, frag, frag_off, o.req_id, names[a.inst], name_len[a.inst], a.side,
                                   a.otype, a.tif, a.post_only, a.price, m[0], m[1], a.amount, m[2], m[3], label,
-                                  label.shape[0], cid)
+                                  label.shape[0], a.cid)
             counters[C_ORDERS_SENT] += 1
         elif a.kind == ACT_CANCEL:
             slot = a.cid & mask
@@ -215,10 +227,12 @@ def build_hot_pass(kernel):
             return ns, n_resp, n_fb, 0, 0
         tsc = shims.rdtsc()
         stages[row, ST_STRATEGY] = tsc
-        tx_len = process_actions(act, n_act, orders, ids, keys, names, name_len, meta, label, frag, frag_off,
-                                 payload, tx, limits, rstate, expo, bid, ask, cstate, ccost, counters,
-                                 shims.monotonic_ns(), tsc)
-        stages[row, ST_RISK] = shims.rdtsc()  # risk and encoding alternate per action: one stamp covers both
+        admit_actions(act, n_act, orders, ids, limits, rstate, expo, bid, ask, cstate, ccost, counters,
+                      shims.monotonic_ns())
+        stages[row, ST_RISK] = shims.rdtsc()
+        tx_len = encode_actions(act, n_act, orders, ids, keys, names, name_len, meta, label, frag, frag_off,
+                                payload, tx, counters, tsc)
+        stages[row, ST_ENCODED] = shims.rdtsc()
         sent = 0
         if tx_len > 0 and fd >= 0:
             sent = shims.send(fd, tx.ctypes.data, tx_len)
@@ -237,8 +251,10 @@ def send_actions(act, n_act, orders, ids, keys, names, name_len, meta, label, fr
                  limits, rstate, expo, bid, ask, cstate, ccost, counters, fd):
     """The order path for actions decided outside the hot pass (Python tier, timers, kill switch)."""
     tsc = shims.rdtsc()
-    tx_len = process_actions(act, n_act, orders, ids, keys, names, name_len, meta, label, frag, frag_off, payload,
-                             tx, limits, rstate, expo, bid, ask, cstate, ccost, counters, shims.monotonic_ns(), tsc)
+    admit_actions(act, n_act, orders, ids, limits, rstate, expo, bid, ask, cstate, ccost, counters,
+                  shims.monotonic_ns())
+    tx_len = encode_actions(act, n_act, orders, ids, keys, names, name_len, meta, label, frag, frag_off, payload,
+                            tx, counters, tsc)
     sent = 0
     if tx_len > 0 and fd >= 0:
         sent = shims.send(fd, tx.ctypes.data, tx_len)

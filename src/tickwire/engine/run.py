@@ -22,7 +22,7 @@ from tickwire.engine.loop import Engine, Instrument
 from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Summary, stage_deltas_ns, summarize
 from tickwire.engine.session import Credentials, DeribitSession, SessionClosed, VenueError
 from tickwire.engine.strategy import load_strategy
-from tickwire.types import ST_BOOK, ST_DECODED, ST_RECV, ST_RISK, ST_SENT, ST_STRATEGY
+from tickwire.types import ST_BOOK, ST_DECODED, ST_ENCODED, ST_RECV, ST_RISK, ST_SENT, ST_STRATEGY
 
 log = logging.getLogger("tickwire.run")
 
@@ -128,9 +128,9 @@ def _result(engine: Engine, md: np.ndarray, venue_pos: dict[str, float], left: i
     positions_q = p.rtt_samples_ns(RTT_POSITION)
     n = int(p.count[0])
     stage_pairs = (("recv -> decoded", ST_RECV, ST_DECODED), ("decoded -> book applied", ST_DECODED, ST_BOOK),
-                   ("book -> strategy decided", ST_BOOK, ST_STRATEGY), ("strategy -> risk + encoded", ST_STRATEGY,
-                   ST_RISK), ("encoded -> sent", ST_RISK, ST_SENT), ("tick to trade (recv -> sent)", ST_RECV,
-                   ST_SENT))
+                   ("book -> strategy decided", ST_BOOK, ST_STRATEGY), ("strategy -> risk passed", ST_STRATEGY,
+                   ST_RISK), ("risk -> encoded", ST_RISK, ST_ENCODED), ("encoded -> sent", ST_ENCODED, ST_SENT),
+                   ("tick to trade (recv -> sent)", ST_RECV, ST_SENT))
     stages = [summarize(name, stage_deltas_ns(p.stages, n, a, b)) for name, a, b in stage_pairs]
     return RunResult(
         latency=[summarize(LATENCY_ROWS[0], orders), summarize(LATENCY_ROWS[1], md),
