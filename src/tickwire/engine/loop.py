@@ -427,7 +427,7 @@ class Engine:
         self.kill_reasons.add(reason.split(":")[0])
         risk.kill(self.rstate)
         self.counters[C_KILLS] += 1
-        log.warning("kill switch: %s", reason)
+        (log.info if reason == "shutdown" else log.warning)("kill switch: %s", reason)
         if first and self.session is not None and self.session.ready.is_set():
             try:
                 self.session.send_request("private/cancel_all", {}).add_done_callback(_ignore)
