@@ -1,5 +1,7 @@
-"""Load generators for the simulator benchmark: a picows client that pipelines orders (a fixed window of
-requests in flight) and one that counts book messages. The simulator runs as a subprocess (its own core)."""
+"""Load generators for the simulator benchmark: picows clients that send orders open-loop (a fixed send
+schedule; latency from the scheduled send time, so a stalled simulator cannot hide its backlog), pipeline orders
+(a fixed window in flight, for saturation throughput) or count book messages. The simulator runs as a subprocess;
+its own CPU time (psutil user+sys) is sampled at the start and end of each measured window."""
 from __future__ import annotations
 
 import asyncio
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import psutil
 from hdrh.histogram import HdrHistogram
 from picows import WSListener, WSMsgType, ws_connect
 
@@ -45,16 +48,30 @@ class Result:
     seconds: float = 0.0
     hist: HdrHistogram = field(default_factory=lambda: HdrHistogram(1, 10_000_000_000, 3))
     errors: int = 0
+    cpu: float = 0.0  # CPU-seconds (user+sys) the simulator process used during the window
 
     @property
     def rate(self) -> float:
         return self.count / self.seconds if self.seconds else 0.0
+
+    @property
+    def per_cpu(self) -> float:
+        """``count`` per CPU-second of the simulator process."""
+        return self.count / self.cpu if self.cpu else 0.0
 
     def percentiles_us(self) -> dict[str, float]:
         h = self.hist
         return {"p50": h.get_value_at_percentile(50) / 1e3, "p95": h.get_value_at_percentile(95) / 1e3,
                 "p99": h.get_value_at_percentile(99) / 1e3, "p99.9": h.get_value_at_percentile(99.9) / 1e3,
                 "max": h.get_max_value() / 1e3}
+
+
+def _cpu(pid: int | None) -> float:
+    """User+sys CPU-seconds of process ``pid`` so far (0 when no pid: the caller does not measure)."""
+    if pid is None:
+        return 0.0
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 class _Client(WSListener):  # type: ignore[misc]
@@ -106,9 +123,10 @@ async def _connect(url: str) -> tuple[Any, _Client]:
 
 
 async def orders(url: str, seconds: float, window: int, instrument: str = "BTC-PERPETUAL",
-                 price: float = 50000.0) -> Result:
+                 price: float = 50000.0, pid: int | None = None) -> Result:
     """Send buy/sell pairs at one far price (each sell fills the buy before it) with ``window`` requests in
-    flight for ``seconds``; the histogram holds each request's ack latency (ns, send -> answer)."""
+    flight for ``seconds`` (closed loop: saturation throughput, not latency); the histogram holds each
+    request's send -> answer time. ``pid``: the simulator process whose CPU time is measured."""
     transport, client = await _connect(url)
     result = Result()
     sent: dict[int, int] = {}
@@ -137,13 +155,76 @@ async def orders(url: str, seconds: float, window: int, instrument: str = "BTC-P
             done.set()
 
     client.on_answer = on_answer
+    cpu0 = _cpu(pid)
     start = time.perf_counter()
     for _ in range(window):
         send_one()
     await asyncio.sleep(seconds)
     state["stop"] = True
     result.seconds = time.perf_counter() - start
+    result.cpu = _cpu(pid) - cpu0
     await asyncio.wait_for(done.wait(), 10)
+    transport.disconnect()
+    return result
+
+
+async def orders_open_loop(url: str, seconds: float, rate: float, instrument: str = "BTC-PERPETUAL",
+                           price: float = 50000.0, pid: int | None = None) -> Result:
+    """Send buy/sell pairs (as ``orders``) on a fixed schedule of ``rate`` requests/s for ``seconds``, whatever
+    the answers do (open loop). Each latency runs from the request's *scheduled* send time to its answer, so
+    a client or simulator stall shows up as latency of every request it delayed (no coordinated omission).
+    Answers missing 10 s after the last send count as errors."""
+    transport, client = await _connect(url)
+    loop = asyncio.get_running_loop()
+    result = Result()
+    due: dict[int, int] = {}  # request id -> scheduled send time (ns, perf counter)
+    perf = time.perf_counter_ns
+    period_ns = int(1e9 / rate)
+    total = int(seconds * rate)
+    state = {"k": 0}
+    finished = asyncio.Event()
+    all_sent = asyncio.Event()
+
+    def on_answer(msg: dict[str, Any]) -> None:
+        t0 = due.pop(msg["id"], None)
+        if t0 is None:
+            return
+        result.hist.record_value(max(1, perf() - t0))
+        result.count += 1
+        if "error" in msg:
+            result.errors += 1
+        if all_sent.is_set() and not due:
+            finished.set()
+
+    def tick() -> None:  # send every request whose scheduled time has come (a late timer sends a burst)
+        now = perf()
+        k = state["k"]
+        while k < total and t0_ns + k * period_ns <= now:
+            rid = 100 + k
+            due[rid] = t0_ns + k * period_ns
+            client.send(rid, "private/buy" if rid % 2 == 0 else "private/sell",
+                        {"instrument_name": instrument, "amount": 10, "type": "limit", "price": price})
+            k += 1
+        state["k"] = k
+        if k < total:
+            loop.call_later(max(0.0, (t0_ns + k * period_ns - perf()) / 1e9), tick)
+        else:
+            all_sent.set()
+            if not due:
+                finished.set()
+
+    client.on_answer = on_answer
+    cpu0 = _cpu(pid)
+    t0_ns = perf()
+    tick()
+    await all_sent.wait()
+    result.seconds = (perf() - t0_ns) / 1e9
+    result.cpu = _cpu(pid) - cpu0
+    try:
+        await asyncio.wait_for(finished.wait(), 10)
+    except asyncio.TimeoutError:
+        pass
+    result.errors += len(due)
     transport.disconnect()
     return result
 
@@ -154,13 +235,21 @@ class BookRun:
     breaks: int                # change_id chain breaks seen by the client
     flow_per_s: float          # synthetic book events the simulator generated per second
     sent_per_s: float          # book messages the simulator wrote per second (all subscribers)
+    cpu: float = 0.0           # simulator CPU-seconds (user+sys) over the window
+
+    @property
+    def sent_per_cpu(self) -> float:
+        """Book messages written per CPU-second of the simulator process."""
+        return self.sent_per_s * self.received.seconds / self.cpu if self.cpu else 0.0
 
 
-async def book(url: str, seconds: float, instrument: str = "BTC-PERPETUAL", parse: bool = True) -> BookRun:
+async def book(url: str, seconds: float, instrument: str = "BTC-PERPETUAL", parse: bool = True,
+               pid: int | None = None) -> BookRun:
     """Count ``book.{instrument}.raw`` messages for ``seconds`` and check the change_id chain. The histogram
     holds the one-way latency of every message: receive wall clock minus the simulator's own send time
     (sim/get_send_times), both CLOCK_REALTIME on this host. The simulator's own rates come from sim/get_stats.
-    ``parse=False`` only counts frames (a client that keeps up at saturation; no chain check, no latency)."""
+    ``parse=False`` only counts frames (a client that keeps up at saturation; no chain check, no latency).
+    ``pid``: the simulator process whose CPU time over the window is measured (``BookRun.cpu``)."""
     transport, client = await _connect(url)
     channel = f"book.{instrument}.raw"
     result = Result()
@@ -189,6 +278,7 @@ async def book(url: str, seconds: float, instrument: str = "BTC-PERPETUAL", pars
     client.parse_notes = parse
     await client.call(2, "public/subscribe", {"channels": [channel]})
     await asyncio.sleep(0.2)
+    cpu0 = _cpu(pid)
     before = (await client.call(4, "sim/get_stats", {}))["result"]
     state["counting"] = True
     start = time.perf_counter()
@@ -196,6 +286,7 @@ async def book(url: str, seconds: float, instrument: str = "BTC-PERPETUAL", pars
     state["counting"] = False
     after = (await client.call(5, "sim/get_stats", {}))["result"]
     result.seconds = time.perf_counter() - start
+    cpu = _cpu(pid) - cpu0
     if received:
         first = min(received)
         reply = await client.call(3, "sim/get_send_times", {"channel": channel, "since": first - 1,
@@ -206,4 +297,4 @@ async def book(url: str, seconds: float, instrument: str = "BTC-PERPETUAL", pars
                 result.hist.record_value(max(1, got - ns))
     transport.disconnect()
     return BookRun(result, state["breaks"], (after["flow_events"] - before["flow_events"]) / result.seconds,
-                   (after["book_messages_sent"] - before["book_messages_sent"]) / result.seconds)
+                   (after["book_messages_sent"] - before["book_messages_sent"]) / result.seconds, cpu)
