@@ -19,7 +19,9 @@ def latency_table(rows: list[Summary], title: str = "Latency (µs)") -> Table:
 
 def print_run(result, console: Console | None = None) -> None:
     """The whole human-readable report of a `tickwire run`."""
-    console = console or Console()
+    if console is None:
+        console = Console()
+        console = Console(width=max(console.width, 110))  # the positions table needs the room
     console.print(latency_table(result.latency))
     console.print(latency_table(result.stages, "Hot path stages, engine side (µs)"))
     counters = Table(title="Counters")
@@ -34,7 +36,7 @@ def print_run(result, console: Console | None = None) -> None:
     for name, p in result.positions.items():
         venue = result.venue_positions.get(name)
         pnl.add_row(name, f"{p['size']:g}", "-" if venue is None else f"{venue:g}", f"{p['average_price']:.2f}",
-                    f"{p['realized_pnl']:.8f}", f"{p['floating_pnl']:.8f}", f"{p['fees']:.8f}", str(p["fills"]))
+                    f"{p['realized_pnl']:.3e}", f"{p['floating_pnl']:.3e}", f"{p['fees']:.3e}", str(p["fills"]))
     console.print(pnl)
     left = result.open_orders_left
     console.print(f"run {result.duration_s:.1f}s; open orders left on the venue: {left if left >= 0 else 'unknown'}"
