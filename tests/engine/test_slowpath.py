@@ -87,3 +87,22 @@ def test_summaries_match_numpy_percentiles():
         assert got == pytest.approx(np.percentile(ns, q) / 1e3, rel=2e-3)
     assert s.max == pytest.approx(ns.max() / 1e3, rel=1e-3)
     assert summarize("empty", np.zeros(0)).count == 0
+
+
+def test_report_prints_the_seed_table_rows_and_columns():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from tickwire.engine.report import print_run
+    from tickwire.engine.run import LATENCY_ROWS, RunResult
+
+    rows = [summarize(name, np.array([1000.0, 2000.0, 3000.0])) for name in LATENCY_ROWS]
+    result = RunResult(rows, rows[:1], {"orders_sent": 3}, {"BTC-PERPETUAL": {
+        "size": 10.0, "average_price": 90000.0, "realized_pnl": 1e-9, "floating_pnl": 0.0, "fees": 0.0, "fills": 1}},
+        {"BTC-PERPETUAL": 10.0}, 0, 1.0)
+    out = StringIO()
+    print_run(result, Console(file=out, width=140))
+    text = out.getvalue()
+    for word in (*LATENCY_ROWS, "avg", "p50", "p95", "p99", "max", "orders_sent", "1.000e-09", "open orders left"):
+        assert word in text
