@@ -8,10 +8,14 @@ import time
 import urllib.request
 from typing import Any, Mapping, Sequence
 
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 from sim_wsclient import WsClient, run_with_sim
 
 from tickwire.sim import SimConfig, SimServer
 from tickwire.sim.exchange import Exchange
+from tickwire.sim.feed import change_template, notification
 from tickwire.sim.flow import MarketFlow
 from tickwire.sim.listeners import MarketDataListener, SnapshotFn
 from tickwire.sim.matching import BUY, SELL
@@ -172,3 +176,20 @@ def test_websockets_baseline_stack_serves_the_same_api() -> None:
             assert order["order"]["order_state"] == "open"
             assert (await c.raw_answer("{bad"))["error"]["code"] == -32700
     run_with_sim(body, rate=200, stack="websockets")
+
+
+@settings(max_examples=200, deadline=None)
+@given(hs.integers(0, 2**53), hs.integers(0, 2**53), hs.integers(0, 2**53),
+       hs.lists(hs.tuples(hs.sampled_from(["new", "change", "delete"]), hs.floats(0.5, 1e6), hs.floats(0, 1e9)),
+                max_size=3),
+       hs.lists(hs.tuples(hs.sampled_from(["new", "change", "delete"]), hs.floats(0.5, 1e6), hs.floats(0, 1e9)),
+                max_size=3),
+       hs.sampled_from([BTC, "ETH-PERPETUAL", "BTC-27DEC24-50000-C"]))
+def test_change_template_bytes_equal_the_encoded_change_object(ts: int, prev: int, cid: int, bids: list[Any],
+                                                               asks: list[Any], name: str) -> None:
+    # the raw book feed fills a pre-encoded template instead of encoding a dict per message: same bytes
+    channel = f"book.{name}.raw"
+    bids, asks = [list(b) for b in bids], [list(a) for a in asks]
+    want = notification(channel, {"type": "change", "timestamp": ts, "prev_change_id": prev, "instrument_name": name,
+                                  "change_id": cid, "bids": bids, "asks": asks})
+    assert change_template(channel, name) % (ts, prev, cid, orjson.dumps(bids), orjson.dumps(asks)) == want

@@ -319,14 +319,18 @@ class Exchange:
         self._cid_i = i = (self._cid_i + 1) & 4095
         st.change_id = cid = prev + self._cid_steps[i]
         inst = st.inst
+        price_of, amount_of = inst.price, inst.amount
         bids: list[list[Any]] = []
         asks: list[list[Any]] = []
         for side, price, old, new in changes:
             if new == 0:
-                entry = ["delete", inst.price(price), 0.0]
+                entry = ["delete", price_of(price), 0.0]
             else:
-                entry = ["new" if old == 0 else "change", inst.price(price), inst.amount(new)]
-            (bids if side == BUY else asks).append(entry)
+                entry = ["new" if old == 0 else "change", price_of(price), amount_of(new)]
+            if side == BUY:
+                bids.append(entry)
+            else:
+                asks.append(entry)
         self.feed.book_change(st, cid, prev, ts, bids, asks, changes)
         if self.listeners:
             self.listeners.book_change(inst.name, cid, prev, ts, bids, asks)

@@ -48,6 +48,16 @@ def notification(channel: str, data: Any) -> bytes:
     return prefix + _dumps(data) + b"}}"
 
 
+def change_template(channel: str, instrument: str) -> bytes:
+    """The bytes of a book change notification on ``channel`` with %-slots for timestamp, prev_change_id,
+    change_id (``%d``) and the encoded bids and asks (``%b``): the same bytes as ``notification`` of the
+    change object (same keys, same order), without building a dict for every message."""
+    head = notification(channel, 0)[:-len(b"0}}")].replace(b"%", b"%%")
+    name = _dumps(instrument).replace(b"%", b"%%")
+    return (head + b'{"type":"change","timestamp":%d,"prev_change_id":%d,"instrument_name":' + name
+            + b',"change_id":%d,"bids":%b,"asks":%b}}}')
+
+
 class Feed:
     """Channel registry of the venue."""
 
@@ -66,6 +76,7 @@ class Feed:
         self.sent_book = 0  # book messages written (counted once per subscriber)
         self._names = {name: (f"book.{name}.raw", f"quote.{name}", f"ticker.{name}.raw")
                        for name in exchange.states}
+        self._raw_change = {name: change_template(f"book.{name}.raw", name) for name in exchange.states}
 
     # --- registry ---
     def subscribe(self, sub: Subscriber, spec: ChannelSpec) -> None:
@@ -130,7 +141,10 @@ class Feed:
     def _send_book(self, channel: str, subs: dict[int, Subscriber], data: dict[str, Any], change_id: int) -> None:
         if self.faults.gap and self.faults.gap_now():
             return
-        payload = notification(channel, data)
+        self._write_book(channel, subs, notification(channel, data), change_id)
+
+    def _write_book(self, channel: str, subs: dict[int, Subscriber], payload: bytes, change_id: int) -> None:
+        """The same bytes to every subscriber of a book channel, and the send time of ``change_id``."""
         self.times.record_book(channel, change_id, time.time_ns())
         for sub in tuple(subs.values()):
             sub.notify(payload)
@@ -143,10 +157,9 @@ class Feed:
         raw_name, quote_name, ticker_name = self._names[name]
         subs = self.subs
         raw = subs.get(raw_name)
-        if raw:
-            self._send_book(raw_name, raw, {
-                "type": "change", "timestamp": ts, "prev_change_id": prev, "instrument_name": name,
-                "change_id": cid, "bids": bids, "asks": asks}, cid)
+        if raw and not (self.faults.gap and self.faults.gap_now()):
+            self._write_book(raw_name, raw, self._raw_change[name] % (ts, prev, cid, _dumps(bids), _dumps(asks)),
+                             cid)
         agg = self._agg.get(name)
         if agg is not None:
             for side, price, old, _new in changes:

@@ -69,13 +69,9 @@ class Fill(NamedTuple):
     lots: int
 
 
-class LevelChange(NamedTuple):
-    """A price level whose total changed: ``side``, ``price`` (ticks), totals before and after (lots)."""
-
-    side: int
-    price: int
-    old: int
-    new: int
+#: A price level whose total changed: ``(side, price, old, new)`` with price in ticks and the totals before and
+#: after in lots. A plain tuple: one is built for every book message, and a NamedTuple costs several times more.
+LevelChange = tuple[int, int, int, int]
 
 
 class PostOnlyReject(Exception):
@@ -162,10 +158,11 @@ class OrderBook:
     def take_changes(self) -> list[LevelChange]:
         """The levels touched since the last call whose totals changed, and forget them."""
         changes = []
+        totals = self.totals
         for (side, price), old in self._touched.items():
-            new = self.totals[side].get(price, 0)
+            new = totals[side].get(price, 0)
             if new != old:
-                changes.append(LevelChange(side, price, old, new))
+                changes.append((side, price, old, new))
         self._touched.clear()
         return changes
 
