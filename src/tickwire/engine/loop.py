@@ -120,6 +120,16 @@ class Engine:
         send_actions(self.act, 0, self.orders, op.ids, op.keys, op.names, op.name_len, op.meta, op.label, op.frag,
                      op.frag_off, op.payload, op.tx, self.limits, self.rstate, self.expo, self.bid, self.ask,
                      self.cstate, self.ccost, self.counters, -1)
+        # the slow path's kernels too: a first call loads (or compiles) them, which must not stall a live session
+        scratch = om.new_order_table(2)
+        om.apply_venue(scratch, 0, om.V_OPEN, 0, 0)
+        om.apply_local(scratch, 0, om.L_CANCEL_SENT)
+        om.count_live(scratch)
+        book_top(self.books.px, self.books.qty, self.books.state, 0)
+        risk.recompute_exposure(scratch, self.rstate.copy(), self.expo.copy())
+        cstate = self.cstate.copy()
+        credits.wait_ns(cstate, self.ccost, credits.NON_MATCHING, monotonic_ns())
+        credits.take(cstate, self.ccost, credits.NON_MATCHING, monotonic_ns())
         self.probes.count[:] = 0
 
     # --- strategy Context ---
