@@ -146,10 +146,12 @@ class MarketFlow:
             self.skipped += int(behind * self.rate * len(self.parts))
             self._next = now - MAX_CATCH_UP_S
         parts = self.parts
+        events = 0
         while self._next <= now:
             parts[self._pick].step()
-            self.events += 1
+            events += 1
             self._next += self._gap()
+        self.events += events
         self._schedule()
 
     def stop(self) -> None:

@@ -108,9 +108,15 @@ class Session:
 
     def notify(self, data: bytes) -> None:
         """A subscription or heartbeat notification (subject to the ``drop`` fault)."""
-        if self.closed or (self.faults.drop and self.faults.drop_now()):
+        faults = self.faults
+        if self.closed or (faults.drop and faults.drop_now()):
             return
-        self.write(data)
+        if self.venue.corked and not faults.delay_ms:  # the common case of ``write``, without the call
+            if not self._out:
+                self.venue.dirty.append(self)
+            self._out.append(data)
+        else:
+            self.write(data)
 
     def close(self) -> None:
         """Close the connection (the server then calls ``connection_lost``)."""
