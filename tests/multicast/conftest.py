@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-CAPTURE = Path(__file__).resolve().parents[1] / "data" / "deribit-multicast" / "sample_capture_v1_6.pcapng"
+from _mcast_capture import CAPTURE
 
 
 class Payloads(NamedTuple):

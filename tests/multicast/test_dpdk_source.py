@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CAPTURE
+from _mcast_capture import CAPTURE
 
 from tickwire.engine.mcast_feed import replay_capture
 

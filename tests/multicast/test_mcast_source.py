@@ -134,7 +134,7 @@ def test_only_joined_groups_are_received_and_busy_poll_is_set() -> None:
 
 def test_capture_batches_match_an_independent_pcapng_reader(capture) -> None:
     """Our pcap + packet parse path yields exactly dpkt's UDP payloads and times."""
-    from conftest import CAPTURE
+    from _mcast_capture import CAPTURE
 
     from tickwire.netstack.mcast import capture_batches
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CAPTURE
+from _mcast_capture import CAPTURE
 from netns_util import VethPair, veth_pair
 
 pytestmark = pytest.mark.netns

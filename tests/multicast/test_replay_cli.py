@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import CAPTURE
+from _mcast_capture import CAPTURE
 
 from tickwire import types as T
 from tickwire.engine.mcast_feed import replay_capture
