@@ -170,22 +170,23 @@ class OrderBook:
     def _match(self, taker: Order, limit: int | None, fills: list[Fill]) -> None:
         opp = -taker.side
         prices, queues, totals = self.prices[opp], self.queues[opp], self.totals[opp]
-        while taker.remaining > 0 and prices:
+        # ``lots - filled`` spelled out: the ``remaining`` property is a Python call on every loop test
+        while taker.lots > taker.filled and prices:
             best = prices[0] if opp == SELL else prices[-1]
             if limit is not None and (best > limit if opp == SELL else best < limit):
                 break
             self._touch(opp, best)
             queue = queues[best]
-            while taker.remaining > 0 and queue:
+            while taker.lots > taker.filled and queue:
                 maker = queue[0]
-                qty = min(taker.remaining, maker.remaining)
+                qty = min(taker.lots - taker.filled, maker.lots - maker.filled)
                 maker.filled += qty
                 taker.filled += qty
                 maker.notional += qty * best
                 taker.notional += qty * best
                 totals[best] -= qty
                 fills.append(Fill(maker, taker, best, qty))
-                if maker.remaining == 0:
+                if maker.lots == maker.filled:
                     maker.state = "filled"
                     queue.popleft()
                     del self.orders[maker.oid]
