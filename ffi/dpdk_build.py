@@ -9,28 +9,9 @@ from pathlib import Path
 
 from cffi import FFI
 
-CDEF = """
-typedef struct {
-    char name[64];
-    char driver[64];
-    uint32_t if_index;
-    uint16_t min_mtu, max_mtu;
-    uint32_t max_rx_pktlen;
-    uint16_t max_rx_queues, max_tx_queues;
-    uint16_t rx_desc_min, rx_desc_max, tx_desc_min, tx_desc_max;
-    int socket_id;
-    uint64_t rx_offload_capa;
-    uint8_t mac[6];
-} tw_dpdk_port_info;
+TYPES = (Path(__file__).parent / "dpdk_types.h").read_text()
 
-typedef struct {
-    uint32_t speed_mbps;
-    uint16_t up, full_duplex, autoneg;
-} tw_dpdk_link;
-
-typedef struct {
-    uint64_t ipackets, opackets, ibytes, obytes, imissed, ierrors, oerrors, rx_nombuf;
-} tw_dpdk_stats;
+CDEF = TYPES + """
 
 int tw_dpdk_eal_init(int argc, char **argv);
 int tw_dpdk_eal_ready(void);
@@ -100,6 +81,7 @@ ffibuilder.set_source_pkgconfig(
     "tickwire._tw_dpdk",
     ["libdpdk"],
     (Path(__file__).parent / "dpdk.c").read_text(),
+    include_dirs=[str(Path(__file__).resolve().parent)],
     extra_compile_args=["-O3", "-Wall", "-Wno-unused-function"],
 )
 
