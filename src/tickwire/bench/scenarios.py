@@ -5,8 +5,9 @@
 - ``marketdata``: simulator send -> book applied for every ``book.{instrument}.raw`` message;
 - ``positions``: private/get_positions every 100 ms, request -> answer.
 
-One run measures all three (the clients do all three things at once, as a trading client does); each client runs
-alone for ``duration_s`` (ours first, then the baseline) so they do not compete for this machine's cores.
+One run measures all three (the clients do all three things at once, as a trading client does). The clients take
+turns in ``rounds`` slices of the duration (ours, baseline, ours, ...) so they never compete for this machine's
+cores and both see the same background load.
 """
 from __future__ import annotations
 
@@ -63,38 +64,45 @@ class BenchResult:
 
 
 async def _bench(scenarios: list[str], duration_s: float, rate: float, orders_per_s: float,
-                 instrument: str, socket_profile: str) -> BenchResult:
+                 instrument: str, socket_profile: str, rounds: int) -> BenchResult:
     from tickwire.bench.baseline import run_baseline
 
+    ours_ns: dict[str, list[np.ndarray]] = {row: [] for row in LATENCY_ROWS}
+    base_ns: dict[str, list[np.ndarray]] = {row: [] for row in LATENCY_ROWS}
+    counters: dict[str, int] = {}
     venue = await asyncio.to_thread(start_sim, (instrument,), rate)
     try:
+        info = (await asyncio.to_thread(fetch_instruments, venue.http, (instrument,)))[0]
         cfg = EngineConfig(instruments=(instrument,), strategy="tickwire.bench.pingpong:PingPong",
-                           duration_s=duration_s,
+                           duration_s=duration_s / rounds,
                            session=SessionConfig(book_interval="raw", socket_profile=socket_profile),
                            risk=RiskConfig(max_orders_per_s=orders_per_s))
-        ours = await run_async(cfg, venue)
-        info = (await asyncio.to_thread(fetch_instruments, venue.http, (instrument,)))[0]
-        base = await run_baseline(venue.url, venue.creds, instrument, float(info["tick_size"]),
-                                  float(info["min_trade_amount"]), duration_s, orders_per_s)
+        for _ in range(rounds):  # alternate the clients so both see the same background load on this host
+            ours = await run_async(cfg, venue)
+            for row, key in zip(LATENCY_ROWS, ("order_ns", "md_ns", "position_ns")):
+                ours_ns[row].append(np.asarray(ours.samples[key], float))
+            counters = {k: counters.get(k, 0) + v for k, v in ours.counters.items()}
+            base = await run_baseline(venue.url, venue.creds, instrument, float(info["tick_size"]),
+                                      float(info["min_trade_amount"]), duration_s / rounds, orders_per_s)
+            for row, samples in zip(LATENCY_ROWS, (base.order_ns, base.md_ns, base.position_ns)):
+                base_ns[row].append(np.asarray(samples, float))
     finally:
         await asyncio.to_thread(venue.close)
-    baseline_ns = {LATENCY_ROWS[0]: base.order_ns, LATENCY_ROWS[1]: base.md_ns, LATENCY_ROWS[2]: base.position_ns}
-    ours_ns = {LATENCY_ROWS[0]: ours.samples["order_ns"], LATENCY_ROWS[1]: ours.samples["md_ns"],
-               LATENCY_ROWS[2]: ours.samples["position_ns"]}
     comps = []
     for name in scenarios:
         row = SCENARIOS[name]
-        o, b = np.asarray(ours_ns[row], float), np.asarray(baseline_ns[row], float)
+        o, b = np.concatenate(ours_ns[row]), np.concatenate(base_ns[row])
         comps.append(Comparison(name, summarize(row, o), summarize(row, b), o, b))
-    return BenchResult(comps, duration_s, rate, orders_per_s, ours.counters, socket_profile)
+    return BenchResult(comps, duration_s, rate, orders_per_s, counters, socket_profile)
 
 
 def run_bench(scenario: str = "all", duration_s: float = 20.0, rate: float = 100.0, orders_per_s: float = 20.0,
-              instrument: str = "BTC-PERPETUAL", socket_profile: str = "latency") -> BenchResult:
+              instrument: str = "BTC-PERPETUAL", socket_profile: str = "latency", rounds: int = 0) -> BenchResult:
     """Run the scenarios (``all`` or one of SCENARIOS) and compare ours with the baseline; ``socket_profile`` is
     the tuning-catalogue profile of our socket (the baseline keeps the websockets library's defaults)."""
     names = list(SCENARIOS) if scenario == "all" else [scenario]
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         raise ValueError(f"unknown scenario {unknown[0]!r}; known: {', '.join(SCENARIOS)}, all")
-    return asyncio.run(_bench(names, duration_s, rate, orders_per_s, instrument, socket_profile))
+    rounds = rounds or max(1, min(5, int(duration_s // 4)))
+    return asyncio.run(_bench(names, duration_s, rate, orders_per_s, instrument, socket_profile, rounds))
