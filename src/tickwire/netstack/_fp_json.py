@@ -38,7 +38,7 @@ def _hex(c):
     return (48 <= c <= 57) or (65 <= c <= 70) or (97 <= c <= 102)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always", _nrt=False)
 def skip_string(b, p, end):
     """``b[p]`` is a quote: return (position after the closing quote, 1 if it held an escape else 0). Validates
     escapes, control characters and UTF-8 like orjson; surrogate escapes are UNCERTAIN."""
@@ -122,7 +122,7 @@ def skip_string(b, p, end):
     return INVALID, esc
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always", _nrt=False)
 def parse_number(b, p, end, maxd):
     """Scan a JSON number at p. Returns (next position, mantissa, exponent, is_integer_literal, exact).
     ``exact`` is 0 when it has more than ``maxd`` (<= 18) significant digits (mantissa/exponent then approximate: skip
