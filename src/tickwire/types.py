@@ -45,7 +45,8 @@ COUNTER_NAMES = ("messages", "book_updates", "resyncs", "rejects", "reconnects",
                  "risk_refused", "orders_sent", "fills", "cancels_sent", "timeouts", "rate_limited",
                  "position_fixes", "kills", "duplicates")
 # --- multicast SBE (issue 9): Deribit UDP multicast market data, schema com.deribit.multicast id 1 ---
-# Layout: ../shared/deribit-multicast.md (copied facts only). All wire integers and doubles are little-endian.
+# Layout: Deribit's multicast schema as verified on its sample capture (tests/data/deribit-multicast).
+# All wire integers and doubles are little-endian.
 SBE_SCHEMA_ID = 1
 SBE_FRAME_HEADER_LEN = 8  # u16 packetLength (bytes after this header), u16 channelId, u32 sequenceNumber
 SBE_MESSAGE_HEADER_LEN = 12  # 6 x u16: blockLength (excl. header), templateId, schemaId, version, numGroups, numVarData

@@ -51,7 +51,7 @@ def test_real_capture_decodes_with_zero_errors_and_agrees_with_the_twin(capture)
     per_template = collections.Counter(T.SBE_TEMPLATE_NAMES[m["template"]] for p in ref for m in p.messages)
     counts = D.template_counts(out.stats)
     assert counts == {name: per_template.get(name, 0) for name in T.SBE_TEMPLATE_NAMES.values()}
-    # the figures the independent decoder of ../shared/deribit-multicast.md found on this capture
+    # the figures an independent decoder (the team's protocol notes) found on this capture
     assert counts == {"instrument": 194, "book": 1064, "trades": 332, "ticker": 4211, "snapshot": 197,
                       "snapshot_start": 60, "snapshot_end": 60, "combo_legs": 0, "price_index": 468, "rfq": 0,
                       "instrument_v2": 194}
