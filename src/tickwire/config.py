@@ -64,6 +64,7 @@ class EngineConfig(_Base):
     duration_s: float = 30.0
     position_poll_ms: int = 100  # private/get_positions period (the seed's position scenario)
     sim_rate: int = 100  # book messages/s per instrument the simulator generates (venue sim only)
+    md: Literal["websocket", "multicast"] = "websocket"  # market data: book.* over WebSocket, or multicast SBE
     session: SessionConfig = SessionConfig()
     risk: RiskConfig = RiskConfig()
     credits: CreditConfig = CreditConfig()
@@ -98,6 +99,9 @@ def _check(cfg: EngineConfig) -> EngineConfig:
     for name in cfg.instruments:
         if not _INSTRUMENT.match(name):
             raise ConfigError(f"instruments: {name!r} is not a Deribit instrument name (e.g. BTC-PERPETUAL)")
+    if cfg.md == "multicast" and cfg.venue != "sim":
+        raise ConfigError(f"md: multicast market data needs venue = \"sim\" here (got venue {cfg.venue!r}): "
+                          "Deribit's multicast feed is only reachable in a colocation rack")
     if ":" not in cfg.strategy:
         raise ConfigError(f"strategy: expected 'package.module:Name' (got {cfg.strategy!r})")
     if cfg.session.url and not cfg.session.url.startswith(("ws://", "wss://")):

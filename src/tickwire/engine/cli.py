@@ -13,6 +13,8 @@ def run(
     duration: Optional[str] = typer.Option(None, help="how long to trade, e.g. 30s, 2m"),
     instruments: Optional[str] = typer.Option(None, help="comma-separated, e.g. BTC-PERPETUAL,ETH-PERPETUAL"),
     config: Optional[str] = typer.Option(None, help="TOML file (see README: Running the engine)"),
+    md: Optional[str] = typer.Option(None, "--md", help="market data: websocket (default) or multicast (the "
+                                     "simulator's SBE feed on loopback; orders stay on WebSocket)"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="log the session to stderr"),
 ) -> None:
@@ -30,7 +32,7 @@ def run(
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:
-        overrides = {"venue": venue, "strategy": strategy,
+        overrides = {"venue": venue, "strategy": strategy, "md": md,
                      "duration_s": parse_duration(duration) if duration else None,
                      "instruments": [s.strip() for s in instruments.split(",") if s.strip()] if instruments else None}
         cfg = load(config, overrides)

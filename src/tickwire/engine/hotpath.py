@@ -173,10 +173,41 @@ def refresh_top(px, qty, st, bid, ask):
 
 def build_hot_pass(kernel):
     """The hot pass specialised on one numba strategy ``kernel`` (a compile-time constant inside, so a read's
-    dispatch does not have to type a function argument). Compiled at the first call; memoised per kernel."""
+    dispatch does not have to type a function argument), as two entry points sharing their decide part:
+    ``hot_pass`` (one WebSocket read) and ``applied_pass`` (market data already applied to the books, e.g. a
+    multicast batch). Compiled at the first call; memoised per kernel."""
     cached = _HOT_PASSES.get(kernel)
     if cached is not None:
         return cached
+
+    @njit
+    def decide_and_send(row, px, qty, st, touched, params, act, orders, ids, keys, names, name_len, meta, label,
+                        frag, frag_off, payload, tx, limits, rstate, expo, bid, ask, cstate, ccost, counters, stages,
+                        fd):
+        """The part of a pass after the books changed: the strategy kernel on each ``touched`` instrument, risk,
+        encode, frame and send on ``fd`` (-1: the caller sends); stamps probe row ``row`` from ST_BOOK on.
+        Returns (bytes framed in ``tx``, bytes sent or -errno)."""
+        stages[row, ST_BOOK] = shims.rdtsc()
+        refresh_top(px, qty, st, bid, ask)
+        n_act = 0
+        for inst in range(touched.shape[0]):
+            if touched[inst] != 0 and n_act < act.shape[0]:
+                n_act += kernel(inst, px, qty, st, expo, orders, params, act[n_act:])
+        if n_act == 0:
+            return 0, 0
+        tsc = shims.rdtsc()
+        stages[row, ST_STRATEGY] = tsc
+        admit_actions(act, n_act, orders, ids, limits, rstate, expo, bid, ask, cstate, ccost, counters,
+                      shims.monotonic_ns())
+        stages[row, ST_RISK] = shims.rdtsc()
+        tx_len = encode_actions(act, n_act, orders, ids, keys, names, name_len, meta, label, frag, frag_off,
+                                payload, tx, counters, tsc)
+        stages[row, ST_ENCODED] = shims.rdtsc()
+        sent = 0
+        if tx_len > 0 and fd >= 0:
+            sent = shims.send(fd, tx.ctypes.data, tx_len)
+            stages[row, ST_SENT] = shims.rdtsc()
+        return tx_len, sent
 
     @njit
     def hot_pass(data, ws_st, rx, spans, ctrl, insts, events, resps, fb, px, qty, st, touched, params, act,
@@ -193,12 +224,7 @@ def build_hot_pass(kernel):
             return -1, 0, 0, 0, 0
         rx[w:w + n] = data
         ns, n_ev, n_resp, n_fb = decode_read(ws_st, rx, n, spans, ctrl, insts, events, resps, fb, recv_tsc, 0)
-        row = pcount[K_PASSES] % stages.shape[0]
-        pcount[K_PASSES] += 1
-        for s in range(stages.shape[1]):
-            stages[row, s] = 0
-        stages[row, ST_RECV] = recv_tsc
-        stages[row, ST_DECODED] = shims.rdtsc()
+        row = _new_row(stages, pcount, recv_tsc)
         counters[C_MESSAGES] += ns
         any_book = False
         for k in range(n_ev):
@@ -217,33 +243,52 @@ def build_hot_pass(kernel):
                 any_book = True
         if not any_book:
             return ns, n_resp, n_fb, 0, 0
-        stages[row, ST_BOOK] = shims.rdtsc()
-        refresh_top(px, qty, st, bid, ask)
-        n_act = 0
-        for inst in range(touched.shape[0]):
-            if touched[inst] != 0 and n_act < act.shape[0]:
-                n_act += kernel(inst, px, qty, st, expo, orders, params, act[n_act:])
-        if n_act == 0:
-            return ns, n_resp, n_fb, 0, 0
-        tsc = shims.rdtsc()
-        stages[row, ST_STRATEGY] = tsc
-        admit_actions(act, n_act, orders, ids, limits, rstate, expo, bid, ask, cstate, ccost, counters,
-                      shims.monotonic_ns())
-        stages[row, ST_RISK] = shims.rdtsc()
-        tx_len = encode_actions(act, n_act, orders, ids, keys, names, name_len, meta, label, frag, frag_off,
-                                payload, tx, counters, tsc)
-        stages[row, ST_ENCODED] = shims.rdtsc()
-        sent = 0
-        if tx_len > 0 and fd >= 0:
-            sent = shims.send(fd, tx.ctypes.data, tx_len)
-            stages[row, ST_SENT] = shims.rdtsc()
+        tx_len, sent = decide_and_send(row, px, qty, st, touched, params, act, orders, ids, keys, names, name_len,
+                                       meta, label, frag, frag_off, payload, tx, limits, rstate, expo, bid, ask,
+                                       cstate, ccost, counters, stages, fd)
         return ns, n_resp, n_fb, tx_len, sent
 
-    _HOT_PASSES[kernel] = hot_pass
-    return hot_pass
+    @njit
+    def applied_pass(events, n_ev, px, qty, st, touched, params, act, orders, ids, keys, names, name_len, meta,
+                     label, frag, frag_off, payload, tx, limits, rstate, expo, bid, ask, cstate, ccost, counters,
+                     stages, md, pcount, recv_tsc, fd):
+        """The hot pass for market data whose book events are already applied (the multicast feed applies
+        them while decoding): probes, ``touched``, then :func:`decide_and_send`. Returns (bytes framed in
+        ``tx``, bytes sent or -errno)."""
+        row = _new_row(stages, pcount, recv_tsc)  # recv: the feed handed its events over (decoded, applied)
+        any_book = False
+        for k in range(n_ev):
+            ev = events[k]
+            if ev.kind == EV_BOOK and ev.flags & EVF_LAST and 0 <= ev.inst < touched.shape[0]:
+                md_applied(md, pcount, ev.inst, ev.change_id)
+                counters[C_MESSAGES] += 1
+                counters[C_BOOK_UPDATES] += 1
+                if touched[ev.inst] == 0:
+                    touched[ev.inst] = 1
+                any_book = True
+        if not any_book:
+            return 0, 0
+        return decide_and_send(row, px, qty, st, touched, params, act, orders, ids, keys, names, name_len, meta,
+                               label, frag, frag_off, payload, tx, limits, rstate, expo, bid, ask, cstate, ccost,
+                               counters, stages, fd)
+
+    _HOT_PASSES[kernel] = hot_pass, applied_pass
+    return hot_pass, applied_pass
 
 
 _HOT_PASSES: dict = {}
+
+
+@njit(cache=True)
+def _new_row(stages, pcount, recv_tsc):
+    """Start the probe row of one pass: cleared, stamped received and decoded (decoded: now)."""
+    row = pcount[K_PASSES] % stages.shape[0]
+    pcount[K_PASSES] += 1
+    for s in range(stages.shape[1]):
+        stages[row, s] = 0
+    stages[row, ST_RECV] = recv_tsc
+    stages[row, ST_DECODED] = shims.rdtsc()
+    return row
 
 
 @njit(cache=True)

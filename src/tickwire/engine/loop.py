@@ -109,12 +109,14 @@ class Engine:
             kernel, self.params = type(self.strategy).kernel, self.strategy.params_array()
         else:
             kernel, self.params = no_strategy, np.zeros(1)
-        self.hot_pass = build_hot_pass(kernel)
+        self.hot_pass, self.applied_pass = build_hot_pass(kernel)
+        self.multicast = cfg.md == "multicast"  # books come from a multicast feed (attach_md), not book.*
         self.py_strategy = self.strategy if isinstance(self.strategy, Strategy) else None
 
     def warm_up(self) -> None:
         """Compile the hot pass and the order path now (numba compiles on first call), not on the first read."""
         self.on_bytes(b"", 0)
+        self.on_md_events(self.events[:0])
         self.submit(())
         op = self.op
         send_actions(self.act, 0, self.orders, op.ids, op.keys, op.names, op.name_len, op.meta, op.label, op.frag,
@@ -155,7 +157,8 @@ class Engine:
         iv = self.cfg.session.book_interval
         chans = []
         for name in self.instruments:
-            chans += [f"book.{name}.{iv}", f"trades.{name}.{iv}", f"ticker.{name}.100ms",
+            chans += [] if self.multicast else [f"book.{name}.{iv}"]
+            chans += [f"trades.{name}.{iv}", f"ticker.{name}.100ms",
                       f"user.orders.{name}.raw", f"user.trades.{name}.raw"]
         for ccy in sorted({i.currency.lower() for i in self.inst}):
             chans.append(f"user.portfolio.{ccy}")
@@ -185,6 +188,25 @@ class Engine:
                         ws.ERR_NAMES[int(self.ws_st[ws.S_ERR])])
             if self.session is not None:
                 self.session.drop_connection()
+
+    def on_md_events(self, events: np.ndarray) -> None:
+        """One batch of the multicast feed (book events already applied to ``self.books``): the compiled
+        decide part of the hot pass (strategy, risk, encode, send) for the touched instruments. Until the
+        session is ready (multicast flows before it and during a reconnect) only the books are kept."""
+        if events.shape[0] and (self.session is None or not self.session.ready.is_set()):
+            return
+        tsc = int(lib.tw_rdtsc())
+        transport = self.session.transport if self.session is not None else None
+        fd = transport.direct_fd if transport is not None and transport.can_send_direct() else -1
+        p, op = self.probes, self.op
+        tx_len, sent = self.applied_pass(events, events.shape[0], self.books.px, self.books.qty, self.books.state,
+                                         self.touched, self.params, self.act, self.orders, op.ids, op.keys, op.names,
+                                         op.name_len, op.meta, op.label, op.frag, op.frag_off, op.payload, op.tx,
+                                         self.limits, self.rstate, self.expo, self.bid, self.ask, self.cstate,
+                                         self.ccost, self.counters, p.stages, p.md, p.count, tsc, fd)
+        self._flush(tx_len, sent)
+        if self.touched.any():
+            self._after_books()
 
     def compiled_pass(self, buf: np.ndarray, tsc: int, fd: int) -> tuple[int, int, int, int, int]:
         """The compiled pass over one read (see hotpath.build_hot_pass); ``op.tx[:tx_len]`` holds its frames."""
@@ -454,6 +476,8 @@ class Engine:
         self.counters[C_RECONNECTS] += 1
         self.kill(reason)
         ws.ws_init(self.ws_st, ws.PH_FRAMES, ws.MASK_NO)
+        if self.multicast:
+            return  # the multicast feed keeps its books through a WebSocket reconnect
         for inst in range(len(self.inst)):
             book_clear(self.books.px, self.books.qty, self.books.state, inst)
         self.bid[:] = 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from tickwire.config import EngineConfig
 from tickwire.engine import venue as venues
@@ -89,6 +90,9 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
     engine = Engine(cfg, [Instrument(i) for i in infos], load_strategy(cfg.strategy), label_prefix())
     await asyncio.to_thread(engine.warm_up)
     creds = Credentials.from_env(default=venue.creds)  # TICKWIRE_CLIENT_ID/SECRET win over the sim's defaults
+    feed = _attach_multicast(engine, venue) if cfg.md == "multicast" else None
+    stamper = (asyncio.get_running_loop().create_task(_send_time_stamper(venue.url, creds, engine))
+               if feed is not None else None)
     session = DeribitSession(venue.url, creds, engine.channels(), engine, cfg.session, cfg.credits)
     engine.session = session
     stop = stop or asyncio.Event()
@@ -119,7 +123,60 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
     finally:
         timers.cancel()
         await session.stop()
+        if feed is not None:
+            feed.close()
+        if stamper is not None:
+            stamper.cancel()
+            await asyncio.gather(stamper, return_exceptions=True)
     return _result(engine, md, venue_pos, left, elapsed)
+
+
+MCAST_CHANNELS = range(1, 22)  # Deribit's incremental channels: all joined, only the engine's instruments kept
+
+
+def _attach_multicast(engine: Engine, venue: venues.Venue) -> Any:
+    """``--md multicast``: the simulator's SBE feed on loopback fills the engine's books and drives its hot pass
+    (:meth:`Engine.on_md_events`); orders stay on the WebSocket session."""
+    from tickwire.engine.mcast_feed import McastMarketData
+    from tickwire.netstack.mcast import ChannelMap
+
+    if not venue.mcast_port:
+        raise venues.VenueError("md = multicast: this venue publishes no multicast feed (start the simulator "
+                                "with multicast)")
+    port = venue.mcast_port
+    feed = McastMarketData(ChannelMap(port_incremental=port, port_snapshot=port + 1), list(MCAST_CHANNELS),
+                           table=engine.insts, books=engine.books)
+    feed.attach(asyncio.get_running_loop(), engine.on_md_events)
+    return feed
+
+
+async def _send_time_stamper(url: str, creds: Credentials, engine: Engine) -> None:
+    """With multicast market data the engine subscribes to no book channel, and the simulator stamps a book
+    change's send time (``sim/get_send_times``) only when a WebSocket client takes it: this measurement-only
+    client authenticates, subscribes to the engine's ``book.*`` channels and discards what it reads, off the hot
+    path. The simulator stamps before writing to it and publishes the multicast packet after, so the Market Data
+    figure includes that write (conservative for multicast)."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import WebSocketException
+
+    iv = engine.cfg.session.book_interval
+    auth = {"jsonrpc": "2.0", "id": 1, "method": "public/auth", "params": {
+        "grant_type": "client_credentials", "client_id": creds.client_id, "client_secret": creds.client_secret}}
+    sub = {"jsonrpc": "2.0", "id": 2, "method": "private/subscribe",
+           "params": {"channels": [f"book.{name}.{iv}" for name in engine.instruments]}}
+    try:
+        async with connect(url, max_size=None, compression=None) as conn:
+            await conn.send(orjson.dumps(auth).decode())
+            answer = orjson.loads(await conn.recv())
+            if "error" in answer:  # the venue's error object never holds the request's params
+                log.warning("send-time stamper: public/auth refused (%s): no Market Data figures",
+                            answer["error"].get("code"))
+                return
+            await conn.send(orjson.dumps(sub).decode())
+            async for _ in conn:
+                pass
+    except (OSError, WebSocketException, orjson.JSONDecodeError) as exc:
+        log.warning("send-time stamper stopped (%s): no Market Data figures after this", type(exc).__name__)
 
 
 def _result(engine: Engine, md: np.ndarray, venue_pos: dict[str, float], left: int, elapsed: float) -> RunResult:
@@ -166,7 +223,8 @@ def run(cfg: EngineConfig) -> RunResult:
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGUSR1, lambda: holder["engine"].kill("signal") if holder else None)
         if cfg.venue == "sim":
-            venue = await asyncio.to_thread(venues.start_sim, cfg.instruments, float(cfg.sim_rate))
+            venue = await asyncio.to_thread(venues.start_sim, cfg.instruments, float(cfg.sim_rate),
+                                            multicast=cfg.md == "multicast")
         else:
             venue = venues.testnet()
         try:

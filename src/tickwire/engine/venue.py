@@ -34,6 +34,7 @@ class Venue:
     creds: Credentials
     is_sim: bool
     process: subprocess.Popen | None = field(default=None, repr=False)
+    mcast_port: int = 0  # incremental UDP port of the simulator's multicast feed on 127.0.0.1, snapshots + 1 (0: none)
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the simulator we started (SIGTERM, then SIGKILL after ``timeout_s``)."""
@@ -58,10 +59,15 @@ class Venue:
 
 
 def start_sim(instruments: tuple[str, ...] = ("BTC-PERPETUAL",), rate: float = 100.0, seed: int = 1,
-              faults: str | None = None, extra: tuple[str, ...] = (), timeout_s: float = 30.0) -> Venue:
-    """Start the simulator on an ephemeral loopback port and wait for its ready line."""
+              faults: str | None = None, extra: tuple[str, ...] = (), timeout_s: float = 30.0,
+              multicast: bool = False) -> Venue:
+    """Start the simulator on an ephemeral loopback port and wait for its ready line; with ``multicast`` it also
+    publishes its market data as multicast SBE on loopback (on a free UDP port pair, see ``Venue.mcast_port``)."""
     cmd = [sys.executable, "-m", "tickwire.sim", "--port", "0", "--ready-json", "--rate", f"{rate:g}",
            "--seed", str(seed), "--instruments", ",".join(instruments), *extra]
+    mcast_port = free_udp_pair() if multicast else 0
+    if mcast_port:
+        cmd += ["--multicast", f"127.0.0.1:{mcast_port}"]
     if faults:
         cmd += ["--faults", faults]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
@@ -79,7 +85,8 @@ def start_sim(instruments: tuple[str, ...] = ("BTC-PERPETUAL",), rate: float = 1
             break
     try:
         info = json.loads(line)
-        venue = Venue(info["url"], info["http"], Credentials(info["client_id"], info["client_secret"]), True, proc)
+        venue = Venue(info["url"], info["http"], Credentials(info["client_id"], info["client_secret"]), True, proc,
+                      mcast_port)
     except (ValueError, KeyError):
         err = b""
         try:
@@ -95,6 +102,26 @@ def start_sim(instruments: tuple[str, ...] = ("BTC-PERPETUAL",), rate: float = 1
         raise VenueError(f"the simulator did not start within {timeout_s:g}s: "
                          f"{err.decode(errors='replace').strip() or 'no ready line'}") from None
     return venue
+
+
+def free_udp_pair(attempts: int = 50) -> int:
+    """A UDP port P with P and P + 1 both free now (the multicast feed's incremental and snapshot ports), so that
+    concurrent runs on one host do not share groups."""
+    import socket
+
+    for _ in range(attempts):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a:
+            a.bind(("0.0.0.0", 0))
+            port = a.getsockname()[1]
+            if port >= 65535:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b:
+                try:
+                    b.bind(("0.0.0.0", port + 1))
+                except OSError:
+                    continue
+                return port
+    raise VenueError("no free UDP port pair for the simulator's multicast feed")
 
 
 def testnet() -> Venue:
