@@ -90,9 +90,9 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
     engine = Engine(cfg, [Instrument(i) for i in infos], load_strategy(cfg.strategy), label_prefix())
     await asyncio.to_thread(engine.warm_up)
     creds = Credentials.from_env(default=venue.creds)  # TICKWIRE_CLIENT_ID/SECRET win over the sim's defaults
-    feed = _attach_multicast(engine, venue) if cfg.md == "multicast" else None
+    detach_md = _attach_multicast(engine, venue) if cfg.md == "multicast" else None
     stamper = (asyncio.get_running_loop().create_task(_send_time_stamper(venue.url, creds, engine))
-               if feed is not None else None)
+               if detach_md is not None else None)
     session = DeribitSession(venue.url, creds, engine.channels(), engine, cfg.session, cfg.credits)
     engine.session = session
     stop = stop or asyncio.Event()
@@ -123,8 +123,8 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
     finally:
         timers.cancel()
         await session.stop()
-        if feed is not None:
-            feed.close()
+        if detach_md is not None:
+            detach_md()
         if stamper is not None:
             stamper.cancel()
             await asyncio.gather(stamper, return_exceptions=True)
@@ -136,7 +136,8 @@ MCAST_CHANNELS = range(1, 22)  # Deribit's incremental channels: all joined, onl
 
 def _attach_multicast(engine: Engine, venue: venues.Venue) -> Any:
     """``--md multicast``: the simulator's SBE feed on loopback fills the engine's books and drives its hot pass
-    (:meth:`Engine.on_md_events`); orders stay on the WebSocket session."""
+    (:meth:`Engine.on_md_events`); orders stay on the WebSocket session. Returns the function that detaches and
+    closes it."""
     from tickwire.engine.mcast_feed import McastMarketData
     from tickwire.netstack.mcast import ChannelMap
 
@@ -146,8 +147,24 @@ def _attach_multicast(engine: Engine, venue: venues.Venue) -> Any:
     port = venue.mcast_port
     feed = McastMarketData(ChannelMap(port_incremental=port, port_snapshot=port + 1), list(MCAST_CHANNELS),
                            table=engine.insts, books=engine.books)
-    feed.attach(asyncio.get_running_loop(), engine.on_md_events)
-    return feed
+    feed.feed.on_events = engine.on_md_events
+    loop, src = asyncio.get_running_loop(), feed.source
+
+    def on_readable() -> None:
+        # one receive round per wake-up: McastMarketData.receive spins 64 idle rounds, a recv per joined socket
+        # each (~2,700 syscalls with 42 sockets), which would add ~0.5 ms to every packet here
+        n = src.poll(timeout_ms=0, spin_polls=1)
+        if n:
+            feed.feed.on_batch(src.buf, src.offsets, src.lengths, src.rx_ns, n)
+
+    def close() -> None:
+        for s in src.sockets:
+            loop.remove_reader(s.fileno())
+        feed.close()
+
+    for s in src.sockets:
+        loop.add_reader(s.fileno(), on_readable)
+    return close
 
 
 async def _send_time_stamper(url: str, creds: Credentials, engine: Engine) -> None:
