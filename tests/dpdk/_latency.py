@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import statistics
 
-from hdrh.histogram import HdrHistogram
-
 from _harness import ChildProcess, VethPair, run_child, veth_namespaces
 
-PERCENTILES = (50.0, 95.0, 99.0, 99.9)
+from tickwire.bench.stats import latency_percentiles_us
+
 GROUP = "239.198.18.9"
 
 
@@ -26,17 +25,6 @@ def _one(mode: str, pair: VethPair, count: int, rate: int, port: int) -> list[in
     return [lat for lat, seq in zip(r["latency_ns"], r["seq"]) if seq < count]
 
 
-def summary(latencies_ns: list[int]) -> dict[str, float]:
-    """p50/p95/p99/p99.9/max in microseconds, via an HDR histogram (1 ns .. 1 s, 3 significant digits)."""
-    h = HdrHistogram(1, 1_000_000_000, 3)
-    for v in latencies_ns:
-        h.record_value(max(1, v))
-    out = {f"p{p:g}": h.get_value_at_percentile(p) / 1e3 for p in PERCENTILES}
-    out["max"] = h.get_max_value() / 1e3
-    out["count"] = h.get_total_count()
-    return out
-
-
 def compare(count: int, rate: int, rounds: int = 1) -> dict[str, dict[str, float]]:
     """Run kernel and DPDK receivers alternately on the same veth traffic; the latency summary of each.
 
@@ -50,7 +38,7 @@ def compare(count: int, rate: int, rounds: int = 1) -> dict[str, dict[str, float
             for mode in ("kernel", "dpdk"):
                 values = _one(mode, pair, count, rate, 31500)
                 lat[mode] += values
-                round_p50[mode].append(summary(values)["p50"])
+                round_p50[mode].append(latency_percentiles_us(values)["p50"])
     # the median over rounds of each round's p50 shrugs off a round spoiled by the rest of the host
-    return {mode: summary(values) | {"p50_median_of_rounds": statistics.median(round_p50[mode])}
+    return {mode: latency_percentiles_us(values) | {"p50_median_of_rounds": statistics.median(round_p50[mode])}
             for mode, values in lat.items()}

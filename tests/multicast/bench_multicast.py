@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 import numpy as np
-from hdrh.histogram import HdrHistogram
 from numba import njit
 
 from sim_harness import run_both
@@ -15,8 +14,8 @@ from tickwire.engine.mcast_feed import McastFeed
 from tickwire.netstack import deribit_sbe as D
 from tickwire.netstack._sbe_ref import decode_packet_py
 from tickwire.netstack.mcast import ChannelMap
+from tickwire.bench.stats import latency_percentiles_us
 
-PERCENTILES = (50, 95, 99, 99.9)
 
 
 @njit(_nrt=False)
@@ -89,16 +88,6 @@ def decode_rates(payloads: list[bytes], seconds: float, repeat_ref: int = 1) -> 
             "ns_per_msg": 1e9 / compiled}
 
 
-def _histogram(samples_ns: list[int]) -> dict[str, float]:
-    h = HdrHistogram(1, 10_000_000_000, 3)
-    for v in samples_ns:
-        h.record_value(max(1, v))
-    row = {f"p{p:g}": h.get_value_at_percentile(p) / 1e3 for p in PERCENTILES}
-    row["max"] = h.get_max_value() / 1e3
-    row["n"] = h.get_total_count()
-    return row
-
-
 def latency(channel_map: ChannelMap, seconds: float, rate: float) -> dict[str, Any]:
     """Per book change: receive time - the time the simulator handed it to its listeners, in µs, on each feed.
 
@@ -111,7 +100,8 @@ def latency(channel_map: ChannelMap, seconds: float, rate: float) -> dict[str, A
     ws = [obs.ws_rx[k] - obs.published[k] for k in keys]
     mc = [obs.mc_rx[k] - obs.published[k] for k in keys]
     faster = sum(1 for a, b in zip(mc, ws) if a < b)
-    return {"changes": len(keys), "websocket_us": _histogram(ws), "multicast_us": _histogram(mc),
+    return {"changes": len(keys), "websocket_us": latency_percentiles_us(ws),
+            "multicast_us": latency_percentiles_us(mc),
             "multicast_first_fraction": faster / max(1, len(keys))}
 
 

@@ -40,5 +40,5 @@ def test_bench_latency_multicast_vs_websocket(capsys: pytest.CaptureFixture[str]
 def test_bench_latency_smoke() -> None:
     inc, snap = free_udp_ports(2)
     row = latency(ChannelMap(port_incremental=inc, port_snapshot=snap), seconds=1.0, rate=100.0)
-    assert row["changes"] > 0 and row["multicast_us"]["n"] == row["websocket_us"]["n"] == row["changes"], row
+    assert row["changes"] > 0 and row["multicast_us"]["count"] == row["websocket_us"]["count"] == row["changes"], row
     assert "p50 ratio" in format_latency(row)

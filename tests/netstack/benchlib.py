@@ -13,7 +13,6 @@ from typing import Any, Callable
 import msgspec
 import numpy as np
 import orjson
-from hdrh.histogram import HdrHistogram
 from numba import njit
 
 from tickwire.clock import tsc_to_ns
@@ -21,9 +20,9 @@ from tickwire.engine.book import Books, book_apply_events
 from tickwire.native import lib
 from tickwire.netstack import _fp_synth as synth
 from tickwire.netstack.deribit_json import InstrumentTable, decode_message, new_outputs
+from tickwire.bench.stats import latency_percentiles_us
 
 TICK, LOT = 0.5, 10.0
-PERCENTILES = (50, 95, 99, 99.9)
 
 
 def messages(n: int) -> list[bytes]:
@@ -103,15 +102,6 @@ def _baselines() -> dict[str, Callable[[bytes, tuple[dict, dict]], None]]:
     }
 
 
-def _hist(values_ns: np.ndarray) -> dict[str, float]:
-    h = HdrHistogram(1, 10_000_000_000, 3)
-    for v in values_ns:
-        h.record_value(max(1, int(v)))
-    out = {f"p{p}": h.get_value_at_percentile(p) / 1e3 for p in PERCENTILES}
-    out["max"] = h.get_max_value() / 1e3
-    return out  # µs
-
-
 def bench_decode_apply(n: int = 20000, repeat: int = 3) -> dict[str, Any]:
     """Messages/s and per-message latency (µs percentiles) of decode + book apply: ours vs json/orjson/msgspec."""
     msgs = messages(n)
@@ -128,7 +118,8 @@ def bench_decode_apply(n: int = 20000, repeat: int = 3) -> dict[str, Any]:
         best = min(best, time.perf_counter() - t)
     book_ours = books.levels(0, 0)
     out: dict[str, Any] = {"messages": n, "mean_bytes": float(np.mean([len(m) for m in msgs])),
-                           "ours": {"msgs_per_s": n / best, "latency_us": _hist(tsc_to_ns(lat.astype(float)))},
+                           "ours": {"msgs_per_s": n / best,
+                                    "latency_us": latency_percentiles_us(tsc_to_ns(lat.astype(float)))},
                            "levels_applied": int(applied)}
     for name, fn in _baselines().items():
         best = float("inf")
@@ -142,7 +133,7 @@ def bench_decode_apply(n: int = 20000, repeat: int = 3) -> dict[str, Any]:
                 per[i] = time.perf_counter_ns() - t0
             best = min(best, time.perf_counter() - t)
         assert sorted(book[0].items(), reverse=True) == book_ours, name  # same book as ours
-        out[name] = {"msgs_per_s": n / best, "latency_us": _hist(per)}
+        out[name] = {"msgs_per_s": n / best, "latency_us": latency_percentiles_us(per)}
         out[f"ratio_vs_{name}"] = out["ours"]["msgs_per_s"] / out[name]["msgs_per_s"]
     return out
 
