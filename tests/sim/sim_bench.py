@@ -59,6 +59,13 @@ class Result:
         """``count`` per CPU-second of the simulator process."""
         return self.count / self.cpu if self.cpu else 0.0
 
+    def answered(self, msg: dict[str, Any], latency_ns: int) -> None:
+        """Count one answer (an error answer counts as an error too) and record its latency."""
+        self.hist.record_value(max(1, latency_ns))
+        self.count += 1
+        if "error" in msg:
+            self.errors += 1
+
     def percentiles_us(self) -> dict[str, float]:
         h = self.hist
         return {"p50": h.get_value_at_percentile(50) / 1e3, "p95": h.get_value_at_percentile(95) / 1e3,
@@ -145,10 +152,7 @@ async def orders(url: str, seconds: float, window: int, instrument: str = "BTC-P
         t0 = sent.pop(msg["id"], None)
         if t0 is None:
             return
-        result.hist.record_value(max(1, perf() - t0))
-        result.count += 1
-        if "error" in msg:
-            result.errors += 1
+        result.answered(msg, perf() - t0)
         if not state["stop"]:
             send_one()
         elif not sent:
@@ -189,10 +193,7 @@ async def orders_open_loop(url: str, seconds: float, rate: float, instrument: st
         t0 = due.pop(msg["id"], None)
         if t0 is None:
             return
-        result.hist.record_value(max(1, perf() - t0))
-        result.count += 1
-        if "error" in msg:
-            result.errors += 1
+        result.answered(msg, perf() - t0)
         if all_sent.is_set() and not due:
             finished.set()
 
