@@ -3,30 +3,19 @@ the venue answers at the printed URLs with the printed credentials, and SIGTERM/
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
 import sys
 
 import pytest
+from sim_bench import start_sim
 from sim_wsclient import WsClient, ahttp
-
-
-def _start(*args: str) -> tuple[subprocess.Popen[str], dict]:
-    proc = subprocess.Popen([sys.executable, "-m", "tickwire.sim", "--port", "0", "--ready-json", "--rate", "50",
-                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        raise AssertionError(f"no ready line; stderr: {proc.communicate()[1]}")
-    return proc, json.loads(line)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_ready_json_serves_and_exits_cleanly(sig: signal.Signals) -> None:
-    proc, info = _start("--faults", "reject=1")
+    proc, info = start_sim("--rate", "50", "--faults", "reject=1")
     try:
         assert set(info) == {"url", "http", "client_id", "client_secret", "pid"}
         assert info["pid"] == proc.pid
