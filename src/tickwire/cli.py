@@ -53,7 +53,7 @@ from tickwire.engine.cli import kill as _kill_command, run as _run_command  # no
 app.command("run")(_run_command)
 app.command("kill")(_kill_command)
 
-from tickwire.engine.record import register as _register_capture  # noqa: E402
+from tickwire.md.record import register as _register_capture  # noqa: E402
 
 _register_capture(app)  # record, replay
 

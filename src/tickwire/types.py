@@ -164,7 +164,7 @@ SBE_RFQ_DTYPE = np.dtype([("amount", np.float64), ("timestamp_ms", np.uint64), (
 SBE_COMBO_LEG_DTYPE = np.dtype([("instrument_id", np.uint32), ("leg_instrument_id", np.uint32),
                                 ("leg_size", np.int32)], align=True)
 
-# Multicast feed handler (tickwire.engine.mcast_feed): indices of its int64 stats array.
+# Multicast feed handler (tickwire.md.mcast_feed): indices of its int64 stats array.
 MCF_STAT_PACKETS = 0  # packets accepted (in sequence, or late but not seen before)
 MCF_STAT_GAPS = 1  # sequence gaps (a jump forward on a channel)
 MCF_STAT_MISSING = 2  # packets still missing (gap sizes minus late arrivals)
@@ -283,7 +283,7 @@ INSTRUMENT_DTYPE = np.dtype([
     ("tick_size", np.float64), ("lot_size", np.float64),  # the same as floats (edges only)
 ], align=True)
 
-# The L2 book (tickwire.engine.book): per instrument slot, each side is a sorted array of levels with the BEST
+# The L2 book (tickwire.md.book): per instrument slot, each side is a sorted array of levels with the BEST
 # LEVEL LAST (bids ascending, asks descending), so changes near the touch move few elements.
 BOOK_DEFAULT_DEPTH = 4096  # levels per side per slot
 BOOK_NO_PRICE = -(2**63)  # best price of an empty side

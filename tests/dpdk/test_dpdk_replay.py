@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from _harness import RUNTIME_DIR, run_child
-from tickwire.netstack import _fp_synth as synth
+import synth_session as synth
 
 CAPTURE_FOR_ERRORS = Path(__file__).parents[1] / "data" / "deribit-multicast" / "sample_capture_v1_6.pcapng"
 
@@ -63,7 +63,7 @@ def test_tickwire_replay_source_dpdk_cli(tmp_path: Path) -> None:
 
 
 def test_unknown_source_is_rejected() -> None:
-    from tickwire.engine.replay import open_source
+    from tickwire.md.replay import open_source
 
     with pytest.raises(ValueError, match="known: file, dpdk"):
         open_source(CAPTURE_FOR_ERRORS, "rdma")

@@ -8,7 +8,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tickwire.engine import encode
+from tickwire.deribit import json_encode as encode
 from tickwire.types import OT_LIMIT, OT_MARKET, SIDE_BUY, SIDE_SELL
 
 DATA, OFFSETS = encode.fragments()

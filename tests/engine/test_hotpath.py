@@ -11,8 +11,10 @@ import numpy as np
 import orjson
 
 from tickwire.config import load
-from tickwire.engine import credits, encode, risk
-from tickwire.engine.loop import Engine, Instrument
+from tickwire.engine import risk
+from tickwire.deribit import credits
+from tickwire.deribit import json_encode as encode
+from tickwire.engine.engine import Engine, Instrument
 from tickwire.engine.strategies.market_maker import MarketMaker
 from tickwire.engine.strategy import Strategy, edit
 from tickwire.native import lib

@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tickwire.config import CreditConfig, RiskConfig
-from tickwire.engine import credits, risk
+from tickwire.engine import risk
+from tickwire.deribit import credits
 from tickwire.engine import orders as om
 from tickwire.types import (
     ACT_CANCEL,

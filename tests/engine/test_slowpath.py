@@ -7,7 +7,7 @@ import pytest
 
 from tickwire.config import load
 from tickwire.engine.hotpath import ORDER_ID_BASE, REQ_NEW
-from tickwire.engine.loop import Engine, Instrument
+from tickwire.engine.engine import Engine, Instrument
 from tickwire.engine.probes import summarize
 from tickwire.engine.strategy import Strategy, buy
 from tickwire.native import lib

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tickwire.engine import orders as om
-from tickwire.engine.book import Books, book_apply_level
+from tickwire.md.book import Books, book_apply_level
 from tickwire.engine.strategies.market_maker import MarketMaker, mm_kernel, quote_targets
 from tickwire.engine.strategies.taker import Taker, signal
 from tickwire.engine.strategy import (

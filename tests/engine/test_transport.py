@@ -10,7 +10,7 @@ import socket
 import numpy as np
 import pytest
 
-from tickwire.engine.transport import TransportError, WsTransport
+from tickwire.deribit.transport import TransportError, WsTransport
 from tickwire.netstack import ws
 
 

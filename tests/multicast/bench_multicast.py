@@ -10,9 +10,9 @@ from numba import njit
 
 from sim_harness import run_both
 from tickwire import types as T
-from tickwire.engine.mcast_feed import McastFeed
-from tickwire.netstack import deribit_sbe as D
-from tickwire.netstack._sbe_ref import decode_packet_py
+from tickwire.md.mcast_feed import McastFeed
+from tickwire.deribit import sbe as D
+from tickwire.deribit._sbe_ref import decode_packet_py
 from tickwire.netstack.mcast import ChannelMap
 from tickwire.bench.stats import latency_percentiles_us
 

@@ -1,4 +1,4 @@
-"""Plain-Python reference twin of the compiled feed handler (tickwire.engine.mcast_feed), for the tests.
+"""Plain-Python reference twin of the compiled feed handler (tickwire.md.mcast_feed), for the tests.
 
 Same rules in plain Python: the reference SBE decoder, dict-based RefBooks, sets for sequence windows.
 """
@@ -8,8 +8,8 @@ import collections
 from typing import Any
 
 from tickwire import types as T
-from tickwire.engine.book import RefBook
-from tickwire.netstack._sbe_ref import SbeDecodeError, decode_packet_py
+from tickwire.md.book import RefBook
+from tickwire.deribit._sbe_ref import SbeDecodeError, decode_packet_py
 
 _ACTION = {T.SBE_CHANGE_CREATED: T.ACT_LEVEL_NEW, T.SBE_CHANGE_CHANGED: T.ACT_LEVEL_CHANGE,
            T.SBE_CHANGE_DELETED: T.ACT_LEVEL_DELETE}

@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 
 from tickwire import types as T
-from tickwire.engine.book import RefBook
-from tickwire.engine.mcast_feed import McastFeed
+from tickwire.md.book import RefBook
+from tickwire.md.mcast_feed import McastFeed
 from tickwire.netstack.mcast import ChannelMap, McastSocketSource
 from tickwire.sim.config import SimConfig
 from tickwire.sim.multicast import MulticastPublisher
@@ -97,7 +97,7 @@ async def _ws_reader(url: str, credentials: dict[str, str], names: list[str], un
 
 
 async def _mc_reader(source: McastSocketSource, feed: McastFeed, obs: Observed, stop: asyncio.Event) -> None:
-    from tickwire.engine.book import book_checksum
+    from tickwire.md.book import book_checksum
 
     while not stop.is_set():
         n = source.poll(timeout_ms=0, spin_polls=4)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from _mcast_capture import CAPTURE
 
-from tickwire.engine.mcast_feed import replay_capture
+from tickwire.md.mcast_feed import replay_capture
 
 pytestmark = pytest.mark.dpdk
 CHILD = Path(__file__).parent / "children" / "dpdk_replay.py"

@@ -7,9 +7,9 @@ import numpy as np
 from test_mcast_source import free_udp_ports
 
 from tickwire import types as T
-from tickwire.engine.book import Books
-from tickwire.engine.mcast_feed import McastMarketData
-from tickwire.netstack.deribit_json import InstrumentTable
+from tickwire.md.book import Books
+from tickwire.md.mcast_feed import McastMarketData
+from tickwire.deribit.instruments import InstrumentTable
 from tickwire.netstack.mcast import ChannelMap
 from tickwire.sim.config import SimConfig
 from tickwire.sim.multicast import MulticastPublisher

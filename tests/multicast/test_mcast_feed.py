@@ -10,8 +10,8 @@ import pytest
 from ref_feed import RefFeed
 
 from tickwire import types as T
-from tickwire.engine.book import Books, book_apply_events
-from tickwire.engine.mcast_feed import McastFeed
+from tickwire.md.book import Books, book_apply_events
+from tickwire.md.mcast_feed import McastFeed
 
 
 def run_feed(payloads: list[bytes]) -> tuple[McastFeed, list[np.ndarray]]:
@@ -147,7 +147,7 @@ def test_damaged_capture_is_counted_and_never_gives_a_wrong_book(capture, clean,
 
 def test_engine_instrument_table_keeps_its_slots(capture) -> None:
     """With the engine's InstrumentTable, known names keep their slot and new ones are appended to the table."""
-    from tickwire.netstack.deribit_json import InstrumentTable
+    from tickwire.deribit.instruments import InstrumentTable
 
     table = InstrumentTable(capacity=128)  # BTC-PERPETUAL is slot 0, ETH-PERPETUAL slot 1
     events: list[np.ndarray] = []

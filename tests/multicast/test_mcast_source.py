@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from tickwire.engine.mcast_feed import McastFeed
+from tickwire.md.mcast_feed import McastFeed
 from tickwire.native import lib
 from tickwire.netstack.mcast import ChannelMap, McastSender, McastSocketSource
 

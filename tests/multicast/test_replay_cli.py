@@ -9,8 +9,8 @@ from pathlib import Path
 from _mcast_capture import CAPTURE
 
 from tickwire import types as T
-from tickwire.engine.mcast_feed import replay_capture
-from tickwire.netstack._sbe_ref import decode_packet_py
+from tickwire.md.mcast_feed import replay_capture
+from tickwire.deribit._sbe_ref import decode_packet_py
 
 TICKWIRE = str(Path(sys.executable).with_name("tickwire"))
 

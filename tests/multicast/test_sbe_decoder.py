@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from sbe_strategies import canon, expected, message
 
 from tickwire import types as T
-from tickwire.netstack import deribit_sbe as D
-from tickwire.netstack._sbe_dicts import packet_dicts
-from tickwire.netstack._sbe_encode import encode_message, encode_packet
-from tickwire.netstack._sbe_ref import SbeDecodeError, decode_packet_py
+from tickwire.deribit import sbe as D
+from tickwire.deribit._sbe_dicts import packet_dicts
+from tickwire.deribit.sbe_encode import encode_message, encode_packet
+from tickwire.deribit._sbe_ref import SbeDecodeError, decode_packet_py
 
 
 def decode_one(payload: bytes, out: D.SbeOut | None = None) -> tuple[int, list]:

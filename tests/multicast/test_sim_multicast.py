@@ -34,7 +34,7 @@ def test_sim_cli_multicast_option_publishes_sbe() -> None:
     import time
     from pathlib import Path
 
-    from tickwire.engine.mcast_feed import McastFeed
+    from tickwire.md.mcast_feed import McastFeed
     from tickwire.netstack.mcast import McastSocketSource
 
     inc, _ = free_udp_ports(2)

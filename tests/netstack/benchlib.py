@@ -16,10 +16,11 @@ import orjson
 from numba import njit
 
 from tickwire.clock import tsc_to_ns
-from tickwire.engine.book import Books, book_apply_events
+from tickwire.md.book import Books, book_apply_events
 from tickwire.native import lib
-from tickwire.netstack import _fp_synth as synth
-from tickwire.netstack.deribit_json import InstrumentTable, decode_message, new_outputs
+import synth_session as synth
+from tickwire.deribit.instruments import InstrumentTable
+from tickwire.deribit.json_decode import decode_message, new_outputs
 from tickwire.bench.stats import latency_percentiles_us
 
 TICK, LOT = 0.5, 10.0
@@ -169,7 +170,7 @@ def bench_pcap_to_book(path: Path, scapy_packets: int | None = None) -> dict[str
     import dpkt
     from scapy.all import TCP, rdpcap
 
-    from tickwire.engine.replay import PcapSource, Replay
+    from tickwire.md.replay import PcapSource, Replay
 
     Replay().run(PcapSource(path))  # warm (compile/load kernels)
     t = time.perf_counter()
@@ -206,7 +207,7 @@ def bench_pcap_to_book(path: Path, scapy_packets: int | None = None) -> dict[str
 _JIT_SCRIPT = """
 import time, sys
 t0 = time.perf_counter()
-from tickwire.engine.replay import replay_file
+from tickwire.md.replay import replay_file
 rep = replay_file(sys.argv[1])
 print(time.perf_counter() - t0, rep.websocket["messages"])
 """

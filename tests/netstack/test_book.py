@@ -1,11 +1,11 @@
-"""The compiled book (tickwire.engine.book) against its dict-book reference twin, on random event streams."""
+"""The compiled book (tickwire.md.book) against its dict-book reference twin, on random event streams."""
 from __future__ import annotations
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tickwire.engine.book import (
+from tickwire.md.book import (
     APPLIED, GAP, IGNORED, Books, RefBook, book_apply_event, book_apply_events, book_checksum, book_depth, book_top,
 )
 from tickwire.types import (

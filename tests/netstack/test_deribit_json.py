@@ -12,41 +12,42 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tickwire.netstack import deribit_json as dj
+from tickwire.deribit import _ref, json_decode as dj
+from tickwire.deribit.instruments import InstrumentTable
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "deribit"
 SAMPLES = sorted(DATA.glob("*.json"))
-TABLE = dj.InstrumentTable()
+TABLE = InstrumentTable()
 TABLE.add("ETH_USDC-PERPETUAL", "0.05", "0.001")
-TABLE_NO_USDC = dj.InstrumentTable()
+TABLE_NO_USDC = InstrumentTable()
 
 
-def compiled(raw: bytes, table: dj.InstrumentTable = TABLE) -> tuple[str, Any]:
+def compiled(raw: bytes, table: InstrumentTable = TABLE) -> tuple[str, Any]:
     events, resps, _ = dj.new_outputs(events=4096, resps=4)
     b = np.frombuffer(raw, dtype=np.uint8)
     status, n_ev, n_resp = dj.decode_message(b, 0, len(b), table.active, events, 0, resps, 0, 3, 99)
     if status == dj.DEC_EVENTS:
         assert n_resp == 0 and (events[:n_ev]["msg"] == 3).all() and (events[:n_ev]["recv_ts"] == 99).all()
-        return "events", dj.event_tuples(events[:n_ev])
+        return "events", _ref.event_tuples(events[:n_ev])
     if status == dj.DEC_RESPONSE:
         assert n_ev == 0 and n_resp == 1
-        return "response", dj.response_tuple(resps[0])
+        return "response", _ref.response_tuple(resps[0])
     assert n_ev == 0 and n_resp == 0
     return "fallback", status
 
 
-def agree(raw: bytes, table: dj.InstrumentTable = TABLE) -> str:
+def agree(raw: bytes, table: InstrumentTable = TABLE) -> str:
     """Assert the compiled result equals the reference or is a fallback; return the compiled verdict."""
     got = compiled(raw, table)
     if got[0] != "fallback":
-        assert got == dj.ref_decode(raw, table), raw[:300]
+        assert got == _ref.ref_decode(raw, table), raw[:300]
     return got[0]
 
 
 def test_every_real_sample_agrees_and_market_data_is_decoded() -> None:
     verdicts = {p.name: agree(p.read_bytes()) for p in SAMPLES}
     for name, verdict in verdicts.items():
-        kind = dj.ref_decode((DATA / name).read_bytes(), TABLE)[0]
+        kind = _ref.ref_decode((DATA / name).read_bytes(), TABLE)[0]
         if kind != "fallback":  # whatever the reference decodes, the compiled path decodes too
             assert verdict == kind, name
     assert verdicts["cmp_book_BTC-PERPETUAL_100ms_snapshot.json"] == "events"

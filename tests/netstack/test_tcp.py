@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.all import IP, TCP, Ether, Raw, wrpcap
 
-from tickwire.netstack import _fp_synth as synth
+import synth_session as synth
 from tickwire.netstack.packet import new_packets, parse_packets
 from tickwire.netstack.pcap import read_capture
 from tickwire.netstack.tcp import (

@@ -7,8 +7,9 @@ from pathlib import Path
 import dpkt
 import orjson
 
-from tickwire.engine.book import RefBook
-from tickwire.netstack.deribit_json import InstrumentTable, ref_decode
+from tickwire.md.book import RefBook
+from tickwire.deribit.instruments import InstrumentTable
+from tickwire.deribit._ref import ref_decode
 from tickwire.netstack.tcp import ref_reassemble
 from tickwire.netstack.ws import OP_TEXT, ref_deframe
 

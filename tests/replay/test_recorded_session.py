@@ -17,10 +17,11 @@ import orjson
 import pytest
 import websockets
 
-from tickwire.engine.book import RefBook
-from tickwire.engine.record import Recorder
-from tickwire.engine.replay import PcapSource, Replay
-from tickwire.netstack.deribit_json import InstrumentTable, ref_decode
+from tickwire.md.book import RefBook
+from tickwire.md.record import Recorder
+from tickwire.md.replay import PcapSource, Replay
+from tickwire.deribit.instruments import InstrumentTable
+from tickwire.deribit._ref import ref_decode
 from tickwire.types import BOOK_ASK, BOOK_BID
 
 sys.path.insert(0, str(Path(__file__).parent))

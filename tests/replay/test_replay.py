@@ -13,8 +13,8 @@ import numpy as np
 import orjson
 import pytest
 
-from tickwire.engine.replay import PcapSource, Replay, replay_file
-from tickwire.netstack import _fp_synth as synth
+from tickwire.md.replay import PcapSource, Replay, replay_file
+import synth_session as synth
 from tickwire.netstack.pcap import PacketBatch
 from tickwire.netstack.ws import OP_CONT, OP_PING, OP_TEXT, ref_encode
 from tickwire.types import BOOK_ASK, BOOK_BID, PKT_UDP

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tickwire.engine.venue import Venue, start_sim
+from tickwire.deribit.venue import Venue, start_sim
 
 
 @pytest.fixture(scope="module")

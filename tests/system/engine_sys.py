@@ -10,7 +10,7 @@ from typing import Any
 from tickwire.config import load
 from tickwire.engine.run import RunResult, run_async
 from tickwire.engine.strategy import Strategy
-from tickwire.engine.venue import Venue
+from tickwire.deribit.venue import Venue
 
 
 def engine_run(venue: Venue, on_ready: Any = None, **overrides: Any) -> RunResult:

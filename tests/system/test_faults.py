@@ -10,7 +10,7 @@ import numpy as np
 from engine_sys import book_levels, engine_run, venue_call, wait_until
 
 from tickwire.engine import risk
-from tickwire.engine.session import SessionClosed
+from tickwire.deribit.session import SessionClosed
 from tickwire.types import BOOK_ASK, BOOK_BID, C_ORDERS_SENT, C_REJECTS, C_RESYNCS, ORD_REJECTED
 
 # the first engine in a process compiles the compiled path (minutes on a cold numba cache)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from engine_sys import engine_run
 
-from tickwire.engine.venue import start_sim
+from tickwire.deribit.venue import start_sim
 
 # the first engine in a process compiles the compiled path (minutes on a cold numba cache)
 pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]

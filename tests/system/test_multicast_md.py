@@ -8,7 +8,7 @@ import pytest
 from engine_sys import book_levels, engine_run, venue_call, wait_until
 
 from tickwire.config import ConfigError, load
-from tickwire.engine.venue import Venue, start_sim
+from tickwire.deribit.venue import Venue, start_sim
 from tickwire.types import BOOK_ASK, BOOK_BID
 
 pytestmark = pytest.mark.timeout(300)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tickwire.engine.session import Credentials, VenueError
+from tickwire.deribit.session import Credentials, VenueError
 
 # each run is a fresh process: the first one may compile the compiled path (minutes on a cold numba cache)
 pytestmark = pytest.mark.timeout(900)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import websockets
 
-from tickwire.engine.session import Credentials
+from tickwire.deribit.session import Credentials
 
 
 @dataclass

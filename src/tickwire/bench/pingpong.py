@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from tickwire.engine.book import book_top
+from tickwire.md.book import book_top
 from tickwire.engine.orders import is_live
 from tickwire.engine.strategy import NumbaStrategy
 from tickwire.types import (

@@ -20,7 +20,7 @@ import numpy as np
 from tickwire.config import EngineConfig, RiskConfig, SessionConfig
 from tickwire.engine.probes import Summary, summarize
 from tickwire.engine.run import LATENCY_ROWS, run_async
-from tickwire.engine.venue import fetch_instruments, start_sim
+from tickwire.deribit.venue import fetch_instruments, start_sim
 
 SCENARIOS = {"orders": LATENCY_ROWS[0], "marketdata": LATENCY_ROWS[1], "positions": LATENCY_ROWS[2]}
 

@@ -25,10 +25,10 @@ def run(
     from tickwire.config import ConfigError, load, parse_duration
     from tickwire.engine.report import print_run
     from tickwire.engine.run import run as run_engine
-    from tickwire.engine.session import VenueError
+    from tickwire.deribit.session import VenueError
     from tickwire.engine.strategy import StrategyLoadError, load_strategy
-    from tickwire.engine.transport import TransportError
-    from tickwire.engine.venue import VenueError as VenueStartError
+    from tickwire.deribit.transport import TransportError
+    from tickwire.deribit.venue import VenueError as VenueStartError
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:

@@ -1,6 +1,6 @@
 """The compiled hot pass: bytes -> deframe -> decode -> book -> strategy -> risk -> encode -> frame -> send.
 
-Called once per socket read by the async driver (tickwire.engine.loop).
+Called once per socket read by the async driver (tickwire.engine.engine).
 Everything here works on preallocated arrays; the only calls out are the _tw_native shims (TSC, clock, send),
 bound by symbol (tickwire.engine.shims) so that every kernel it calls is cached on disk (only the pass itself,
 specialised on the strategy kernel, compiles per process: a few seconds at warm-up).
@@ -13,12 +13,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tickwire.engine import encode, risk
-from tickwire.engine.book import GAP, IGNORED, book_apply_event, book_top
+from tickwire.engine import risk
+from tickwire.deribit import json_encode as encode
+from tickwire.md.book import GAP, IGNORED, book_apply_event, book_top
 from tickwire.engine.orders import L_CANCEL_SENT, L_EDIT_SENT, apply_local, is_live
 from tickwire.engine.probes import K_PASSES, md_applied
 from tickwire.engine import shims
-from tickwire.netstack.deribit_json import decode_read
+from tickwire.deribit.json_decode import decode_read
 from tickwire.netstack.ws import OP_TEXT, ws_encode, ws_reserve
 from tickwire.types import (
     ACT_CANCEL, ACT_CANCEL_ALL, ACT_EDIT, ACT_NEW, ACT_NONE, BOOK_NO_PRICE, C_BOOK_UPDATES, C_CANCELS_SENT,

@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from tickwire.config import RiskConfig
-from tickwire.engine import credits
+from tickwire.deribit import credits
 from tickwire.engine.orders import is_live
 from tickwire.types import (
     ACT_CANCEL,

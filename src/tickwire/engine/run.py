@@ -18,10 +18,10 @@ import numpy as np
 import orjson
 
 from tickwire.config import EngineConfig
-from tickwire.engine import venue as venues
-from tickwire.engine.loop import Engine, Instrument
+from tickwire.deribit import venue as venues
+from tickwire.engine.engine import Engine, Instrument
 from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Summary, stage_deltas_ns, summarize
-from tickwire.engine.session import Credentials, DeribitSession, SessionClosed, VenueError
+from tickwire.deribit.session import Credentials, DeribitSession, SessionClosed, VenueError
 from tickwire.engine.strategy import load_strategy
 from tickwire.types import ST_BOOK, ST_DECODED, ST_ENCODED, ST_RECV, ST_RISK, ST_SENT, ST_STRATEGY
 
@@ -138,7 +138,7 @@ def _attach_multicast(engine: Engine, venue: venues.Venue) -> Any:
     """``--md multicast``: the simulator's SBE feed on loopback fills the engine's books and drives its hot pass
     (:meth:`Engine.on_md_events`); orders stay on the WebSocket session. Returns the function that detaches and
     closes it."""
-    from tickwire.engine.mcast_feed import McastMarketData
+    from tickwire.md.mcast_feed import McastMarketData
     from tickwire.netstack.mcast import ChannelMap
 
     if not venue.mcast_port:

@@ -16,7 +16,7 @@ Callbacks run on the event loop after the compiled path has applied the book; ke
     def kernel(inst, px, qty, st, expo, orders, params, out):  # -> number of actions written to out
         ...
 
-``px, qty, st`` are the book arrays (tickwire.engine.book), ``expo[inst] = (position, live buy, live sell)``
+``px, qty, st`` are the book arrays (tickwire.md.book), ``expo[inst] = (position, live buy, live sell)``
 lots, ``orders`` the order table (ORDER_DTYPE), ``params`` float64 array from :meth:`NumbaStrategy.params_array`,
 ``out`` a preallocated ACTION_DTYPE buffer. The kernel runs inside the compiled hot pass, right after a book
 message was applied, with no Python in between.

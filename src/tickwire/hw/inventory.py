@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from tickwire.hw._sysfs import read, read_int, under
+from tickwire.hw.sysfs import read, read_int, under
 from tickwire.hw.cpuset import format_cpulist
 from tickwire.hw.nics import nics
 from tickwire.hw.topology import cpus, isolation, numa_nodes

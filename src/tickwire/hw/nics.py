@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tickwire.hw._sysfs import read, read_int, under
+from tickwire.hw.sysfs import read, read_int, under
 
 _NET = "/sys/class/net"
 _BDF = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from tickwire.hw._sysfs import read_int
+from tickwire.hw.sysfs import read_int
 from tickwire.hw.cpuset import format_cpulist
 from tickwire.hw.topology import Cpu, cpus
 
@@ -87,7 +87,7 @@ def make_plan(topology: list[Cpu], nic: str | None = None, nic_node: int | None 
 
 def plan_host(nic: str | None = None, root: str = "/", rx_cores: int = 1, engine_cores: int = 1) -> CorePlan:
     """Plan this host's cores (NUMA-local to `nic` when given; ValueError when that NIC does not exist)."""
-    from tickwire.hw._sysfs import under
+    from tickwire.hw.sysfs import under
 
     node = None
     if nic is not None:

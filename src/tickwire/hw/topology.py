@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tickwire.hw._sysfs import read, read_int, under
+from tickwire.hw.sysfs import read, read_int, under
 from tickwire.hw.cpuset import parse_cpulist
 
 _CPU = "/sys/devices/system/cpu"

@@ -5,5 +5,5 @@ multicast SBE codecs, socket and DPDK transports. Import the submodule you need 
 - ``tickwire.netstack.packet``: ``parse_packets`` (Ethernet / 802.1Q / Linux SLL(2) / raw IPv4, TCP, UDP)
 - ``tickwire.netstack.tcp``: per-flow TCP reassembly
 - ``tickwire.netstack.ws``: RFC 6455 deframer (``ws_feed``) and frame encoder (``ws_encode``)
-- ``tickwire.netstack.deribit_json``: compiled Deribit JSON codec (``decode_read`` = one read -> events)
+- ``tickwire.deribit.json_decode``: compiled Deribit JSON codec (``decode_read`` = one read -> events)
 """

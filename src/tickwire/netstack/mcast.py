@@ -5,7 +5,7 @@ Deribit publishes incremental channel N on ``239.111.111.N:6100`` and its snapsh
 :class:`McastSocketSource` opens one non-blocking socket per group:port, bound to the group address (so it only
 gets that group), joined on one interface, with ``SO_BUSY_POLL`` set. :meth:`McastSocketSource.poll` drains every
 socket with a compiled loop (``tw_recv`` through cffi, no Python per datagram) into ``buf/offsets/lengths/rx_ns``,
-the batch layout :class:`tickwire.engine.mcast_feed.McastFeed.on_batch` takes. When nothing is ready it blocks in
+the batch layout :class:`tickwire.md.mcast_feed.McastFeed.on_batch` takes. When nothing is ready it blocks in
 epoll for at most ``timeout_ms`` (the "spin, then block" pattern; ``spin_polls`` bounds the spinning).
 
 The two other sources give link-layer frames (a pcap/pcapng file, a DPDK port): :func:`udp_payloads` parses them

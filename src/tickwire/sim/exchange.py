@@ -14,8 +14,8 @@ from typing import Any
 from tickwire.sim import messages as msg
 from tickwire.sim.accounts import Account
 from tickwire.sim.config import SimConfig
-from tickwire.sim.errors import (INVALID_AMOUNT, NOT_OPEN_ORDER, ORDER_NOT_FOUND, OTHER_REJECT, POST_ONLY_REJECT,
-                                 RpcError)
+from tickwire.deribit.errors import INVALID_AMOUNT, NOT_OPEN_ORDER, ORDER_NOT_FOUND, OTHER_REJECT, POST_ONLY_REJECT
+from tickwire.sim.errors import RpcError
 from tickwire.sim.feed import Feed
 from tickwire.sim.instruments import Instrument
 from tickwire.sim.listeners import BookSnapshot, Listeners, MarketDataListener

@@ -15,7 +15,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import orjson
 
 from tickwire.sim import rpc
-from tickwire.sim.errors import BAD_REQUEST, PARSE_ERROR, RpcError
+from tickwire.deribit.errors import BAD_REQUEST, PARSE_ERROR
+from tickwire.sim.errors import RpcError
 
 if TYPE_CHECKING:
     from tickwire.sim.venue import Venue

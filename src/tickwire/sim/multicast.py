@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tickwire import types as T
-from tickwire.netstack._sbe_encode import encode_message, encode_packet
+from tickwire.deribit.sbe_encode import encode_message, encode_packet
 from tickwire.netstack.mcast import ChannelMap, McastSender
 from tickwire.sim.listeners import LevelChange, SnapshotFn
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
-from tickwire.sim.errors import (BAD_REQUEST, INTERNAL_SERVER_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND,
-                                 MUST_BE_WEBSOCKET_REQUEST, PARSE_ERROR, TOO_MANY_REQUESTS, UNAUTHORIZED, RpcError)
+from tickwire.deribit.errors import BAD_REQUEST, INTERNAL_SERVER_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, MUST_BE_WEBSOCKET_REQUEST, PARSE_ERROR, TOO_MANY_REQUESTS, UNAUTHORIZED
+from tickwire.sim.errors import RpcError
 from tickwire.sim.api import METHODS, Ctx, MethodSpec
 from tickwire.sim.params import Params
 

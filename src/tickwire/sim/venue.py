@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from tickwire.sim.config import SimConfig
-from tickwire.sim.errors import INVALID_CREDENTIALS, UNAUTHORIZED, RpcError
+from tickwire.deribit.errors import INVALID_CREDENTIALS, UNAUTHORIZED
+from tickwire.sim.errors import RpcError
 from tickwire.sim.exchange import Exchange
 from tickwire.sim.flow import MarketFlow
 from tickwire.sim.listeners import MarketDataListener

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tickwire.hw._sysfs import under
+from tickwire.hw.sysfs import under
 from tickwire.hw.cpuset import format_cpulist, format_cpumask, parse_cpulist
 from tickwire.hw.nics import nic_irqs
 from tickwire.hw.plan import plan_host

@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tickwire.hw._sysfs import under
+from tickwire.hw.sysfs import under
 from tickwire.hw.cpuset import parse_cpulist, parse_cpumask
 from tickwire.hw.nics import ethtool_coalesce, ethtool_features
 from tickwire.tuning._catalogue import Knob

@@ -6,8 +6,8 @@ from __future__ import annotations
 import _common
 import numpy as np
 
-from tickwire.engine.replay import PcapSource, Replay
-from tickwire.engine.source_dpdk import DpdkPcapSource
+from tickwire.md.replay import PcapSource, Replay
+from tickwire.md.source_dpdk import DpdkPcapSource
 from tickwire.netstack.dpdk import EalConfig
 
 

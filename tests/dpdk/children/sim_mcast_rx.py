@@ -6,7 +6,7 @@ import time
 
 import _common
 
-from tickwire.engine.mcast_feed import McastFeed
+from tickwire.md.mcast_feed import McastFeed
 from tickwire.netstack.dpdk import BatchReceiver, Mempool, Port
 from tickwire.netstack.mcast import udp_payloads
 

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from tickwire.engine.mcast_feed import McastFeed
+from tickwire.md.mcast_feed import McastFeed
 from tickwire.netstack.dpdk import BatchReceiver, EalConfig, Mempool, Port, init_eal
 from tickwire.netstack.mcast import udp_payloads
 

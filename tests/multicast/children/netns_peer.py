@@ -7,7 +7,7 @@ import struct
 import sys
 import time
 
-from tickwire.engine.mcast_feed import McastFeed
+from tickwire.md.mcast_feed import McastFeed
 from tickwire.netstack.mcast import ChannelMap, McastSender, McastSocketSource, capture_batches
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from tickwire.sim.api.registry import Ctx, method
 from tickwire.sim.channels import parse_channel
-from tickwire.sim.errors import (INTERNAL_SERVER_ERROR, INVALID_CREDENTIALS,
-                                 RAW_SUBSCRIPTIONS_NOT_AVAILABLE_FOR_UNAUTHORIZED, RpcError, invalid_param)
+from tickwire.deribit.errors import INTERNAL_SERVER_ERROR, INVALID_CREDENTIALS, RAW_SUBSCRIPTIONS_NOT_AVAILABLE_FOR_UNAUTHORIZED
+from tickwire.sim.errors import RpcError, invalid_param
 
 API_VERSION = "1.2.26"
 

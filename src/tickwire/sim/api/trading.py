@@ -6,7 +6,8 @@ from typing import Any
 
 from tickwire.sim import messages as msg
 from tickwire.sim.api.registry import Ctx, currency_param, instrument_param, kind_param, method
-from tickwire.sim.errors import INVALID_AMOUNT, OTHER_REJECT, PRICE_WRONG_TICK, QTY_TOO_LOW, RpcError, invalid_param
+from tickwire.deribit.errors import INVALID_AMOUNT, OTHER_REJECT, PRICE_WRONG_TICK, QTY_TOO_LOW
+from tickwire.sim.errors import RpcError, invalid_param
 from tickwire.sim.instruments import Instrument
 from tickwire.sim.matching import BUY, SELL, TIME_IN_FORCE
 

@@ -15,7 +15,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from tickwire.engine.session import Credentials
+from tickwire.deribit.session import Credentials
 
 TESTNET_WS = "wss://test.deribit.com/ws/api/v2"
 TESTNET_HTTP = "https://test.deribit.com/api/v2"

@@ -25,9 +25,11 @@ from typing import Any, Callable, Iterator, Protocol
 import numpy as np
 import orjson
 
-from tickwire.engine.book import Books, book_apply_events
-from tickwire.netstack import _fp_stream as fs
-from tickwire.netstack.deribit_json import FB_NAMES, InstrumentTable, new_outputs, ref_decode
+from tickwire.md.book import Books, book_apply_events
+from tickwire.md import _stream as fs
+from tickwire.deribit.json_decode import FB_NAMES, new_outputs
+from tickwire.deribit.instruments import InstrumentTable
+from tickwire.deribit._ref import ref_decode
 from tickwire.netstack.packet import N_KINDS, new_packets, parse_packets
 from tickwire.netstack.pcap import PacketBatch, read_capture
 from tickwire.netstack.tcp import FLOW_STAT_NAMES, F_USED, TcpReassembler, tcp_flush
@@ -63,7 +65,7 @@ UDP_HANDLERS: dict[str, Callable[[], UdpHandler]] = {}
 
 
 def _sbe_handler() -> UdpHandler:
-    from tickwire.engine.mcast_feed import SbeUdpHandler  # Deribit multicast SBE (issue 9)
+    from tickwire.md.mcast_feed import SbeUdpHandler  # Deribit multicast SBE (issue 9)
 
     return SbeUdpHandler()
 
@@ -351,7 +353,7 @@ def open_source(path: str | Path, kind: str = "file") -> PacketSource:
     if kind == "file":
         return PcapSource(path)
     if kind == "dpdk":
-        from tickwire.engine.source_dpdk import DpdkPcapSource
+        from tickwire.md.source_dpdk import DpdkPcapSource
 
         return DpdkPcapSource(path)
     raise ValueError(f"unknown packet source {kind!r}; known: file, dpdk")

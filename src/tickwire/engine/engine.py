@@ -23,18 +23,21 @@ import orjson
 
 from tickwire.clock import monotonic_ns
 from tickwire.config import EngineConfig
-from tickwire.engine import credits, risk
+from tickwire.engine import risk
+from tickwire.deribit import credits
 from tickwire.engine import orders as om
-from tickwire.engine.book import Books, book_clear, book_top
+from tickwire.md.book import Books, book_clear, book_top
 from tickwire.engine.hotpath import (
     ORDER_ID_BASE, REQ_CANCEL, REQ_CANCEL_ALL, REQ_EDIT, REQ_NEW, OrderPath, build_hot_pass, no_strategy, send_actions,
 )
 from tickwire.engine.positions import PositionBook
 from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Probes
-from tickwire.engine.session import DeribitSession, SessionClosed, VenueError
+from tickwire.deribit.errors import NOT_OPEN_CODES, TOO_MANY_REQUESTS
+from tickwire.deribit.session import DeribitSession, SessionClosed, VenueError
 from tickwire.engine.strategy import BookView, NumbaStrategy, OrderView, Strategy, write_actions
 from tickwire.native import lib
-from tickwire.netstack import deribit_json as dj
+from tickwire.deribit.instruments import InstrumentTable
+from tickwire.deribit.json_decode import new_outputs
 from tickwire.netstack import ws
 from tickwire.types import (
     ACTION_DTYPE, BOOK_NO_PRICE, C_DUPLICATES, C_FILLS, C_KILLS, C_POSITION_FIXES, C_RATE_LIMITED, C_RECONNECTS,
@@ -44,8 +47,6 @@ from tickwire.types import (
 
 log = logging.getLogger("tickwire.engine")
 
-NOT_OPEN_CODES = {11044, 10004, 10010, 11008}  # cancel of an order that is not open (any more)
-ERR_TOO_MANY_REQUESTS = 10028
 
 
 class Instrument:
@@ -72,7 +73,7 @@ class Engine:
         self.label = label_prefix
         self.books = Books(n)
         self.orders = om.new_order_table(order_capacity)
-        self.insts = dj.InstrumentTable(capacity=max(1, n), defaults=False)
+        self.insts = InstrumentTable(capacity=max(1, n), defaults=False)
         for i in instruments:  # codec slot == engine instrument index; exact decimal tick and lot sizes
             self.insts.add(i.name, repr(i.tick_size), repr(i.lot_size))
         t = self.insts.active
@@ -94,7 +95,7 @@ class Engine:
         self.rx = ws.new_rx(1 << 22)
         self.spans = ws.new_spans(512)
         self.ctrl = ws.new_ctrl()
-        self.events, self.resps, self.fb = dj.new_outputs(events=1 << 16, resps=1024, spans=self.spans.shape[0])
+        self.events, self.resps, self.fb = new_outputs(events=1 << 16, resps=1024, spans=self.spans.shape[0])
         self._empty = np.zeros(0, np.uint8)
         self.act = np.zeros(64, ACTION_DTYPE)
         self.touched = np.zeros(n, np.int64)
@@ -399,7 +400,7 @@ class Engine:
 
     def _refused(self, code: int) -> None:
         self.counters[C_REJECTS] += 1
-        if code == ERR_TOO_MANY_REQUESTS:  # our credit mirror was optimistic: stop until it refills
+        if code == TOO_MANY_REQUESTS:  # our credit mirror was optimistic: stop until it refills
             self.counters[C_RATE_LIMITED] += 1
             credits.drain(self.cstate, credits.MATCHING, monotonic_ns())
 

@@ -11,7 +11,7 @@ import struct
 from typing import Any, Sequence
 
 from tickwire import types as T
-from tickwire.netstack import _sbe_ref as R
+from tickwire.deribit import _sbe_ref as R
 
 _VERSION = {T.SBE_TPL_INSTRUMENT_V2: 3}  # the capture: header version 3 on instrumentV2, 2 on the others
 

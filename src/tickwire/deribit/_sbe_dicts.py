@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from tickwire import types as T
-from tickwire.netstack._sbe_ref import RefPacket
-from tickwire.netstack.deribit_sbe import F_PACKETS, SbeOut, text
+from tickwire.deribit._sbe_ref import RefPacket
+from tickwire.deribit.sbe import F_PACKETS, SbeOut, text
 
 
 def _levels(out: SbeOut, first: int, n: int) -> list[tuple[int, int, float, float]]:

@@ -1,7 +1,7 @@
-"""Plain-Python reference twin of the compiled SBE decoder (:mod:`tickwire.netstack.deribit_sbe`), built on ``struct``.
+"""Plain-Python reference twin of the compiled SBE decoder (:mod:`tickwire.deribit.sbe`), built on ``struct``.
 
 It applies the same rules in the same order (frame length, schemaId, bounds, minimum block lengths, enum checks) and
-returns each message as a dict shaped like :func:`tickwire.netstack._sbe_dicts.message_dicts`, so tests compare the
+returns each message as a dict shaped like :func:`tickwire.deribit._sbe_dicts.message_dicts`, so tests compare the
 two on every message. It is also the baseline of the decode-rate benchmark.
 """
 from __future__ import annotations

@@ -218,9 +218,9 @@ def replay_command(
     source: str = typer.Option("file", help="file | dpdk (the file played through DPDK's net_pcap)"),
 ) -> None:
     """Replay a capture through the compiled path; print throughput per stage, gaps and the final books."""
-    from tickwire.engine.replay import replay_file
+    from tickwire.md.replay import replay_file
     from tickwire.native import NativeUnavailableError
-    from tickwire.netstack.deribit_json import InstrumentTable
+    from tickwire.deribit.instruments import InstrumentTable
     from tickwire.netstack.dpdk import DpdkError
     from tickwire.netstack.pcap import PcapError
 
@@ -272,7 +272,7 @@ def _print_report(data: dict[str, Any]) -> None:
                   f"{b['bid_levels']}/{b['ask_levels']}", str(b["last_change_id"]), str(b["valid"]), str(b["gaps"]),
                   b["checksum"])
     console.print(t)
-    for name, udp in (data.get("udp") or {}).items():  # e.g. sbe: multicast books (tickwire.engine.mcast_feed)
+    for name, udp in (data.get("udp") or {}).items():  # e.g. sbe: multicast books (tickwire.md.mcast_feed)
         console.print(f"udp {name} {udp.get('stats', udp)}")
         if udp.get("instruments"):
             t = Table(title=f"final books ({name})")

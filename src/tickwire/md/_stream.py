@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tickwire.netstack.deribit_json import decode_message
+from tickwire.deribit.json_decode import decode_message
 from tickwire.netstack.tcp import CH_PACKET, EVT_MIDSTREAM, EVT_NEW_CONN, F_CLIENT, tcp_segment
 from tickwire.netstack.ws import (
     MASK_ANY, MASK_NO, MASK_YES, OP_TEXT, PH_HTTP, PH_HUNT, S_MASK, SRC_RX, STATE_LEN, ws_feed, ws_init, ws_push,

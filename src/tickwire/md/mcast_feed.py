@@ -6,7 +6,7 @@ compiled SBE decoder and runs :func:`feed_step`, which in compiled code:
 - tracks ``sequenceNumber`` per channel: gaps, duplicates (dropped), late/reordered packets (processed: the
   change_id chain keeps them from corrupting a book), packets older than a 64-packet window (dropped);
 - maps ``instrumentId`` to an instrument slot from the Instrument/InstrumentV2 messages (tick and lot size);
-- keeps one book per instrument in the same integer-tick book as the WebSocket path (:mod:`tickwire.engine.book`),
+- keeps one book per instrument in the same integer-tick book as the WebSocket path (:mod:`tickwire.md.book`),
   chained on ``prevChangeId == last changeId``; a break invalidates the book until a snapshot;
 - recovers books from the snapshot channels (a Snapshot, possibly split until ``isLastInBook``) at start-up and
   after a gap; book messages that arrive meanwhile are buffered (a ring of PENDING_EVENTS events) and replayed
@@ -25,11 +25,11 @@ import numpy as np
 from numba import njit
 
 from tickwire import types as T
-from tickwire.engine.book import (
+from tickwire.md.book import (
     GAP, INCONSISTENT, Books, book_apply_event, book_clear, book_side_count,
 )
-from tickwire.netstack import deribit_sbe as D
-from tickwire.netstack.deribit_json import InstrumentTable
+from tickwire.deribit import sbe as D
+from tickwire.deribit.instruments import InstrumentTable
 
 # Every kernel here is compiled without the numba runtime (_nrt=False, nothing allocates): with it, each call
 # would incref/decref every array argument atomically (FeedState and SbeOut hold ~30 arrays).

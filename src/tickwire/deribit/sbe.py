@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from tickwire import types as T
-from tickwire.netstack._sbe_load import load_f64, load_i32, load_u16, load_u32, load_u64
+from tickwire.deribit._sbe_load import load_f64, load_i32, load_u16, load_u32, load_u64
 
 # Indices into SbeOut.fill: fill[k] = records committed in array k; fill[N_ARRAYS + k] is the in-packet cursor.
 F_PACKETS, F_MSGS, F_BOOKS, F_SNAPSHOTS, F_LEVELS, F_TRADES, F_TICKERS, F_INSTRUMENTS, F_TICK_STEPS, \

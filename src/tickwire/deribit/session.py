@@ -1,6 +1,6 @@
 """The Deribit session (slow path, asyncio): authenticate, keep alive, subscribe, reconnect.
 
-:class:`DeribitSession` owns one :class:`~tickwire.engine.transport.WsTransport` at a time and a
+:class:`DeribitSession` owns one :class:`~tickwire.deribit.transport.WsTransport` at a time and a
 :class:`SessionHandler` (the engine) that receives every byte and is told when the session is ready or lost:
 
     connect (backoff on failure) -> public/auth (client_credentials) -> public/set_heartbeat
@@ -26,13 +26,12 @@ import orjson
 
 from tickwire.clock import monotonic_ns
 from tickwire.config import CreditConfig, SessionConfig
-from tickwire.engine import credits
-from tickwire.engine.transport import TransportError, WsTransport
+from tickwire.deribit import credits
+from tickwire.deribit.errors import FATAL_AUTH_CODES, NOT_SUBSCRIBED, TOO_MANY_REQUESTS
+from tickwire.deribit.transport import TransportError, WsTransport
 
 log = logging.getLogger("tickwire.session")
 
-ERR_TOO_MANY_REQUESTS = 10028
-FATAL_AUTH_CODES = {13004, 13009, 13403}  # invalid_credentials, unauthorized, scope_exceeded: retrying cannot help
 SLOW_ID_LIMIT = 1 << 40  # JSON-RPC ids below this are slow-path requests; above, the order path's (see loop.py)
 
 
@@ -181,7 +180,7 @@ class DeribitSession:
         got = await self.request("private/subscribe", {"channels": self.channels})
         missing = set(self.channels) - set(got or [])
         if missing:
-            raise VenueError("private/subscribe", 11052, f"not subscribed: {sorted(missing)}")
+            raise VenueError("private/subscribe", NOT_SUBSCRIBED, f"not subscribed: {sorted(missing)}")
         await self.handler.on_ready(self)
         self.ready.set()
         log.info("session ready (%d channels, reconnects=%d)", len(self.channels), self.reconnects)
@@ -246,7 +245,7 @@ class DeribitSession:
             try:
                 return await asyncio.wait_for(fut, timeout)
             except VenueError as exc:
-                if exc.code != ERR_TOO_MANY_REQUESTS or attempt == retries:
+                if exc.code != TOO_MANY_REQUESTS or attempt == retries:
                     raise
                 self.rate_limited += 1
                 credits.drain(self.cstate, credits.NON_MATCHING, monotonic_ns())
