@@ -139,6 +139,42 @@ def bench_decode_apply(n: int = 20000, repeat: int = 3) -> dict[str, Any]:
     return out
 
 
+DATA = Path(__file__).resolve().parents[1] / "data" / "deribit"
+
+
+def _quiet_engine() -> Any:
+    """An engine on BTC-PERPETUAL with a Python-tier strategy that never acts (the pass decides nothing)."""
+    from tickwire.config import load
+    from tickwire.engine.engine import Engine, Instrument
+    from tickwire.engine.strategy import Strategy
+
+    info = {"instrument_name": "BTC-PERPETUAL", "tick_size": 0.5, "min_trade_amount": 10.0, "base_currency": "BTC"}
+    return Engine(load(None, {}), [Instrument(info)], Strategy, "twb-")
+
+
+def bench_pass_call(n: int = 200_000) -> dict[str, Any]:
+    """Python-side cost of one compiled-pass call (``Engine.compiled_pass``, what the async driver pays per
+    socket read): a read with no new bytes, and a read of one small real frame (a ticker notification: decoded,
+    no book change). Per-call µs percentiles (perf_counter_ns around each call) and the mean of the whole loop."""
+    engine = _quiet_engine()
+    ticker = (DATA / "cmp_ticker_BTC-PERPETUAL_100ms.json").read_bytes().strip()
+    frame = bytes([0x81, 126]) + len(ticker).to_bytes(2, "big") + ticker  # server -> client text frame
+    cases = {"empty_read": np.zeros(0, np.uint8), "ticker_frame": np.frombuffer(frame, np.uint8)}
+    out: dict[str, Any] = {"calls": n}
+    per = np.zeros(n, np.int64)
+    for name, buf in cases.items():
+        engine.compiled_pass(buf, 0, -1)  # compile
+        t = time.perf_counter_ns()
+        for i in range(n):
+            t0 = time.perf_counter_ns()
+            engine.compiled_pass(buf, 0, -1)
+            per[i] = time.perf_counter_ns() - t0
+        mean_us = (time.perf_counter_ns() - t) / n / 1e3
+        out[name] = {"mean_us": mean_us, "latency_us": latency_percentiles_us(per)}
+    assert engine.counters[0] >= n  # every ticker frame was decoded (C_MESSAGES)
+    return out
+
+
 def write_capture(path: Path, n: int) -> int:
     pkts = synth.session_packets(synth.ws_frames(messages(n)))
     return synth.write_packets(path, [(t, f) for t, f, *_ in pkts])

@@ -31,6 +31,11 @@ def test_bench_jit_compile(tmp_path: Path) -> None:
     benchlib.show("JIT: import + replay in a fresh process (s)", benchlib.bench_jit(path, tmp_path / "numba-cache"))
 
 
+@pytest.mark.bench
+def test_bench_pass_call() -> None:
+    benchlib.show("Python-side cost of one compiled-pass call (µs)", benchlib.bench_pass_call(n=200_000))
+
+
 def test_smoke_decode_apply() -> None:
     figures = benchlib.bench_decode_apply(n=300, repeat=1)
     assert figures["ours"]["msgs_per_s"] > 0 and figures["levels_applied"] > 300
@@ -50,3 +55,8 @@ def test_smoke_jit_cached(tmp_path: Path) -> None:
     benchlib.write_capture(path, 20)
     figures = benchlib.bench_jit(path, None, cold=False)
     assert figures["cached_s"] > 0
+
+
+def test_smoke_pass_call() -> None:
+    figures = benchlib.bench_pass_call(n=200)
+    assert figures["empty_read"]["latency_us"]["count"] == 200 and figures["ticker_frame"]["mean_us"] > 0
