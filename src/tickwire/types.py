@@ -1,50 +1,130 @@
-"""Every numpy record dtype and protocol constant of tickwire, defined once; each part has its own section."""
+"""Every numpy record dtype and protocol constant of tickwire, defined once.
+
+Sections, from the wire up: conventions and sides; packets; market-data events, order answers and the
+instrument table (the Deribit JSON codec); the L2 book; Deribit multicast SBE and its feed handler; the engine
+(orders, strategy actions, risk, credits, probes, counters).
+
+Conventions: prices are integer ticks (price / tick_size), amounts integer lots (amount / lot_size, lot_size = the
+instrument's min_trade_amount); exchange times in ns since the epoch. Every record dtype is built with
+``align=True``: each field sits at its natural alignment (as in a C struct), so compiled code never does an
+unaligned load; records are not padded to cache lines (their sizes are whatever their fields need).
+"""
 from __future__ import annotations
 
 import numpy as np
 
+# --- sides ---
+# One enum for order sides, book sides (the book's side axis), event sides and trade directions. The venue's
+# encodings (JSON "buy"/"sell" and "bids"/"asks", SBE bookSide and direction) are mapped to it at decode.
+# Signed quantities (a position) use 1 - 2 * side: +1 for a buy, -1 for a sell (tickwire.engine.orders.side_sign).
+SIDE_BUY, SIDE_SELL = 0, 1  # buy = the bid side of a book, sell = the ask side
+BOOK_BID, BOOK_ASK = SIDE_BUY, SIDE_SELL  # the same two values, named for book code
 
-# --- engine (issue 5): order table, strategy actions, risk codes, probe stages, counters ---
-# Order states (the engine's order state machine; tickwire.engine.orders)
-ORD_FREE, ORD_PENDING_NEW, ORD_OPEN, ORD_PARTIALLY_FILLED, ORD_FILLED = 0, 1, 2, 3, 4
-ORD_CANCELLED, ORD_REJECTED, ORD_PENDING_CANCEL, ORD_PENDING_REPLACE = 5, 6, 7, 8
-ORDER_ID_BYTES = 32  # venue order_id (a string on Deribit) kept as bytes so compiled code can encode a cancel
 
-# One live client order. Prices in integer ticks, amounts in integer lots (lot = instrument min_trade_amount).
-ORDER_DTYPE = np.dtype([
-    ("cid", np.int64), ("inst", np.int32), ("side", np.int32), ("state", np.int32), ("otype", np.int32),
-    ("price", np.int64), ("amount", np.int64), ("filled", np.int64), ("last_ts", np.int64),
-    ("req_id", np.int64), ("sent_tsc", np.uint64), ("ack_tsc", np.uint64),
-    ("oid_len", np.int32), ("post_only", np.int32), ("oid", np.uint8, (ORDER_ID_BYTES,)),
+# --- packets ---
+# Link types (pcap LINKTYPE_*) the packet parser understands.
+LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_IPV4 = 0, 1, 101, 228
+LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2 = 113, 276
+
+# PACKET_DTYPE.kind: what the parser found in one captured frame.
+PKT_OTHER, PKT_TCP, PKT_UDP, PKT_IP_FRAGMENT, PKT_MALFORMED = 0, 1, 2, 3, 4
+PKT_KIND_NAMES = ("other", "tcp", "udp", "ip_fragment", "malformed")
+# TCP flags (PACKET_DTYPE.tcp_flags)
+TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+
+# One parsed frame (tickwire.netstack.packet.parse_packets): offsets index the batch buffer it came from.
+PACKET_DTYPE = np.dtype([
+    ("ts_ns", np.int64),  # capture / receive time, ns
+    ("payload_off", np.int64),  # L4 payload (TCP/UDP data) offset in the batch buffer
+    ("payload_len", np.int32),  # L4 payload length (clipped to the captured bytes)
+    ("src_ip", np.uint32), ("dst_ip", np.uint32),  # IPv4, host byte order
+    ("seq", np.uint32), ("ack", np.uint32),  # TCP only
+    ("sport", np.uint16), ("dport", np.uint16),
+    ("kind", np.uint8),  # PKT_*
+    ("tcp_flags", np.uint8),
+    ("truncated", np.uint8),  # 1: caplen < the length the IP header announces (snaplen cut the payload)
+    ("vlan", np.uint16),  # outermost 802.1Q VLAN id, 0 when untagged
 ], align=True)
 
-# Strategy actions written into a preallocated buffer (both strategy tiers)
-ACT_NONE, ACT_NEW, ACT_CANCEL, ACT_EDIT, ACT_CANCEL_ALL = 0, 1, 2, 3, 4
-SIDE_BUY, SIDE_SELL = 1, -1
-OT_LIMIT, OT_MARKET = 0, 1
-TIF_GTC, TIF_IOC, TIF_FOK = 0, 1, 2
-ACTION_DTYPE = np.dtype([
-    ("kind", np.int32), ("inst", np.int32), ("side", np.int32), ("otype", np.int32), ("tif", np.int32),
-    ("post_only", np.int32), ("price", np.int64), ("amount", np.int64), ("cid", np.int64),
+# --- market-data events, order answers, the instrument table (Deribit JSON codec) ---
+# Market-data event kinds (EVENT_DTYPE.kind) and flags.
+EV_NONE, EV_BOOK, EV_TRADE, EV_TICKER = 0, 1, 2, 3
+EV_KIND_NAMES = ("none", "book", "trade", "ticker")
+ACT_LEVEL_NONE, ACT_LEVEL_NEW, ACT_LEVEL_CHANGE, ACT_LEVEL_DELETE = 0, 1, 2, 3  # EVENT_DTYPE.action (book levels)
+EVF_SNAPSHOT = 0x01  # the level belongs to a snapshot message (the book is cleared at its first level)
+EVF_FIRST = 0x02  # first event of its message (book: check the change_id chain here)
+EVF_LAST = 0x04  # last event of its message (book: commit change_id here)
+
+# One market-data event. A book message with k levels gives max(k, 1) EV_BOOK events (an empty message gives one
+# event with action ACT_LEVEL_NONE so the change_id chain still advances); a trades message gives one EV_TRADE per
+# trade; a ticker gives two EV_TICKER events (side BOOK_BID then BOOK_ASK: best price and amount).
+EVENT_DTYPE = np.dtype([
+    ("kind", np.uint8),  # EV_*
+    ("side", np.uint8),  # SIDE_BUY (bid) / SIDE_SELL (ask); trades: the taker's side
+    ("action", np.uint8),  # ACT_LEVEL_* (book), 0 otherwise
+    ("flags", np.uint8),  # EVF_*
+    ("inst", np.int32),  # instrument slot (index in the instrument table)
+    ("exch_ts", np.int64),  # exchange timestamp, ns since the epoch (Deribit JSON: ms * 1e6)
+    ("recv_ts", np.int64),  # local receive stamp supplied by the caller (TSC or capture ns)
+    ("change_id", np.int64),  # book: change_id; trade: trade_id (numeric); ticker: 0
+    ("prev_change_id", np.int64),  # book change: prev_change_id; snapshot: -1; trade: trade_seq
+    ("price", np.int64),  # ticks
+    ("amount", np.int64),  # lots (delete: 0)
+    ("msg", np.int64),  # index of the message (span) it came from in its batch
 ], align=True)
 
-# Risk verdicts (0 = pass)
-RISK_OK, RISK_MAX_AMOUNT, RISK_MAX_POSITION, RISK_MAX_OPEN, RISK_PRICE_BAND = 0, 1, 2, 3, 4
-RISK_RATE, RISK_CREDITS, RISK_KILLED, RISK_BOOK_INVALID, RISK_BAD_ACTION = 5, 6, 7, 8, 9
+# Order-method responses (private/buy, sell, edit, cancel and errors): ORDER_RESP_DTYPE.kind, order states.
+RESP_NONE, RESP_ORDER, RESP_ERROR = 0, 1, 2
+OST_UNKNOWN, OST_OPEN, OST_FILLED, OST_REJECTED, OST_CANCELLED, OST_UNTRIGGERED, OST_TRIGGERED = range(7)
+OST_NAMES = ("unknown", "open", "filled", "rejected", "cancelled", "untriggered", "triggered")
+RESP_ORDER_ID_BYTES = 32
 
-# Latency probe stages (TSC stamps per hot-loop pass)
-ST_RECV, ST_DECODED, ST_BOOK, ST_STRATEGY, ST_RISK, ST_ENCODED, ST_SENT = range(7)
-N_STAGES = 7  # the ack of an order is measured per order (ORDER_DTYPE.ack_tsc), not per pass
+# One JSON-RPC response to an order method. price/amount/filled in ticks/lots when the instrument is in the table
+# (inst >= 0), else inst = -1 and only the *_f float fields are meaningful. average_price is a float always
+# (an average is not a tick multiple).
+ORDER_RESP_DTYPE = np.dtype([
+    ("kind", np.uint8),  # RESP_*
+    ("order_state", np.uint8),  # OST_*
+    ("side", np.uint8),  # SIDE_BUY / SIDE_SELL
+    ("oid_len", np.uint8),  # bytes used in oid
+    ("inst", np.int32),
+    ("req_id", np.int64),  # JSON-RPC id
+    ("err_code", np.int64),  # error.code for RESP_ERROR, 0 otherwise
+    ("price", np.int64), ("amount", np.int64), ("filled", np.int64),  # ticks / lots (inst >= 0)
+    ("price_f", np.float64), ("amount_f", np.float64), ("filled_f", np.float64), ("average_price", np.float64),
+    ("us_out", np.int64),  # server send time (usOut), µs; 0 when absent
+    ("recv_ts", np.int64),
+    ("oid", np.uint8, (RESP_ORDER_ID_BYTES,)),  # order_id ASCII
+], align=True)
 
-# Engine counters (indices into an int64 array)
-C_MESSAGES, C_BOOK_UPDATES, C_RESYNCS, C_REJECTS, C_RECONNECTS, C_CREDITS_SPENT = range(6)
-C_RISK_REFUSED, C_ORDERS_SENT, C_FILLS, C_CANCELS_SENT, C_TIMEOUTS, C_RATE_LIMITED = range(6, 12)
-C_POSITION_FIXES, C_KILLS, C_DUPLICATES = 12, 13, 14
-N_COUNTERS = 15
-COUNTER_NAMES = ("messages", "book_updates", "resyncs", "rejects", "reconnects", "credits_spent",
-                 "risk_refused", "orders_sent", "fills", "cancels_sent", "timeouts", "rate_limited",
-                 "position_fixes", "kills", "duplicates")
-# --- multicast SBE (issue 9): Deribit UDP multicast market data, schema com.deribit.multicast id 1 ---
+# Instrument table used by the JSON codec: tick and lot sizes as exact decimals num * 10**-scale.
+INSTRUMENT_NAME_BYTES = 48
+INSTRUMENT_DTYPE = np.dtype([
+    ("name", np.uint8, (INSTRUMENT_NAME_BYTES,)), ("name_len", np.int32),
+    ("tick_scale", np.int32), ("tick_num", np.int64),  # tick_size = tick_num * 10**-tick_scale
+    ("lot_scale", np.int32), ("lot_num", np.int64),  # lot_size = lot_num * 10**-lot_scale
+    ("tick_size", np.float64), ("lot_size", np.float64),  # the same as floats (edges only)
+], align=True)
+
+# --- the L2 book ---
+# The L2 book (tickwire.md.book): per instrument slot, each side is a sorted array of levels with the BEST
+# LEVEL LAST (bids ascending, asks descending), so changes near the touch move few elements.
+BOOK_DEFAULT_DEPTH = 4096  # levels per side per slot
+BOOK_NO_PRICE = -(2**63)  # best price of an empty side
+BOOK_STATE_DTYPE = np.dtype([
+    ("last_change_id", np.int64),  # change_id of the last applied message (-1: none)
+    ("n_msgs", np.int64),  # book messages applied
+    ("n_gaps", np.int64),  # change_id chain breaks seen (each invalidates the book until the next snapshot)
+    ("n_dropped", np.int64),  # levels that did not fit (depth) or deletes/changes of unknown levels while truncated
+    ("n_errors", np.int64),  # inconsistent events (delete/change of an absent level, crossed snapshot...)
+    ("exch_ts", np.int64),  # exchange time of the last applied message, ns
+    ("n_bids", np.int32), ("n_asks", np.int32),
+    ("valid", np.uint8),  # 1 after a snapshot while the chain holds
+    ("truncated", np.uint8),  # 1 when levels were dropped for depth since the last snapshot
+], align=True)
+
+
+# --- multicast SBE: Deribit UDP multicast market data, schema com.deribit.multicast id 1 ---
 # Layout: Deribit's multicast schema as verified on its sample capture (tests/data/deribit-multicast).
 # All wire integers and doubles are little-endian.
 SBE_SCHEMA_ID = 1
@@ -80,7 +160,7 @@ SBE_NULL_U64 = 0xFFFFFFFFFFFFFFFF
 
 # Enums (uint8 on the wire).
 SBE_NO, SBE_YES = 0, 1
-SBE_SIDE_ASK, SBE_SIDE_BID = 0, 1  # bookSide
+SBE_SIDE_ASK, SBE_SIDE_BID = 0, 1  # bookSide (wire values; SIDE_* after decode)
 SBE_CHANGE_CREATED, SBE_CHANGE_CHANGED, SBE_CHANGE_DELETED = 0, 1, 2  # bookChange
 SBE_DIR_BUY, SBE_DIR_SELL, SBE_DIR_ZERO = 0, 1, 2  # direction
 SBE_INSTRUMENT_STATES = ("created", "open", "closed", "settled", "deactivated", "inactive", "started")
@@ -195,106 +275,72 @@ MCF_STAT_NAMES = ("packets", "gaps", "missing", "duplicates", "reordered", "too_
                   "ignored", "snapshots", "snapshots_verified", "snapshot_mismatch", "snapshots_aborted", "fresh_books",
                   "unknown_instrument", "off_tick", "inconsistent", "slots", "slots_full", "events", "trades",
                   "tickers", "buffered", "replayed", "buffer_lost")
-# --- netstack + book (issue 6): packets, market-data events, order responses, instruments, the L2 book ---
-# Conventions: prices are integer ticks (price / tick_size), amounts integer lots (amount / lot_size, lot_size =
-# the instrument's min_trade_amount); exchange times in ns since the epoch; every record is 64-byte aligned.
 
-# Link types (pcap LINKTYPE_*) the packet parser understands.
-LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_IPV4 = 0, 1, 101, 228
-LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2 = 113, 276
 
-# PACKET_DTYPE.kind: what the parser found in one captured frame.
-PKT_OTHER, PKT_TCP, PKT_UDP, PKT_IP_FRAGMENT, PKT_MALFORMED = 0, 1, 2, 3, 4
-PKT_KIND_NAMES = ("other", "tcp", "udp", "ip_fragment", "malformed")
-# TCP flags (PACKET_DTYPE.tcp_flags)
-TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+# --- engine: order table, strategy actions, risk, credits, probes, counters ---
+# Order states (the engine's order state machine; tickwire.engine.orders)
+ORD_FREE, ORD_PENDING_NEW, ORD_OPEN, ORD_PARTIALLY_FILLED, ORD_FILLED = 0, 1, 2, 3, 4
+ORD_CANCELLED, ORD_REJECTED, ORD_PENDING_CANCEL, ORD_PENDING_REPLACE = 5, 6, 7, 8
+ORDER_ID_BYTES = 32  # venue order_id (a string on Deribit) kept as bytes so compiled code can encode a cancel
 
-# One parsed frame (tickwire.netstack.packet.parse_packets): offsets index the batch buffer it came from.
-PACKET_DTYPE = np.dtype([
-    ("ts_ns", np.int64),  # capture / receive time, ns
-    ("payload_off", np.int64),  # L4 payload (TCP/UDP data) offset in the batch buffer
-    ("payload_len", np.int32),  # L4 payload length (clipped to the captured bytes)
-    ("src_ip", np.uint32), ("dst_ip", np.uint32),  # IPv4, host byte order
-    ("seq", np.uint32), ("ack", np.uint32),  # TCP only
-    ("sport", np.uint16), ("dport", np.uint16),
-    ("kind", np.uint8),  # PKT_*
-    ("tcp_flags", np.uint8),
-    ("truncated", np.uint8),  # 1: caplen < the length the IP header announces (snaplen cut the payload)
-    ("vlan", np.uint16),  # outermost 802.1Q VLAN id, 0 when untagged
+# One live client order. Prices in integer ticks, amounts in integer lots (lot = instrument min_trade_amount).
+ORDER_DTYPE = np.dtype([
+    ("cid", np.int64), ("inst", np.int32), ("side", np.int32), ("state", np.int32), ("otype", np.int32),
+    ("price", np.int64), ("amount", np.int64), ("filled", np.int64), ("last_ts", np.int64),
+    ("req_id", np.int64), ("sent_tsc", np.uint64), ("ack_tsc", np.uint64),
+    ("oid_len", np.int32), ("post_only", np.int32), ("oid", np.uint8, (ORDER_ID_BYTES,)),
 ], align=True)
 
-# Market-data event kinds (EVENT_DTYPE.kind) and flags.
-EV_NONE, EV_BOOK, EV_TRADE, EV_TICKER = 0, 1, 2, 3
-EV_KIND_NAMES = ("none", "book", "trade", "ticker")
-BOOK_BID, BOOK_ASK = 0, 1  # EVENT_DTYPE.side and the book's side index; for trades: BOOK_BID = taker bought
-ACT_LEVEL_NONE, ACT_LEVEL_NEW, ACT_LEVEL_CHANGE, ACT_LEVEL_DELETE = 0, 1, 2, 3  # EVENT_DTYPE.action (book levels)
-EVF_SNAPSHOT = 0x01  # the level belongs to a snapshot message (the book is cleared at its first level)
-EVF_FIRST = 0x02  # first event of its message (book: check the change_id chain here)
-EVF_LAST = 0x04  # last event of its message (book: commit change_id here)
-
-# One market-data event. A book message with k levels gives max(k, 1) EV_BOOK events (an empty message gives one
-# event with action ACT_LEVEL_NONE so the change_id chain still advances); a trades message gives one EV_TRADE per
-# trade; a ticker gives two EV_TICKER events (side BOOK_BID then BOOK_ASK: best price and amount).
-EVENT_DTYPE = np.dtype([
-    ("kind", np.uint8),  # EV_*
-    ("side", np.uint8),  # BOOK_BID / BOOK_ASK
-    ("action", np.uint8),  # ACT_LEVEL_* (book), 0 otherwise
-    ("flags", np.uint8),  # EVF_*
-    ("inst", np.int32),  # instrument slot (index in the instrument table)
-    ("exch_ts", np.int64),  # exchange timestamp, ns since the epoch (Deribit JSON: ms * 1e6)
-    ("recv_ts", np.int64),  # local receive stamp supplied by the caller (TSC or capture ns)
-    ("change_id", np.int64),  # book: change_id; trade: trade_id (numeric); ticker: 0
-    ("prev_change_id", np.int64),  # book change: prev_change_id; snapshot: -1; trade: trade_seq
-    ("price", np.int64),  # ticks
-    ("amount", np.int64),  # lots (delete: 0)
-    ("msg", np.int64),  # index of the message (span) it came from in its batch
+# Strategy actions written into a preallocated buffer (both strategy tiers)
+ACT_NONE, ACT_NEW, ACT_CANCEL, ACT_EDIT, ACT_CANCEL_ALL = 0, 1, 2, 3, 4
+OT_LIMIT, OT_MARKET = 0, 1
+TIF_GTC, TIF_IOC, TIF_FOK = 0, 1, 2
+ACTION_DTYPE = np.dtype([
+    ("kind", np.int32), ("inst", np.int32), ("side", np.int32), ("otype", np.int32), ("tif", np.int32),
+    ("post_only", np.int32), ("price", np.int64), ("amount", np.int64), ("cid", np.int64),
 ], align=True)
 
-# Order-method responses (private/buy, sell, edit, cancel and errors): ORDER_RESP_DTYPE.kind, order states.
-RESP_NONE, RESP_ORDER, RESP_ERROR = 0, 1, 2
-OST_UNKNOWN, OST_OPEN, OST_FILLED, OST_REJECTED, OST_CANCELLED, OST_UNTRIGGERED, OST_TRIGGERED = range(7)
-OST_NAMES = ("unknown", "open", "filled", "rejected", "cancelled", "untriggered", "triggered")
-RESP_ORDER_ID_BYTES = 32
+# Risk verdicts (0 = pass)
+RISK_OK, RISK_MAX_AMOUNT, RISK_MAX_POSITION, RISK_MAX_OPEN, RISK_PRICE_BAND = 0, 1, 2, 3, 4
+RISK_RATE, RISK_CREDITS, RISK_KILLED, RISK_BOOK_INVALID, RISK_BAD_ACTION = 5, 6, 7, 8, 9
 
-# One JSON-RPC response to an order method. price/amount/filled in ticks/lots when the instrument is in the table
-# (inst >= 0), else inst = -1 and only the *_f float fields are meaningful. average_price is a float always
-# (an average is not a tick multiple).
-ORDER_RESP_DTYPE = np.dtype([
-    ("kind", np.uint8),  # RESP_*
-    ("order_state", np.uint8),  # OST_*
-    ("side", np.uint8),  # BOOK_BID = buy, BOOK_ASK = sell
-    ("oid_len", np.uint8),  # bytes used in oid
-    ("inst", np.int32),
-    ("req_id", np.int64),  # JSON-RPC id
-    ("err_code", np.int64),  # error.code for RESP_ERROR, 0 otherwise
-    ("price", np.int64), ("amount", np.int64), ("filled", np.int64),  # ticks / lots (inst >= 0)
-    ("price_f", np.float64), ("amount_f", np.float64), ("filled_f", np.float64), ("average_price", np.float64),
-    ("us_out", np.int64),  # server send time (usOut), µs; 0 when absent
-    ("recv_ts", np.int64),
-    ("oid", np.uint8, (RESP_ORDER_ID_BYTES,)),  # order_id ASCII
+# Risk limits per instrument (tickwire.engine.risk.new_limits), in lots; max_open_orders and orders_per_s are
+# account-wide and read from the row of instrument 0.
+RISK_LIMITS_DTYPE = np.dtype([
+    ("max_order_lots", np.float64), ("max_position_lots", np.float64), ("max_open_orders", np.float64),
+    ("band_bps", np.float64),  # max distance of a limit price from mid, basis points
+    ("orders_per_s", np.float64),  # local order-rate bucket: refill rate and burst
+], align=True)
+# The risk state: one record (an array of length 1, so compiled code can write it).
+RISK_STATE_DTYPE = np.dtype([
+    ("killed", np.int64),  # 1: the kill switch is set, nothing new passes
+    ("open_orders", np.int64),  # live orders (reserved by admit, recounted from the order table)
+    ("rate_level", np.float64), ("rate_last_ns", np.int64),  # the order-rate bucket
+], align=True)
+# Exposure per instrument, in lots: the position and what live orders could add to it.
+EXPOSURE_DTYPE = np.dtype([("position", np.int64), ("live_buy", np.int64), ("live_sell", np.int64)], align=True)
+
+# Venue credit buckets (tickwire.deribit.credits): one record per request class, indexed by CREDIT_*.
+CREDIT_MATCHING, CREDIT_NON_MATCHING = 0, 1
+CREDIT_BUCKET_DTYPE = np.dtype([
+    ("level", np.float64), ("capacity", np.float64), ("refill_per_s", np.float64), ("last_ns", np.int64),
+    ("cost", np.float64),  # credits one request of this class costs
 ], align=True)
 
-# Instrument table used by the JSON codec: tick and lot sizes as exact decimals num * 10**-scale.
-INSTRUMENT_NAME_BYTES = 48
-INSTRUMENT_DTYPE = np.dtype([
-    ("name", np.uint8, (INSTRUMENT_NAME_BYTES,)), ("name_len", np.int32),
-    ("tick_scale", np.int32), ("tick_num", np.int64),  # tick_size = tick_num * 10**-tick_scale
-    ("lot_scale", np.int32), ("lot_num", np.int64),  # lot_size = lot_num * 10**-lot_scale
-    ("tick_size", np.float64), ("lot_size", np.float64),  # the same as floats (edges only)
-], align=True)
+# Latency probe stages (TSC stamps per hot-loop pass)
+ST_RECV, ST_DECODED, ST_BOOK, ST_STRATEGY, ST_RISK, ST_ENCODED, ST_SENT = range(7)
+N_STAGES = 7  # the ack of an order is measured per order (ORDER_DTYPE.ack_tsc), not per pass
+RTT_ORDER, RTT_POSITION = 0, 1  # round-trip kinds (PROBE_COUNTS_DTYPE.rtt index)
+# Market data applied to a book: joined after the run with the venue's send time of that change_id.
+MD_SAMPLE_DTYPE = np.dtype([("inst", np.int64), ("change_id", np.int64), ("applied_ns", np.int64)], align=True)
+# How many samples each probe ring was given (one record; the rings keep the newest ones).
+PROBE_COUNTS_DTYPE = np.dtype([("passes", np.int64), ("md", np.int64), ("rtt", np.int64, (2,))], align=True)
 
-# The L2 book (tickwire.md.book): per instrument slot, each side is a sorted array of levels with the BEST
-# LEVEL LAST (bids ascending, asks descending), so changes near the touch move few elements.
-BOOK_DEFAULT_DEPTH = 4096  # levels per side per slot
-BOOK_NO_PRICE = -(2**63)  # best price of an empty side
-BOOK_STATE_DTYPE = np.dtype([
-    ("last_change_id", np.int64),  # change_id of the last applied message (-1: none)
-    ("n_msgs", np.int64),  # book messages applied
-    ("n_gaps", np.int64),  # change_id chain breaks seen (each invalidates the book until the next snapshot)
-    ("n_dropped", np.int64),  # levels that did not fit (depth) or deletes/changes of unknown levels while truncated
-    ("n_errors", np.int64),  # inconsistent events (delete/change of an absent level, crossed snapshot...)
-    ("exch_ts", np.int64),  # exchange time of the last applied message, ns
-    ("n_bids", np.int32), ("n_asks", np.int32),
-    ("valid", np.uint8),  # 1 after a snapshot while the chain holds
-    ("truncated", np.uint8),  # 1 when levels were dropped for depth since the last snapshot
-], align=True)
+# Engine counters (indices into an int64 array)
+C_MESSAGES, C_BOOK_UPDATES, C_RESYNCS, C_REJECTS, C_RECONNECTS, C_CREDITS_SPENT = range(6)
+C_RISK_REFUSED, C_ORDERS_SENT, C_FILLS, C_CANCELS_SENT, C_TIMEOUTS, C_RATE_LIMITED = range(6, 12)
+C_POSITION_FIXES, C_KILLS, C_DUPLICATES = 12, 13, 14
+N_COUNTERS = 15
+COUNTER_NAMES = ("messages", "book_updates", "resyncs", "rejects", "reconnects", "credits_spent",
+                 "risk_refused", "orders_sent", "fills", "cancels_sent", "timeouts", "rate_limited",
+                 "position_fixes", "kills", "duplicates")

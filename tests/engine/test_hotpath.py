@@ -1,5 +1,5 @@
 """The compiled pass on real Deribit bytes: book, market-data probes, gap detection, and orders that equal the
-plain-Python twins (admit_py + encode_*_py) once the frames are deframed again. No network: a venue's bytes in,
+plain-Python references (ref_admit + encode_*_py) once the frames are deframed again. No network: a venue's bytes in,
 our frames out (the system tests do the same over real sockets)."""
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from tickwire.config import load
 from tickwire.engine import risk
 from tickwire.deribit import credits
 from tickwire.deribit import json_encode as encode
+from tickwire.engine._ref import ref_admit
 from tickwire.engine.engine import Engine, Instrument
 from tickwire.engine.strategies.market_maker import MarketMaker
 from tickwire.engine.strategy import Strategy, edit
@@ -65,7 +66,7 @@ def test_book_and_probes_from_real_messages_and_a_gap_is_flagged():
     # 37240.0 / 0.5 = 74480 ticks, 20 USD / 10 = 2 lots; the change added 37239.5 x 100 USD below it
     assert e.books.levels(0, BOOK_BID)[:2] == [(74480, 2), (74479, 10)]
     assert e.books.levels(0, BOOK_ASK)[0] == (74481, 1)
-    assert e.counters[C_BOOK_UPDATES] == 2 and list(e.probes.md_samples()[:, 1]) == [31479596557, 31479598217]
+    assert e.counters[C_BOOK_UPDATES] == 2 and list(e.probes.md_samples()["change_id"]) == [31479596557, 31479598217]
     assert e.touched[0] == 1
     e.touched[:] = 0
     change["params"]["data"]["prev_change_id"] = 1  # the chain breaks
@@ -76,8 +77,7 @@ def test_book_and_probes_from_real_messages_and_a_gap_is_flagged():
 def test_orders_of_the_compiled_path_equal_the_python_twins():
     e = _engine(MarketMaker, half_spread=1.0)
     # a twin copy of the risk state before the pass
-    lim, rst, exp = e.limits.copy(), e.rstate.copy(), e.expo.copy()
-    cst, cco = e.cstate.copy(), e.ccost.copy()
+    rk, exp = risk.RiskState(*(a.copy() for a in e.risk)), e.expo.copy()
     snap, _ = _snapshot_and_change()
     _, _, _, tx_len, sent = e.compiled_pass(np.frombuffer(_frame(orjson.dumps(snap)), np.uint8), 1, -1)
     assert tx_len > 0 and sent == 0  # fd -1: framed, left for the transport
@@ -88,14 +88,14 @@ def test_orders_of_the_compiled_path_equal_the_python_twins():
     for k, msg in enumerate(sent_orders):
         a = e.act[k]
         assert a["kind"] == ACT_NEW
-        assert risk.admit_py(a, lim, rst, exp, bid, ask, cst, cco, int(e.rstate[risk.R_RATE_LAST])) == 0
+        assert ref_admit(a, rk, exp, bid, ask, int(e.rstate[0]["rate_last_ns"])) == 0
         cid = k + 1
         want = encode.encode_new_py(msg["id"], "BTC-PERPETUAL", int(a["side"]), int(a["otype"]), int(a["tif"]),
                                     bool(a["post_only"]), int(a["price"]), 5, 1, int(a["amount"]), 10, 0, "twt-", cid)
         assert frames[k][1] == want
         assert e.orders[cid]["state"] == ORD_PENDING_NEW and e.orders[cid]["sent_tsc"] > 0
-    np.testing.assert_array_equal(exp, e.expo)  # reservations agree
-    assert credits.MATCHING == 0 and e.cstate[0, 0] == cst[0, 0]
+    assert exp.tobytes() == e.expo.tobytes()  # reservations agree
+    assert e.cstate[credits.MATCHING]["level"] == rk.credit[credits.MATCHING]["level"]
 
 
 def test_edit_of_an_acknowledged_order_goes_pending_replace_and_never_grows():

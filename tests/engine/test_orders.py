@@ -1,10 +1,11 @@
-"""Order state machine: compiled kernels equal their Python twins; duplicates and reordering never go backwards."""
+"""Order state machine: compiled kernels equal their references; duplicates and reordering never go backwards."""
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tickwire.engine import orders as om
+from tickwire.engine._ref import ref_next_state_local, ref_next_state_venue
 from tickwire.types import (
     ORD_CANCELLED,
     ORD_FILLED,
@@ -23,13 +24,13 @@ vstates = st.sampled_from(sorted(om.VENUE_STATES.values()))
 @given(states, st.integers(0, 5), st.integers(0, 5), vstates, st.integers(0, 5), st.integers(0, 5))
 def test_venue_kernel_equals_twin(state, filled, last_ts, vstate, vfilled, vts):
     assert om.next_state_venue(state, filled, last_ts, vstate, vfilled, vts) == \
-        om.next_state_venue_py(state, filled, last_ts, vstate, vfilled, vts)
+        ref_next_state_venue(state, filled, last_ts, vstate, vfilled, vts)
 
 
 @settings(max_examples=200, deadline=None)
 @given(states, st.integers(0, 5), st.integers(0, 6))
 def test_local_kernel_equals_twin(state, filled, event):
-    assert om.next_state_local(state, filled, event) == om.next_state_local_py(state, filled, event)
+    assert om.next_state_local(state, filled, event) == ref_next_state_local(state, filled, event)
 
 
 def _updates_for(amount: int):

@@ -4,23 +4,24 @@ from __future__ import annotations
 import pytest
 
 from tickwire.engine.positions import Position, PositionBook
+from tickwire.types import SIDE_BUY, SIDE_SELL
 
 
 def test_long_round_trip_inverse_pnl():
     p = Position("BTC-PERPETUAL")
-    p.apply_fill(1, 50_000.0, 1000.0)
-    p.apply_fill(1, 40_000.0, 1000.0)
+    p.apply_fill(SIDE_BUY, 50_000.0, 1000.0)
+    p.apply_fill(SIDE_BUY, 40_000.0, 1000.0)
     # harmonic mean: 2000 USD / (0.02 + 0.025 BTC)
     assert p.average_price == pytest.approx(2000 / 0.045)
     assert p.floating_pnl(50_000.0) == pytest.approx(2000 * (0.045 / 2000 - 1 / 50_000))
-    p.apply_fill(-1, 60_000.0, 2000.0)
+    p.apply_fill(SIDE_SELL, 60_000.0, 2000.0)
     assert p.size == 0 and p.realized_pnl == pytest.approx(0.045 - 2000 / 60_000)
 
 
 def test_short_flip_to_long():
     p = Position("BTC-PERPETUAL")
-    p.apply_fill(-1, 50_000.0, 100.0)
-    p.apply_fill(1, 40_000.0, 300.0)
+    p.apply_fill(SIDE_SELL, 50_000.0, 100.0)
+    p.apply_fill(SIDE_BUY, 40_000.0, 300.0)
     assert p.realized_pnl == pytest.approx(100 * (1 / 40_000 - 1 / 50_000))
     assert p.size == 200 and p.average_price == 40_000.0
 

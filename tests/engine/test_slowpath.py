@@ -55,7 +55,7 @@ def test_notification_before_the_answer_and_duplicates_end_consistent():
     assert e.positions.positions["BTC-PERPETUAL"].size == 10 and e.counters[C_DUPLICATES] == 1
     _notify(e, "user.orders.BTC-PERPETUAL.raw", [_order("filled", 30.0, 9), _order("open", 20.0, 7)])
     assert o["state"] == ORD_FILLED and o["filled"] == 3 and e.live_order_count() == 0
-    assert e.expo[0, 0] == 1  # position in lots, from fills
+    assert e.expo[0]["position"] == 1  # position in lots, from fills
     assert e.probes.rtt_samples_ns(0).size == 1  # order placement measured once
 
 
@@ -63,11 +63,11 @@ def test_refused_order_is_rejected_and_a_position_breach_fires_the_kill_switch()
     e = _engine_with_one_order()
     e._on_json({"jsonrpc": "2.0", "id": ORDER_ID_BASE + 4, "error": {"code": 10028, "message": "too_many_requests"}})
     assert e.orders[1]["state"] == ORD_REJECTED and e.counter_dict()["rate_limited"] == 1
-    assert e.cstate[0, 0] == 0  # the matching-engine credit mirror was drained
+    assert e.cstate[0]["level"] == 0  # the matching-engine credit mirror was drained
     big = {"trade_id": "t9", "instrument_name": "BTC-PERPETUAL", "direction": "sell", "price": 90_000.0,
            "amount": 600.0, "fee": 0.0, "label": ""}  # a fill from elsewhere on the account, over the limit
     _notify(e, "user.trades.BTC-PERPETUAL.raw", [big])
-    assert e.kill_reasons == {"breach"} and e.rstate[0] == 1.0
+    assert e.kill_reasons == {"breach"} and e.rstate[0]["killed"] == 1
     assert e.submit([buy(0, 180_000, 1)]) == 0  # nothing new passes
 
 

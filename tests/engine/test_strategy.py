@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from tickwire.engine import orders as om
 from tickwire.md.book import Books, book_apply_level
 from tickwire.engine.strategies.market_maker import MarketMaker, mm_kernel, quote_targets
-from tickwire.engine.strategies.taker import Taker, signal
+from tickwire.engine.strategies.taker import NO_SIGNAL, Taker, signal
 from tickwire.engine.strategy import (
-    NumbaStrategy, StrategyLoadError, buy, cancel, load_strategy, market, write_actions,
+    NumbaStrategy, StrategyLoadError, buy, cancel, load_strategy, market, new_market, write_actions,
 )
 from tickwire.types import (
     ACT_CANCEL, ACT_NEW, ACTION_DTYPE, BOOK_ASK, BOOK_BID, ORD_OPEN, OT_MARKET, SIDE_BUY, SIDE_SELL,
@@ -38,7 +38,7 @@ def test_python_actions_fill_the_buffer_and_extra_ones_are_dropped():
 
 
 @pytest.mark.parametrize("bid, ask, threshold, want", [(90, 10, 0.6, SIDE_BUY), (10, 90, 0.6, SIDE_SELL),
-                                                       (50, 50, 0.6, 0), (0, 0, 0.6, 0)])
+                                                       (50, 50, 0.6, NO_SIGNAL), (0, 0, 0.6, NO_SIGNAL)])
 def test_taker_signal(bid, ask, threshold, want):
     assert signal(bid, ask, threshold) == want
 
@@ -73,31 +73,31 @@ def _book(bid=1000, ask=1004):
 
 
 def test_market_maker_quotes_both_sides_then_requotes_and_stops_on_an_invalid_book():
-    books, orders, out = _book(), om.new_order_table(8), np.zeros(8, ACTION_DTYPE)
-    expo = np.zeros((1, 3), np.int64)
+    mkt, acct, out = new_market(_book()), om.new_account(1, 8), np.zeros(8, ACTION_DTYPE)
+    orders = acct.orders
     params = MarketMaker(None, half_spread=1, requote=2).params_array()
-    n = mm_kernel(0, books.px, books.qty, books.state, expo, orders, params, out)
+    n = mm_kernel(0, mkt, acct, params, out)
     assert n == 2 and {int(out[i]["side"]) for i in range(2)} == {SIDE_BUY, SIDE_SELL}
     assert all(out[i]["kind"] == ACT_NEW and out[i]["post_only"] == 1 for i in range(2))
     # both quotes rest at the venue; the market moves 10 ticks: both are cancelled, none re-placed yet
     for i in range(2):
         orders[i]["cid"], orders[i]["state"], orders[i]["side"], orders[i]["price"] = i + 1, ORD_OPEN, \
             out[i]["side"], out[i]["price"]
-    moved = _book(1010, 1014)
-    n = mm_kernel(0, moved.px, moved.qty, moved.state, expo, orders, params, out)
+    moved = new_market(_book(1010, 1014))
+    n = mm_kernel(0, moved, acct, params, out)
     assert n == 2 and all(out[i]["kind"] == ACT_CANCEL for i in range(2))
     # an invalid book: cancel resting quotes, place nothing
-    moved.state[0]["valid"] = 0
-    n = mm_kernel(0, moved.px, moved.qty, moved.state, expo, orders, params, out)
+    moved.st[0]["valid"] = 0
+    n = mm_kernel(0, moved, acct, params, out)
     assert n == 2 and all(out[i]["kind"] == ACT_CANCEL for i in range(2))
     orders["state"] = om.ORD_CANCELLED
-    assert mm_kernel(0, moved.px, moved.qty, moved.state, expo, orders, params, out) == 0
+    assert mm_kernel(0, moved, acct, params, out) == 0
 
 
 def test_market_maker_respects_its_position_limit():
-    books, orders, out = _book(), om.new_order_table(8), np.zeros(8, ACTION_DTYPE)
-    expo = np.array([[20, 0, 0]], np.int64)  # long at the limit: only the ask is quoted
+    mkt, acct, out = new_market(_book()), om.new_account(1, 8), np.zeros(8, ACTION_DTYPE)
+    acct.expo[0]["position"] = 20  # long at the limit: only the ask is quoted
     params = MarketMaker(None, max_position=20).params_array()
-    n = mm_kernel(0, books.px, books.qty, books.state, expo, orders, params, out)
+    n = mm_kernel(0, mkt, acct, params, out)
     assert n == 1 and out[0]["side"] == SIDE_SELL
     assert issubclass(MarketMaker, NumbaStrategy)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tickwire.engine.positions import Position
+from tickwire.types import SIDE_BUY, SIDE_SELL
 
 from engine_sys import engine_run, venue_call
 
@@ -31,7 +32,7 @@ def test_market_maker_trades_and_positions_equal_the_venue(sim):
     assert len(trades) == ours["fills"] >= 1
     ref = Position("BTC-PERPETUAL")
     for t in trades:
-        ref.apply_fill(1 if t["direction"] == "buy" else -1, t["price"], t["amount"], t.get("fee", 0.0))
+        ref.apply_fill(SIDE_BUY if t["direction"] == "buy" else SIDE_SELL, t["price"], t["amount"], t.get("fee", 0.0))
     assert ours["size"] == ref.size
     assert ours["realized_pnl"] == pytest.approx(ref.realized_pnl, abs=1e-12)
     assert ours["fees"] == pytest.approx(ref.fees, abs=1e-12)

@@ -14,10 +14,12 @@ from tickwire.types import (
 
 
 @njit(cache=True)
-def pingpong_kernel(inst, px, qty, st, expo, orders, params, out):
-    bp, bq, ap, aq = book_top(px, qty, st, inst)
-    if st[inst].valid == 0 or bp == BOOK_NO_PRICE or ap == BOOK_NO_PRICE or out.shape[0] == 0:
+def pingpong_kernel(inst, mkt, acct, params, out):
+    """The strategy kernel (tickwire.engine.strategy): one far bid, cancelled once acknowledged."""
+    bp, bq, ap, aq = book_top(mkt.px, mkt.qty, mkt.st, inst)
+    if mkt.st[inst].valid == 0 or bp == BOOK_NO_PRICE or ap == BOOK_NO_PRICE or out.shape[0] == 0:
         return 0
+    orders = acct.orders
     for i in range(orders.shape[0]):
         o = orders[i]
         if o.inst == inst and is_live(o.state):

@@ -35,6 +35,9 @@ from tickwire.netstack._fp_json import (
     CAPACITY, INVALID, MAX_DIGITS, UNCERTAIN, UNKNOWN, const, eq_const, exact_float, parse_number, scaled_int, skip_string,
     skip_value, ws,
 )
+from tickwire.netstack.ascii import (
+    COLON, COMMA, DIGIT_0, DIGIT_9, DOT, LOWER_C, LOWER_D, LOWER_N, MINUS, NON_ASCII, QUOTE, RBRACE, RBRACKET,
+)
 from tickwire.netstack.ws import OP_TEXT, SRC_RX, ws_feed
 from tickwire.types import (
     ACT_LEVEL_CHANGE, ACT_LEVEL_DELETE, ACT_LEVEL_NEW, ACT_LEVEL_NONE, BOOK_ASK, BOOK_BID, EV_BOOK, EV_TICKER,
@@ -113,16 +116,16 @@ def _next_key(b, p, e, first):
     if p >= e:
         return INVALID, 0, 0, 0
     c = b[p]
-    if c == 125:
+    if c == RBRACE:
         return p + 1, -2, 0, 0
     if not first:
-        if c != 44:
+        if c != COMMA:
             return INVALID, 0, 0, 0
         p = ws(b, p + 1, e)
         if p >= e:
             return INVALID, 0, 0, 0
         c = b[p]
-    if c != 34:
+    if c != QUOTE:
         return INVALID, 0, 0, 0
     ks = p + 1
     p, esc = skip_string(b, p, e)
@@ -132,7 +135,7 @@ def _next_key(b, p, e, first):
         return UNCERTAIN, 0, 0, 0  # an escaped key could spell a known one
     ke = p - 1
     p = ws(b, p, e)
-    if p >= e or b[p] != 58:
+    if p >= e or b[p] != COLON:
         return INVALID, 0, 0, 0
     return ws(b, p + 1, e), _key_id(b, ks, ke), ks, ke
 
@@ -152,7 +155,7 @@ def _string(b, p, e):
     """A string value without escapes: (next pos, start, end) or (status, 0, 0). Not a string: UNKNOWN."""
     if p >= e:
         return INVALID, 0, 0
-    if b[p] != 34:
+    if b[p] != QUOTE:
         return UNKNOWN, 0, 0
     q, esc = skip_string(b, p, e)
     if q < 0:
@@ -168,7 +171,7 @@ def _int(b, p, e):
     if p >= e:
         return INVALID, 0
     c = b[p]
-    if c != 45 and not (48 <= c <= 57):
+    if c != MINUS and not (DIGIT_0 <= c <= DIGIT_9):
         return UNKNOWN, 0
     q, m, x, is_int, exact = parse_number(b, p, e, 18)
     if q < 0:
@@ -184,7 +187,7 @@ def _num(b, p, e):
     if p >= e:
         return INVALID, 0, 0
     c = b[p]
-    if c != 45 and not (48 <= c <= 57):
+    if c != MINUS and not (DIGIT_0 <= c <= DIGIT_9):
         return UNKNOWN, 0, 0
     q, m, x, is_int, exact = parse_number(b, p, e, MAX_DIGITS)
     if q < 0:
@@ -210,7 +213,7 @@ def _channel(b, s, e):
         return 0, 0, 0
     dot = -1
     for i in range(i0, e):
-        if b[i] == 46:
+        if b[i] == DOT:
             if dot >= 0:
                 return 0, 0, 0  # more than three parts: grouped book etc.
             dot = i
@@ -230,7 +233,7 @@ def _levels(b, p, e, side, ev, n, cap):
     if not ok:
         return p, n
     p = ws(b, p, e)
-    if p < e and b[p] == 93:
+    if p < e and b[p] == RBRACKET:
         return p + 1, n
     while True:
         p = ws(b, p, e)
@@ -242,30 +245,30 @@ def _levels(b, p, e, side, ev, n, cap):
         if p < 0:
             return (UNCERTAIN if p == UNKNOWN else p), n
         c0 = b[s0] if s1 > s0 else 0  # dispatch on the first letter, then confirm the whole word
-        if c0 == 110 and eq_const(b, s0, s1, _NEW):
+        if c0 == LOWER_N and eq_const(b, s0, s1, _NEW):
             action = ACT_LEVEL_NEW
-        elif c0 == 99 and eq_const(b, s0, s1, _CHANGE):
+        elif c0 == LOWER_C and eq_const(b, s0, s1, _CHANGE):
             action = ACT_LEVEL_CHANGE
-        elif c0 == 100 and eq_const(b, s0, s1, _DELETE):
+        elif c0 == LOWER_D and eq_const(b, s0, s1, _DELETE):
             action = ACT_LEVEL_DELETE
         else:
             return UNCERTAIN, n
         p = ws(b, p, e)
-        if p >= e or b[p] != 44:
+        if p >= e or b[p] != COMMA:
             return UNCERTAIN, n
         p = ws(b, p + 1, e)
         p, pm, px = _num(b, p, e)
         if p < 0:
             return (UNCERTAIN if p == UNKNOWN else p), n
         p = ws(b, p, e)
-        if p >= e or b[p] != 44:
+        if p >= e or b[p] != COMMA:
             return UNCERTAIN, n
         p = ws(b, p + 1, e)
         p, am, ax = _num(b, p, e)
         if p < 0:
             return (UNCERTAIN if p == UNKNOWN else p), n
         p = ws(b, p, e)
-        if p >= e or b[p] != 93:
+        if p >= e or b[p] != RBRACKET:
             return UNCERTAIN, n
         if n >= cap:
             return CAPACITY, n
@@ -281,9 +284,9 @@ def _levels(b, p, e, side, ev, n, cap):
         p = ws(b, p + 1, e)
         if p >= e:
             return INVALID, n
-        if b[p] == 93:
+        if b[p] == RBRACKET:
             return p + 1, n
-        if b[p] != 44:
+        if b[p] != COMMA:
             return INVALID, n
         p += 1
 
@@ -427,7 +430,7 @@ def _trade(b, p, e, insts, ev, n, msg, recv_ts):
                 if s1 == s0 or s1 - s0 > 18:
                     return UNCERTAIN, n
                 for i in range(s0, s1):
-                    if b[i] < 48 or b[i] > 57:
+                    if b[i] < DIGIT_0 or b[i] > DIGIT_9:
                         return UNCERTAIN, n
                     tid = tid * 10 + (b[i] - 48)
         elif k == K_TIMESTAMP:
@@ -488,7 +491,7 @@ def _trades_data(b, p, e, insts, ev, n0, msg, recv_ts):
         return (UNCERTAIN if p == UNKNOWN else p), n0
     n = n0
     p = ws(b, p, e)
-    if p < e and b[p] == 93:
+    if p < e and b[p] == RBRACKET:
         return p + 1, n
     while True:
         p = ws(b, p, e)
@@ -498,10 +501,10 @@ def _trades_data(b, p, e, insts, ev, n0, msg, recv_ts):
         p = ws(b, p, e)
         if p >= e:
             return INVALID, n0
-        if b[p] == 93:
+        if b[p] == RBRACKET:
             p += 1
             break
-        if b[p] != 44:
+        if b[p] != COMMA:
             return INVALID, n0
         p += 1
     for j in range(n0, n):
@@ -656,7 +659,7 @@ def _order_fields(b, p, e, k, r, insts):
             if s1 - s0 > RESP_ORDER_ID_BYTES or s1 == s0:
                 return UNCERTAIN
             for i in range(s0, s1):
-                if b[i] >= 128:
+                if b[i] >= NON_ASCII:
                     return UNCERTAIN
                 r.oid[i - s0] = b[i]
             for i in range(s1 - s0, RESP_ORDER_ID_BYTES):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tickwire.netstack.ascii import DIGIT_0, DOT
 from tickwire.types import OT_MARKET, SIDE_BUY, TIF_FOK, TIF_IOC
 
 _FRAGMENTS = (
@@ -64,7 +65,7 @@ def _copy(buf, pos, src, n):
 def write_uint(buf, pos, v):
     """Decimal digits of a non-negative integer."""
     if v == 0:
-        buf[pos] = 48
+        buf[pos] = DIGIT_0
         return pos + 1
     n = 0
     t = v
@@ -72,7 +73,7 @@ def write_uint(buf, pos, v):
         t //= 10
         n += 1
     for k in range(n - 1, -1, -1):
-        buf[pos + k] = 48 + v % 10
+        buf[pos + k] = DIGIT_0 + v % 10
         v //= 10
     return pos + n
 
@@ -92,11 +93,11 @@ def write_decimal(buf, pos, units, scale):
     for _ in range(scale):
         p *= 10
     pos = write_uint(buf, pos, units // p)
-    buf[pos] = 46  # '.'
+    buf[pos] = DOT
     pos += 1
     frac = units % p
     for k in range(scale - 1, -1, -1):
-        buf[pos + k] = 48 + frac % 10
+        buf[pos + k] = DIGIT_0 + frac % 10
         frac //= 10
     return pos + scale
 

@@ -91,7 +91,7 @@ class DeribitSession:
         self.rate_limited = 0
         self.refreshes = 0
         self.test_requests = 0
-        self.cstate, self.ccost = credits.new_budget(credit_cfg, monotonic_ns())
+        self.credit = credits.new_budget(credit_cfg, monotonic_ns())
         self._next_id = 1
         self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
         self._stop = asyncio.Event()
@@ -237,10 +237,10 @@ class DeribitSession:
         """One JSON-RPC call; waits for non-matching-engine credits first; retries a 10028 after a backoff."""
         timeout = timeout_s if timeout_s is not None else self.cfg.request_timeout_ms / 1e3
         for attempt in range(retries + 1):
-            wait = credits.wait_ns(self.cstate, self.ccost, credits.NON_MATCHING, monotonic_ns())
+            wait = credits.wait_ns(self.credit, credits.NON_MATCHING, monotonic_ns())
             if wait:
                 await asyncio.sleep(wait / 1e9)
-            credits.take(self.cstate, self.ccost, credits.NON_MATCHING, monotonic_ns())
+            credits.take(self.credit, credits.NON_MATCHING, monotonic_ns())
             fut = self.send_request(method, params)
             try:
                 return await asyncio.wait_for(fut, timeout)
@@ -248,7 +248,7 @@ class DeribitSession:
                 if exc.code != TOO_MANY_REQUESTS or attempt == retries:
                     raise
                 self.rate_limited += 1
-                credits.drain(self.cstate, credits.NON_MATCHING, monotonic_ns())
+                credits.drain(self.credit, credits.NON_MATCHING, monotonic_ns())
                 await asyncio.sleep(0.05 * 2 ** attempt)
         raise AssertionError("unreachable")
 

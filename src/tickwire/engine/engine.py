@@ -28,21 +28,21 @@ from tickwire.deribit import credits
 from tickwire.engine import orders as om
 from tickwire.md.book import Books, book_clear, book_top
 from tickwire.engine.hotpath import (
-    ORDER_ID_BASE, REQ_CANCEL, REQ_CANCEL_ALL, REQ_EDIT, REQ_NEW, OrderPath, build_hot_pass, no_strategy, send_actions,
+    ORDER_ID_BASE, REQ_CANCEL, REQ_CANCEL_ALL, REQ_EDIT, REQ_NEW, HotPass, HotState, new_order_path, new_receive,
+    no_strategy,
 )
 from tickwire.engine.positions import PositionBook
 from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Probes
 from tickwire.deribit.errors import NOT_OPEN_CODES, TOO_MANY_REQUESTS
 from tickwire.deribit.session import DeribitSession, SessionClosed, VenueError
-from tickwire.engine.strategy import BookView, NumbaStrategy, OrderView, Strategy, write_actions
+from tickwire.engine.strategy import BookView, NumbaStrategy, OrderView, Strategy, new_market, write_actions
 from tickwire.native import lib
 from tickwire.deribit.instruments import InstrumentTable
-from tickwire.deribit.json_decode import new_outputs
 from tickwire.netstack import ws
 from tickwire.types import (
-    ACTION_DTYPE, BOOK_NO_PRICE, C_DUPLICATES, C_FILLS, C_KILLS, C_POSITION_FIXES, C_RATE_LIMITED, C_RECONNECTS,
+    BOOK_NO_PRICE, C_DUPLICATES, C_FILLS, C_KILLS, C_POSITION_FIXES, C_RATE_LIMITED, C_RECONNECTS,
     C_REJECTS, C_TIMEOUTS, COUNTER_NAMES, N_COUNTERS, ORD_PENDING_CANCEL, ORD_PENDING_NEW, ORD_PENDING_REPLACE,
-    ORDER_RESP_DTYPE, OST_NAMES, RESP_ERROR, RESP_ORDER,
+    ORDER_RESP_DTYPE, OST_NAMES, RESP_ERROR, RESP_ORDER, SIDE_BUY, SIDE_SELL,
 )
 
 log = logging.getLogger("tickwire.engine")
@@ -72,33 +72,27 @@ class Engine:
         n = len(instruments)
         self.label = label_prefix
         self.books = Books(n)
-        self.orders = om.new_order_table(order_capacity)
         self.insts = InstrumentTable(capacity=max(1, n), defaults=False)
         for i in instruments:  # codec slot == engine instrument index; exact decimal tick and lot sizes
             self.insts.add(i.name, repr(i.tick_size), repr(i.lot_size))
         t = self.insts.active
         meta = np.stack([t["tick_num"], t["tick_scale"], t["lot_num"], t["lot_scale"]], axis=1).astype(np.int64)
-        self.op = OrderPath(list(self.instruments), meta, label_prefix, self.orders)
-        now = monotonic_ns()
-        self.limits = risk.new_limits(cfg.risk, [i.lot_size for i in instruments])
-        self.rstate = risk.new_state(cfg.risk, now)
-        self.expo = np.zeros((n, 3), np.int64)
-        self.bid = np.zeros(n, np.int64)
-        self.ask = np.zeros(n, np.int64)
-        self.cstate, self.ccost = credits.new_budget(cfg.credits, now)
+        # the records of the compiled pass (tickwire.engine.hotpath.HotState); the slow path uses the same arrays
+        self.recv = new_receive(t)
+        self.mkt = new_market(self.books)
+        self.acct = om.new_account(n, order_capacity)
+        self.op = new_order_path(list(self.instruments), meta, label_prefix)
+        self.risk = risk.new_risk(cfg.risk, cfg.credits, [i.lot_size for i in instruments], monotonic_ns())
         self.counters = np.zeros(N_COUNTERS, np.int64)
         self.probes = Probes(probe_capacity)
+        self.ws_st, self.rx, self.spans, self.ctrl, _, self.events, self.resps, self.fb = self.recv
+        self.orders, self.expo = self.acct
+        self.limits, self.rstate, self.cstate = self.risk
+        self.bid, self.ask, self.touched = self.mkt.bid, self.mkt.ask, self.mkt.touched
+        self.act = self.op.act
         self.positions = PositionBook(self.instruments)
         self.portfolio: dict[str, Any] = {}
-        # deframer and decoder buffers (server -> client frames are never masked)
-        self.ws_st = ws.new_state(ws.PH_FRAMES, ws.MASK_NO)
-        self.rx = ws.new_rx(1 << 22)
-        self.spans = ws.new_spans(512)
-        self.ctrl = ws.new_ctrl()
-        self.events, self.resps, self.fb = new_outputs(events=1 << 16, resps=1024, spans=self.spans.shape[0])
-        self._empty = np.zeros(0, np.uint8)
-        self.act = np.zeros(64, ACTION_DTYPE)
-        self.touched = np.zeros(n, np.int64)
+        self._empty = np.frombuffer(b"", np.uint8)
         self.kill_reasons: set[str] = set()
         self.session: DeribitSession | None = None
         self._read_tsc = 0
@@ -110,7 +104,9 @@ class Engine:
             kernel, self.params = type(self.strategy).kernel, self.strategy.params_array()
         else:
             kernel, self.params = no_strategy, np.zeros(1)
-        self.hot_pass, self.applied_pass = build_hot_pass(kernel)
+        self.kernel = kernel
+        self.hot = HotPass(HotState(self.recv, self.mkt, self.acct, self.op, self.risk, self.probes.rings,
+                                    self.counters, self.params), kernel)
         self.multicast = cfg.md == "multicast"  # books come from a multicast feed (attach_md), not book.*
         self.py_strategy = self.strategy if isinstance(self.strategy, Strategy) else None
 
@@ -119,10 +115,7 @@ class Engine:
         self.on_bytes(b"", 0)
         self.on_md_events(self.events[:0])
         self.submit(())
-        op = self.op
-        send_actions(self.act, 0, self.orders, op.ids, op.keys, op.names, op.name_len, op.meta, op.label, op.frag,
-                     op.frag_off, op.payload, op.tx, self.limits, self.rstate, self.expo, self.bid, self.ask,
-                     self.cstate, self.ccost, self.counters, -1)
+        self.hot.send(0, -1)
         # the slow path's kernels too: a first call loads (or compiles) them, which must not stall a live session
         scratch = om.new_order_table(2)
         om.apply_venue(scratch, 0, om.V_OPEN, 0, 0)
@@ -130,10 +123,10 @@ class Engine:
         om.count_live(scratch)
         book_top(self.books.px, self.books.qty, self.books.state, 0)
         risk.recompute_exposure(scratch, self.rstate.copy(), self.expo.copy())
-        cstate = self.cstate.copy()
-        credits.wait_ns(cstate, self.ccost, credits.NON_MATCHING, monotonic_ns())
-        credits.take(cstate, self.ccost, credits.NON_MATCHING, monotonic_ns())
-        self.probes.count[:] = 0
+        buckets = self.cstate.copy()
+        credits.wait_ns(buckets, credits.NON_MATCHING, monotonic_ns())
+        credits.take(buckets, credits.NON_MATCHING, monotonic_ns())
+        self.probes.reset()
 
     # --- strategy Context ---
     def tick_size(self, inst: int) -> float:
@@ -143,7 +136,7 @@ class Engine:
         return self.inst[inst].lot_size
 
     def position(self, inst: int) -> int:
-        return int(self.expo[inst, risk.E_POS])
+        return int(self.expo[inst]["position"])
 
     def live_orders(self, inst: int) -> list[OrderView]:
         return [self._view(o) for o in self.orders if om.is_live(o["state"]) and o["inst"] == inst]
@@ -174,13 +167,7 @@ class Engine:
         fd = transport.direct_fd if transport is not None and transport.can_send_direct() else -1
         while True:
             ns, n_resp, n_fb, tx_len, sent = self.compiled_pass(buf, tsc, fd)
-            self._flush(tx_len, sent)
-            for k in range(n_resp):
-                self._on_resp(self.resps[k])
-            for k in range(n_fb):
-                self._on_fallback(int(self.fb[k, 0]))
-            if self.touched.any():
-                self._after_books()
+            self.after_pass(n_resp, n_fb, tx_len, sent)
             if ns < self.spans.shape[0]:
                 break
             buf = self._empty
@@ -189,6 +176,17 @@ class Engine:
                         ws.ERR_NAMES[int(self.ws_st[ws.S_ERR])])
             if self.session is not None:
                 self.session.drop_connection()
+
+    def after_pass(self, n_resp: int, n_fb: int, tx_len: int, sent: int) -> None:
+        """The slow-path part of one compiled pass (either driver): send what it could not, then the order
+        answers and messages it handed over, then the changed books it leaves to Python."""
+        self._flush(tx_len, sent)
+        for k in range(n_resp):
+            self._on_resp(self.resps[k])
+        for k in range(n_fb):
+            self._on_fallback(int(self.fb[k, 0]))
+        if self.touched.any():
+            self._after_books()
 
     def on_md_events(self, events: np.ndarray) -> None:
         """One batch of the multicast feed (book events already applied to ``self.books``): the compiled
@@ -199,25 +197,15 @@ class Engine:
         tsc = int(lib.tw_rdtsc())
         transport = self.session.transport if self.session is not None else None
         fd = transport.direct_fd if transport is not None and transport.can_send_direct() else -1
-        p, op = self.probes, self.op
-        tx_len, sent = self.applied_pass(events, events.shape[0], self.books.px, self.books.qty, self.books.state,
-                                         self.touched, self.params, self.act, self.orders, op.ids, op.keys, op.names,
-                                         op.name_len, op.meta, op.label, op.frag, op.frag_off, op.payload, op.tx,
-                                         self.limits, self.rstate, self.expo, self.bid, self.ask, self.cstate,
-                                         self.ccost, self.counters, p.stages, p.md, p.count, tsc, fd)
+        tx_len, sent = self.hot.applied(events, tsc, fd)
         self._flush(tx_len, sent)
         if self.touched.any():
             self._after_books()
 
     def compiled_pass(self, buf: np.ndarray, tsc: int, fd: int) -> tuple[int, int, int, int, int]:
-        """The compiled pass over one read (see hotpath.build_hot_pass); ``op.tx[:tx_len]`` holds its frames."""
-        p, op = self.probes, self.op
-        return self.hot_pass(buf, self.ws_st, self.rx, self.spans, self.ctrl, self.insts.active, self.events,
-                             self.resps, self.fb, self.books.px, self.books.qty, self.books.state, self.touched,
-                             self.params, self.act, self.orders, op.ids, op.keys, op.names, op.name_len, op.meta,
-                             op.label, op.frag, op.frag_off, op.payload, op.tx, self.limits, self.rstate, self.expo,
-                             self.bid, self.ask, self.cstate, self.ccost, self.counters, p.stages, p.md, p.count,
-                             tsc, fd)
+        """The compiled pass over one read (``buf``: C-contiguous uint8; see hotpath.build_hot_pass);
+        ``op.tx[:tx_len]`` holds its frames."""
+        return self.hot.read(buf, tsc, fd)
 
     def _on_fallback(self, span: int) -> None:
         src, off, ln, opcode = (int(x) for x in self.spans[span])
@@ -304,10 +292,7 @@ class Engine:
             return 0
         transport = self.session.transport if self.session is not None else None
         fd = transport.direct_fd if transport is not None and transport.can_send_direct() else -1
-        op = self.op
-        tx_len, sent = send_actions(self.act, n, self.orders, op.ids, op.keys, op.names, op.name_len, op.meta,
-                                    op.label, op.frag, op.frag_off, op.payload, op.tx, self.limits, self.rstate,
-                                    self.expo, self.bid, self.ask, self.cstate, self.ccost, self.counters, fd)
+        tx_len, sent = self.hot.send(n, fd)
         self._flush(tx_len, sent)
         return tx_len
 
@@ -336,7 +321,8 @@ class Engine:
             inst = self.index.get(channel.split(".")[1], -1)
             for t in data or []:
                 if inst >= 0:
-                    self.submit(self.py_strategy.on_trade(inst, 1 if t.get("direction") == "buy" else -1,
+                    side = SIDE_BUY if t.get("direction") == "buy" else SIDE_SELL
+                    self.submit(self.py_strategy.on_trade(inst, side,
                                                           round(float(t["price"]) / self.inst[inst].tick_size),
                                                           round(float(t["amount"]) / self.inst[inst].lot_size)))
 
@@ -449,8 +435,8 @@ class Engine:
         risk.recompute_exposure(self.orders, self.rstate, self.expo)
         for k, i in enumerate(self.inst):
             lots = round(self.positions.positions[i.name].size / i.lot_size)
-            self.expo[k, risk.E_POS] = lots
-            if abs(lots) > self.limits[k, risk.L_MAX_POSITION] and "breach" not in self.kill_reasons:
+            self.expo[k]["position"] = lots
+            if abs(lots) > self.limits[k]["max_position_lots"] and "breach" not in self.kill_reasons:
                 self.kill(f"breach: {i.name} position {lots} lots over the limit")
 
     # --- kill switch ---

@@ -1,31 +1,44 @@
 """The compiled hot pass: bytes -> deframe -> decode -> book -> strategy -> risk -> encode -> frame -> send.
 
-Called once per socket read by the async driver (tickwire.engine.engine).
-Everything here works on preallocated arrays; the only calls out are the _tw_native shims (TSC, clock, send),
-bound by symbol (tickwire.engine.shims) so that every kernel it calls is cached on disk (only the pass itself,
-specialised on the strategy kernel, compiles per process: a few seconds at warm-up).
+The state of the pass is one :class:`HotState`: a handful of named records (NamedTuples of preallocated arrays)
+passed as units — the WebSocket receive side and decoder outputs (:class:`Receive`), the market view
+(``Market``), the account view (``Account``: orders and exposure), the order path (:class:`OrderPath`), risk
+(``RiskState``), the probe rings, the engine counters and the strategy params. Everything works on those arrays;
+the only calls out are the _tw_native shims (TSC, clock, send), bound by symbol (tickwire.engine.shims) so that
+every kernel the pass calls is cached on disk (only the pass itself, specialised on the strategy kernel,
+compiles per process: a few seconds at warm-up).
+
+Python calls the pass through :class:`HotPass`: the state is boxed once (a numba jitclass holding the
+HotState) and each entry point is compiled for its exact argument types, so a call from Python unboxes one
+object instead of ~40 arrays and skips numba's per-call type dispatch (see :class:`HotPass`).
 
 Order requests carry JSON-RPC ids ``ORDER_ID_BASE + cid * 4 + kind`` so that the slow path knows, from the id
 alone, which client order and which request an answer belongs to (no lookup table, no allocation).
 """
 from __future__ import annotations
 
-import numpy as np
-from numba import njit
+import functools
+import os
+from typing import Any, Callable, NamedTuple
 
-from tickwire.engine import risk
+import numpy as np
+from numba import njit, typeof
+from numba.experimental import jitclass
+
 from tickwire.deribit import json_encode as encode
+from tickwire.deribit.json_decode import decode_read, new_outputs
+from tickwire.engine import risk, shims
+from tickwire.engine.orders import L_CANCEL_SENT, L_EDIT_SENT, Account, apply_local, is_live
+from tickwire.engine.probes import ProbeRings, md_applied
+from tickwire.engine.strategy import Market
 from tickwire.md.book import GAP, IGNORED, book_apply_event, book_top
-from tickwire.engine.orders import L_CANCEL_SENT, L_EDIT_SENT, apply_local, is_live
-from tickwire.engine.probes import K_PASSES, md_applied
-from tickwire.engine import shims
-from tickwire.deribit.json_decode import decode_read
+from tickwire.netstack import ws
 from tickwire.netstack.ws import OP_TEXT, ws_encode, ws_reserve
 from tickwire.types import (
-    ACT_CANCEL, ACT_CANCEL_ALL, ACT_EDIT, ACT_NEW, ACT_NONE, BOOK_NO_PRICE, C_BOOK_UPDATES, C_CANCELS_SENT,
-    C_CREDITS_SPENT, C_MESSAGES, C_ORDERS_SENT, C_RESYNCS, C_RISK_REFUSED, EV_BOOK, EVF_LAST, ORD_OPEN,
-    ORD_PARTIALLY_FILLED, ORD_PENDING_CANCEL, ORD_PENDING_NEW, RISK_MAX_OPEN, RISK_OK, ST_BOOK, ST_DECODED,
-    ST_ENCODED, ST_RECV, ST_RISK, ST_SENT, ST_STRATEGY,
+    ACT_CANCEL, ACT_CANCEL_ALL, ACT_EDIT, ACT_NEW, ACT_NONE, ACTION_DTYPE, BOOK_NO_PRICE, C_BOOK_UPDATES,
+    C_CANCELS_SENT, C_CREDITS_SPENT, C_MESSAGES, C_ORDERS_SENT, C_RESYNCS, C_RISK_REFUSED, EV_BOOK, EVF_LAST,
+    INSTRUMENT_NAME_BYTES, ORD_OPEN, ORD_PARTIALLY_FILLED, ORD_PENDING_CANCEL, ORD_PENDING_NEW, RISK_MAX_OPEN,
+    RISK_OK, ST_BOOK, ST_DECODED, ST_ENCODED, ST_RECV, ST_RISK, ST_SENT, ST_STRATEGY,
 )
 
 ORDER_ID_BASE = 1 << 40
@@ -34,61 +47,100 @@ REQ_NEW, REQ_CANCEL, REQ_CANCEL_ALL, REQ_EDIT = 0, 1, 2, 3
 
 @njit(cache=True)
 def order_req_id(cid: int, kind: int) -> int:
+    """The JSON-RPC id of request ``kind`` (REQ_*) about client order ``cid``."""
     return ORDER_ID_BASE + cid * 4 + kind
 
 
-class OrderPath:
-    """Every array the order path needs, preallocated once per engine (see :func:`encode_actions`).
+class Receive(NamedTuple):
+    """The WebSocket receive side and the compiled decoder's outputs (tickwire.deribit.json_decode)."""
 
-    ``meta`` int64[n_inst, 4] = (tick_num, tick_scale, lot_num, lot_scale); ``names`` uint8[n_inst, 48] with
-    ``name_len``; ``label`` the run's label prefix; ``keys`` a pool of WebSocket masking keys refilled from the OS
-    CSPRNG on the slow path; ``ids[0]`` the next client id, ``ids[1]`` the next masking key index.
-    """
+    ws_st: np.ndarray  # deframer state (tickwire.netstack.ws)
+    rx: np.ndarray  # uint8 receive buffer: reads land at ws_reserve(ws_st, rx, n)
+    spans: np.ndarray  # complete messages of the last read
+    ctrl: np.ndarray  # reassembly area of fragmented / control frames
+    insts: np.ndarray  # INSTRUMENT_DTYPE: codec slot == engine instrument index
+    events: np.ndarray  # EVENT_DTYPE market-data events of the last read
+    resps: np.ndarray  # ORDER_RESP_DTYPE answers to order requests
+    fb: np.ndarray  # fallback rows: spans the compiled decoder left to the slow path
 
-    def __init__(self, names: list[str], meta: np.ndarray, label: str, orders: np.ndarray, n_keys: int = 4096):
-        import os
 
-        self.names = np.zeros((len(names), 48), np.uint8)
-        self.name_len = np.zeros(len(names), np.int64)
-        for i, name in enumerate(names):
-            raw = name.encode()
-            self.names[i, :len(raw)] = np.frombuffer(raw, np.uint8)
-            self.name_len[i] = len(raw)
-        self.meta = meta
-        self.label = np.frombuffer(label.encode(), np.uint8).copy()
-        self.orders = orders
-        self.frag, self.frag_off = encode.fragments()
-        self.payload = np.zeros(1024, np.uint8)
-        self.tx = np.zeros(1 << 16, np.uint8)
-        self.keys = np.frombuffer(os.urandom(4 * n_keys), np.uint32).astype(np.int64)
-        self.ids = np.ones(2, np.int64)
+def new_receive(insts: np.ndarray, rx_bytes: int = 1 << 22, n_spans: int = 512) -> Receive:
+    """Buffers for one client connection (server -> client frames are never masked)."""
+    spans = ws.new_spans(n_spans)
+    events, resps, fb = new_outputs(events=1 << 16, resps=1024, spans=spans.shape[0])
+    return Receive(ws.new_state(ws.PH_FRAMES, ws.MASK_NO), ws.new_rx(rx_bytes), spans, ws.new_ctrl(), insts,
+                   events, resps, fb)
+
+
+class OrderPath(NamedTuple):
+    """Every array the order path needs, preallocated once per engine (see :func:`encode_actions`)."""
+
+    act: np.ndarray  # ACTION_DTYPE: the actions of one decision
+    ids: np.ndarray  # int64[2]: next client id, next masking key index
+    keys: np.ndarray  # int64: WebSocket masking keys from the OS CSPRNG, refilled on the slow path
+    names: np.ndarray  # uint8[n_inst, 48] instrument names, name_len bytes each
+    name_len: np.ndarray  # int64[n_inst]
+    meta: np.ndarray  # int64[n_inst, 4] = (tick_num, tick_scale, lot_num, lot_scale)
+    label: np.ndarray  # uint8: the run's label prefix (client ids travel in Deribit's label)
+    frag: np.ndarray  # the request encoder's fixed fragments (tickwire.deribit.json_encode.fragments)
+    frag_off: np.ndarray
+    payload: np.ndarray  # uint8 scratch for one request
+    tx: np.ndarray  # uint8: the framed requests of one decision
 
     def refill_keys(self) -> None:
         """New masking keys (the slow path calls this periodically: keys must not be predictable)."""
-        import os
-
         self.keys[:] = np.frombuffer(os.urandom(4 * self.keys.shape[0]), np.uint32)
 
 
+def new_order_path(names: list[str], meta: np.ndarray, label: str, n_keys: int = 4096,
+                   n_actions: int = 64) -> OrderPath:
+    """The order path of an engine trading ``names`` (``meta`` as in :class:`OrderPath`)."""
+    name_bytes = np.zeros((len(names), INSTRUMENT_NAME_BYTES), np.uint8)
+    name_len = np.zeros(len(names), np.int64)
+    for i, name in enumerate(names):
+        raw = name.encode()
+        name_bytes[i, :len(raw)] = np.frombuffer(raw, np.uint8)
+        name_len[i] = len(raw)
+    frag, frag_off = encode.fragments()
+    return OrderPath(np.zeros(n_actions, ACTION_DTYPE), np.ones(2, np.int64),
+                     np.frombuffer(os.urandom(4 * n_keys), np.uint32).astype(np.int64), name_bytes, name_len,
+                     meta, np.frombuffer(label.encode(), np.uint8).copy(), frag, frag_off,
+                     np.zeros(1024, np.uint8), np.zeros(1 << 16, np.uint8))
+
+
+class HotState(NamedTuple):
+    """The whole state of the compiled pass, as a few records (see the module docstring)."""
+
+    recv: Receive
+    mkt: Market
+    acct: Account
+    op: OrderPath
+    risk: risk.RiskState
+    probes: ProbeRings
+    counters: np.ndarray  # int64[N_COUNTERS] (C_*)
+    params: np.ndarray  # float64: the numba strategy's params
+
+
 @njit(cache=True)
-def _frame(payload, n, tx, tx_len, keys, ids):
-    key = keys[ids[1] % keys.shape[0]]
-    ids[1] += 1
-    w = ws_encode(tx, tx_len, payload, 0, n, OP_TEXT, True, True, key)
+def _frame(op, n, tx_len):
+    key = op.keys[op.ids[1] % op.keys.shape[0]]
+    op.ids[1] += 1
+    w = ws_encode(op.tx, tx_len, op.payload, 0, n, OP_TEXT, True, True, key)
     return tx_len + (w if w > 0 else 0)
 
 
 @njit(cache=True)
-def admit_actions(out, n_act, orders, ids, limits, rstate, expo, bid, ask, cstate, ccost, counters, now_ns):
-    """Risk phase: each action passes :func:`risk.admit` (reserving what it uses) or becomes ACT_NONE. A new
-    order gets its client id here (``out[k].cid``)."""
+def admit_actions(s, n_act, now_ns):
+    """Risk phase over ``s.op.act[:n_act]``: each action passes :func:`risk.admit` (reserving what it uses) or
+    becomes ACT_NONE. A new order gets its client id here (``act[k].cid``)."""
+    act, orders, ids, counters = s.op.act, s.acct.orders, s.op.ids, s.counters
     mask = orders.shape[0] - 1
     for k in range(n_act):
-        a = out[k]
+        a = act[k]
         if a.kind == ACT_EDIT and orders[a.cid & mask].cid == a.cid:
             a.inst = orders[a.cid & mask].inst  # an edit names only the order: risk checks it on its instrument
             a.side = orders[a.cid & mask].side
-        verdict = risk.admit(a, limits, rstate, expo, bid, ask, cstate, ccost, now_ns)
+        verdict = risk.admit(a, s.risk, s.acct.expo, s.mkt.bid, s.mkt.ask, now_ns)
         if verdict == RISK_OK and a.kind == ACT_NEW:
             if is_live(orders[ids[0] & mask].state):
                 verdict = RISK_MAX_OPEN  # the order table is full of live orders
@@ -103,14 +155,15 @@ def admit_actions(out, n_act, orders, ids, limits, rstate, expo, bid, ask, cstat
 
 
 @njit(cache=True)
-def encode_actions(out, n_act, orders, ids, keys, names, name_len, meta, label, frag, frag_off, payload, tx,
-                   counters, tsc):
-    """Encode phase: record the admitted actions in the order table and write their framed requests into
-    ``tx``; returns the bytes to send."""
+def encode_actions(s, n_act, tsc):
+    """Encode phase: record the admitted actions of ``s.op.act[:n_act]`` in the order table and write their
+    framed requests into ``s.op.tx``; returns the bytes to send."""
+    op, orders, counters = s.op, s.acct.orders, s.counters
+    payload, frag, frag_off = op.payload, op.frag, op.frag_off
     tx_len = 0
     mask = orders.shape[0] - 1
     for k in range(n_act):
-        a = out[k]
+        a = op.act[k]
         if a.kind == ACT_NEW:
             o = orders[a.cid & mask]
             o.cid = a.cid
@@ -127,10 +180,10 @@ def encode_actions(out, n_act, orders, ids, keys, names, name_len, meta, label, 
             o.req_id = order_req_id(a.cid, REQ_NEW)
             o.sent_tsc = tsc
             o.ack_tsc = 0
-            m = meta[a.inst]
-            n = encode.encode_new(payload, frag, frag_off, o.req_id, names[a.inst], name_len[a.inst], a.side,
-                                  a.otype, a.tif, a.post_only, a.price, m[0], m[1], a.amount, m[2], m[3], label,
-                                  label.shape[0], a.cid)
+            m = op.meta[a.inst]
+            n = encode.encode_new(payload, frag, frag_off, o.req_id, op.names[a.inst], op.name_len[a.inst],
+                                  a.side, a.otype, a.tif, a.post_only, a.price, m[0], m[1], a.amount, m[2], m[3],
+                                  op.label, op.label.shape[0], a.cid)
             counters[C_ORDERS_SENT] += 1
         elif a.kind == ACT_CANCEL:
             slot = a.cid & mask
@@ -149,7 +202,7 @@ def encode_actions(out, n_act, orders, ids, keys, names, name_len, meta, label, 
             apply_local(orders, slot, L_EDIT_SENT)
             o.price = a.price
             o.amount = a.amount
-            m = meta[a.inst]
+            m = op.meta[a.inst]
             n = encode.encode_edit(payload, frag, frag_off, order_req_id(a.cid, REQ_EDIT), o.oid, o.oid_len,
                                    a.price, m[0], m[1], a.amount, m[2], m[3])
             counters[C_ORDERS_SENT] += 1
@@ -158,156 +211,249 @@ def encode_actions(out, n_act, orders, ids, keys, names, name_len, meta, label, 
             counters[C_CANCELS_SENT] += 1
         else:
             continue
-        tx_len = _frame(payload, n, tx, tx_len, keys, ids)
+        tx_len = _frame(op, n, tx_len)
     return tx_len
 
 
 @njit(cache=True)
-def refresh_top(px, qty, st, bid, ask):
+def refresh_top(mkt):
     """Best bid/ask ticks per instrument for risk (0 when a side is empty or the book is invalid)."""
-    for inst in range(bid.shape[0]):
-        bp, bq, ap, aq = book_top(px, qty, st, inst)
-        ok = st[inst].valid != 0 and bp != BOOK_NO_PRICE and ap != BOOK_NO_PRICE
-        bid[inst] = bp if ok else 0
-        ask[inst] = ap if ok else 0
-
-
-def build_hot_pass(kernel):
-    """The hot pass specialised on one numba strategy ``kernel`` (a compile-time constant inside, so a read's
-    dispatch does not have to type a function argument), as two entry points sharing their decide part:
-    ``hot_pass`` (one WebSocket read) and ``applied_pass`` (market data already applied to the books, e.g. a
-    multicast batch). Compiled at the first call; memoised per kernel."""
-    cached = _HOT_PASSES.get(kernel)
-    if cached is not None:
-        return cached
-
-    @njit
-    def decide_and_send(row, px, qty, st, touched, params, act, orders, ids, keys, names, name_len, meta, label,
-                        frag, frag_off, payload, tx, limits, rstate, expo, bid, ask, cstate, ccost, counters, stages,
-                        fd):
-        """The part of a pass after the books changed: the strategy kernel on each ``touched`` instrument, risk,
-        encode, frame and send on ``fd`` (-1: the caller sends); stamps probe row ``row`` from ST_BOOK on.
-        Returns (bytes framed in ``tx``, bytes sent or -errno)."""
-        stages[row, ST_BOOK] = shims.rdtsc()
-        refresh_top(px, qty, st, bid, ask)
-        n_act = 0
-        for inst in range(touched.shape[0]):
-            if touched[inst] != 0 and n_act < act.shape[0]:
-                n_act += kernel(inst, px, qty, st, expo, orders, params, act[n_act:])
-        if n_act == 0:
-            return 0, 0
-        tsc = shims.rdtsc()
-        stages[row, ST_STRATEGY] = tsc
-        admit_actions(act, n_act, orders, ids, limits, rstate, expo, bid, ask, cstate, ccost, counters,
-                      shims.monotonic_ns())
-        stages[row, ST_RISK] = shims.rdtsc()
-        tx_len = encode_actions(act, n_act, orders, ids, keys, names, name_len, meta, label, frag, frag_off,
-                                payload, tx, counters, tsc)
-        stages[row, ST_ENCODED] = shims.rdtsc()
-        sent = 0
-        if tx_len > 0 and fd >= 0:
-            sent = shims.send(fd, tx.ctypes.data, tx_len)
-            stages[row, ST_SENT] = shims.rdtsc()
-        return tx_len, sent
-
-    @njit
-    def hot_pass(data, ws_st, rx, spans, ctrl, insts, events, resps, fb, px, qty, st, touched, params, act,
-                 orders, ids, keys, names, name_len, meta, label, frag, frag_off, payload, tx, limits, rstate, expo,
-                 bid, ask, cstate, ccost, counters, stages, md, pcount, recv_tsc, fd):
-        """One socket read, compiled end to end: deframe + decode ``data`` (netstack), apply the book events,
-        run the strategy kernel on each changed book, check risk, encode, frame and send on ``fd`` (-1: the
-        caller sends). ``touched[inst]`` becomes 1 for an instrument whose book changed, 2 when its change_id
-        chain broke (the slow path resyncs it). Returns (n_spans, n_resps, n_fallback, bytes framed in ``tx``,
-        bytes sent or -errno); when n_spans == len(spans) call again with empty ``data``."""
-        n = data.shape[0]
-        w = ws_reserve(ws_st, rx, n)
-        if w < 0:
-            return -1, 0, 0, 0, 0
-        rx[w:w + n] = data
-        ns, n_ev, n_resp, n_fb = decode_read(ws_st, rx, n, spans, ctrl, insts, events, resps, fb, recv_tsc, 0)
-        row = _new_row(stages, pcount, recv_tsc)
-        counters[C_MESSAGES] += ns
-        any_book = False
-        for k in range(n_ev):
-            ev = events[k]
-            if ev.kind != EV_BOOK:
-                continue
-            r = book_apply_event(px, qty, st, ev)
-            if r == GAP:
-                touched[ev.inst] = 2
-                counters[C_RESYNCS] += 1
-            elif r != IGNORED and ev.flags & EVF_LAST:
-                md_applied(md, pcount, ev.inst, ev.change_id)
-                counters[C_BOOK_UPDATES] += 1
-                if touched[ev.inst] == 0:
-                    touched[ev.inst] = 1
-                any_book = True
-        if not any_book:
-            return ns, n_resp, n_fb, 0, 0
-        tx_len, sent = decide_and_send(row, px, qty, st, touched, params, act, orders, ids, keys, names, name_len,
-                                       meta, label, frag, frag_off, payload, tx, limits, rstate, expo, bid, ask,
-                                       cstate, ccost, counters, stages, fd)
-        return ns, n_resp, n_fb, tx_len, sent
-
-    @njit
-    def applied_pass(events, n_ev, px, qty, st, touched, params, act, orders, ids, keys, names, name_len, meta,
-                     label, frag, frag_off, payload, tx, limits, rstate, expo, bid, ask, cstate, ccost, counters,
-                     stages, md, pcount, recv_tsc, fd):
-        """The hot pass for market data whose book events are already applied (the multicast feed applies
-        them while decoding): probes, ``touched``, then :func:`decide_and_send`. Returns (bytes framed in
-        ``tx``, bytes sent or -errno)."""
-        row = _new_row(stages, pcount, recv_tsc)  # recv: the feed handed its events over (decoded, applied)
-        any_book = False
-        for k in range(n_ev):
-            ev = events[k]
-            if ev.kind == EV_BOOK and ev.flags & EVF_LAST and 0 <= ev.inst < touched.shape[0]:
-                md_applied(md, pcount, ev.inst, ev.change_id)
-                counters[C_MESSAGES] += 1
-                counters[C_BOOK_UPDATES] += 1
-                if touched[ev.inst] == 0:
-                    touched[ev.inst] = 1
-                any_book = True
-        if not any_book:
-            return 0, 0
-        return decide_and_send(row, px, qty, st, touched, params, act, orders, ids, keys, names, name_len, meta,
-                               label, frag, frag_off, payload, tx, limits, rstate, expo, bid, ask, cstate, ccost,
-                               counters, stages, fd)
-
-    _HOT_PASSES[kernel] = hot_pass, applied_pass
-    return hot_pass, applied_pass
-
-
-_HOT_PASSES: dict = {}
+    for inst in range(mkt.bid.shape[0]):
+        bp, bq, ap, aq = book_top(mkt.px, mkt.qty, mkt.st, inst)
+        ok = mkt.st[inst].valid != 0 and bp != BOOK_NO_PRICE and ap != BOOK_NO_PRICE
+        mkt.bid[inst] = bp if ok else 0
+        mkt.ask[inst] = ap if ok else 0
 
 
 @njit(cache=True)
-def _new_row(stages, pcount, recv_tsc):
-    """Start the probe row of one pass: cleared, stamped received and decoded (decoded: now)."""
-    row = pcount[K_PASSES] % stages.shape[0]
-    pcount[K_PASSES] += 1
-    for s in range(stages.shape[1]):
-        stages[row, s] = 0
-    stages[row, ST_RECV] = recv_tsc
-    stages[row, ST_DECODED] = shims.rdtsc()
-    return row
-
-
-@njit(cache=True)
-def send_actions(act, n_act, orders, ids, keys, names, name_len, meta, label, frag, frag_off, payload, tx,
-                 limits, rstate, expo, bid, ask, cstate, ccost, counters, fd):
-    """The order path for actions decided outside the hot pass (Python tier, timers, kill switch)."""
+def send_actions(s, n_act, fd):
+    """The order path for actions decided outside the hot pass (Python tier, timers, kill switch): risk, encode,
+    frame and send ``s.op.act[:n_act]`` on ``fd`` (-1: the caller sends). Returns (bytes framed, sent or -errno)."""
     tsc = shims.rdtsc()
-    admit_actions(act, n_act, orders, ids, limits, rstate, expo, bid, ask, cstate, ccost, counters,
-                  shims.monotonic_ns())
-    tx_len = encode_actions(act, n_act, orders, ids, keys, names, name_len, meta, label, frag, frag_off, payload,
-                            tx, counters, tsc)
+    admit_actions(s, n_act, shims.monotonic_ns())
+    tx_len = encode_actions(s, n_act, tsc)
     sent = 0
     if tx_len > 0 and fd >= 0:
-        sent = shims.send(fd, tx.ctypes.data, tx_len)
+        sent = shims.send(fd, s.op.tx.ctypes.data, tx_len)
     return tx_len, sent
 
 
 @njit(cache=True)
-def no_strategy(inst, px, qty, st, expo, orders, params, out):
+def apply_read(s, n_ev):
+    """Apply the book events of the read just decoded (``s.recv.events[:n_ev]``): ``touched[inst]`` becomes 1
+    for an instrument whose book changed, 2 when its change_id chain broke (the slow path resyncs it); each
+    applied message is stamped in the market-data probe ring. Returns whether any book changed."""
+    mkt, counters, events = s.mkt, s.counters, s.recv.events
+    any_book = False
+    for k in range(n_ev):
+        ev = events[k]
+        if ev.kind != EV_BOOK:
+            continue
+        r = book_apply_event(mkt.px, mkt.qty, mkt.st, ev)
+        if r == GAP:
+            mkt.touched[ev.inst] = 2
+            counters[C_RESYNCS] += 1
+        elif r != IGNORED and ev.flags & EVF_LAST:
+            md_applied(s.probes.md, s.probes.count, ev.inst, ev.change_id)
+            counters[C_BOOK_UPDATES] += 1
+            if mkt.touched[ev.inst] == 0:
+                mkt.touched[ev.inst] = 1
+            any_book = True
+    return any_book
+
+
+@njit(cache=True)
+def mark_applied(s, events, n_ev):
+    """Book events applied elsewhere (the multicast feed applies them while decoding): probes and ``touched``
+    as :func:`apply_read` does. Returns whether any book changed."""
+    mkt = s.mkt
+    any_book = False
+    for k in range(n_ev):
+        ev = events[k]
+        if ev.kind == EV_BOOK and ev.flags & EVF_LAST and 0 <= ev.inst < mkt.touched.shape[0]:
+            md_applied(s.probes.md, s.probes.count, ev.inst, ev.change_id)
+            s.counters[C_MESSAGES] += 1
+            s.counters[C_BOOK_UPDATES] += 1
+            if mkt.touched[ev.inst] == 0:
+                mkt.touched[ev.inst] = 1
+            any_book = True
+    return any_book
+
+
+@njit(cache=True)
+def new_probe_row(probes, recv_tsc):
+    """Start the probe row of one pass: cleared, stamped received and decoded (decoded: now)."""
+    c = probes.count[0]
+    row = c.passes % probes.stages.shape[0]
+    c.passes += 1
+    for k in range(probes.stages.shape[1]):
+        probes.stages[row, k] = 0
+    probes.stages[row, ST_RECV] = recv_tsc
+    probes.stages[row, ST_DECODED] = shims.rdtsc()
+    return row
+
+
+@njit(cache=True)
+def no_strategy(inst, mkt, acct, params, out):
     """The kernel slot of a Python-tier strategy: the compiled pass decides nothing itself."""
     return 0
+
+
+class Passes(NamedTuple):
+    """The compiled pass specialised on one strategy kernel (see :func:`build_hot_pass`)."""
+
+    decide_and_send: Callable[..., Any]
+    received_pass: Callable[..., Any]
+    read_pass: Callable[..., Any]
+    applied_pass: Callable[..., Any]
+
+
+def build_hot_pass(kernel: Callable[..., int]) -> Passes:
+    """The hot pass specialised on one numba strategy ``kernel`` (a compile-time constant inside, so a call
+    does not have to type a function argument), as entry points sharing their decide part: ``received_pass``
+    (bytes already read into the receive buffer: the spin driver's inner pass), ``read_pass`` (one WebSocket
+    read handed over by the event loop) and ``applied_pass`` (market data already applied to the books, e.g. a
+    multicast batch). Each takes the :class:`HotState` first. Compiled at the first call; memoised per kernel."""
+    cached = _PASSES.get(kernel)
+    if cached is not None:
+        return cached
+
+    @njit
+    def decide_and_send(s, row, fd):
+        """The part of a pass after the books changed: the strategy kernel on each touched instrument, risk,
+        encode, frame and send on ``fd`` (-1: the caller sends); stamps probe row ``row`` from ST_BOOK on.
+        Returns (bytes framed in ``s.op.tx``, bytes sent or -errno)."""
+        stages = s.probes.stages
+        stages[row, ST_BOOK] = shims.rdtsc()
+        mkt, act = s.mkt, s.op.act
+        refresh_top(mkt)
+        n_act = 0
+        for inst in range(mkt.touched.shape[0]):
+            if mkt.touched[inst] != 0 and n_act < act.shape[0]:
+                n_act += kernel(inst, mkt, s.acct, s.params, act[n_act:])
+        if n_act == 0:
+            return 0, 0
+        tsc = shims.rdtsc()
+        stages[row, ST_STRATEGY] = tsc
+        admit_actions(s, n_act, shims.monotonic_ns())
+        stages[row, ST_RISK] = shims.rdtsc()
+        tx_len = encode_actions(s, n_act, tsc)
+        stages[row, ST_ENCODED] = shims.rdtsc()
+        sent = 0
+        if tx_len > 0 and fd >= 0:
+            sent = shims.send(fd, s.op.tx.ctypes.data, tx_len)
+            stages[row, ST_SENT] = shims.rdtsc()
+        return tx_len, sent
+
+    @njit
+    def received_pass(s, n, recv_tsc, fd):
+        """The inner pass over ``n`` bytes already written into ``s.recv.rx`` at ``ws_reserve(ws_st, rx, n)``
+        (a socket read straight into the buffer, or :func:`read_pass`'s copy): deframe + decode, apply the
+        book events, run the strategy kernel on each changed book, check risk, encode, frame and send on ``fd``
+        (-1: the caller sends). Returns (n_spans, n_resps, n_fallback, bytes framed in ``s.op.tx``, bytes sent
+        or -errno); when n_spans == len(spans) call again with n = 0. Allocates nothing."""
+        r = s.recv
+        ns, n_ev, n_resp, n_fb = decode_read(r.ws_st, r.rx, n, r.spans, r.ctrl, r.insts, r.events, r.resps, r.fb,
+                                             recv_tsc, 0)
+        row = new_probe_row(s.probes, recv_tsc)
+        s.counters[C_MESSAGES] += ns
+        if not apply_read(s, n_ev):
+            return ns, n_resp, n_fb, 0, 0
+        tx_len, sent = decide_and_send(s, row, fd)
+        return ns, n_resp, n_fb, tx_len, sent
+
+    @njit
+    def read_pass(s, data, recv_tsc, fd):
+        """One socket read handed over as ``data`` (uint8): copied into the receive buffer, then
+        ``received_pass``. Returns its tuple, or n_spans -1 when the bytes do not fit the buffer."""
+        r = s.recv
+        n = data.shape[0]
+        w = ws_reserve(r.ws_st, r.rx, n)
+        if w < 0:
+            return -1, 0, 0, 0, 0
+        r.rx[w:w + n] = data
+        return received_pass(s, n, recv_tsc, fd)
+
+    @njit
+    def applied_pass(s, events, n_ev, recv_tsc, fd):
+        """The hot pass for market data whose book events are already applied (the multicast feed applies
+        them while decoding): probes, ``touched``, then the decide part. Returns (bytes framed in
+        ``s.op.tx``, bytes sent or -errno)."""
+        row = new_probe_row(s.probes, recv_tsc)  # recv: the feed handed its events over (decoded, applied)
+        if not mark_applied(s, events, n_ev):
+            return 0, 0
+        return decide_and_send(s, row, fd)
+
+    passes = Passes(decide_and_send, received_pass, read_pass, applied_pass)
+    _PASSES[kernel] = passes
+    return passes
+
+
+_PASSES: dict = {}
+
+
+class HotPass:
+    """The compiled pass of one engine, callable from Python at the cost of one boxed argument.
+
+    numba's dispatcher types every argument on every call (~0.1 µs per array, more for tuples) and unboxes each
+    array; with ~40 arrays that was 3-4 µs per socket read. Here the :class:`HotState` is boxed once into a
+    jitclass instance (its arrays stay shared with Python), and each entry point is compiled ahead for its
+    exact argument types: a call runs the compiled wrapper directly, unboxing one object, a data array and
+    a few ints. The argument types are therefore fixed: ``data`` a C-contiguous uint8 array, ``events`` a
+    C-contiguous EVENT_DTYPE array, the rest Python ints.
+
+    ``read(data, recv_tsc, fd)``: one socket read (``read_pass`` of :func:`build_hot_pass`);
+    ``send(n_act, fd)``: risk, encode and send ``state.op.act[:n_act]`` (:func:`send_actions`).
+    """
+
+    def __init__(self, state: HotState, kernel: Callable[..., int]) -> None:
+        self.state = state
+        self._box = _boxed(state)
+        passes = build_hot_pass(kernel)
+        self.read = self.bind(passes.read_pass, np.zeros(0, np.uint8), 0, 0)
+        self._applied = self.bind(passes.applied_pass, state.recv.events[:0], 0, 0, 0)
+        self.send = self.bind(send_actions, 0, 0)
+
+    def applied(self, events: np.ndarray, recv_tsc: int, fd: int) -> tuple[int, int]:
+        """A batch of book events already applied to the books (``applied_pass``)."""
+        return self._applied(events, events.shape[0], recv_tsc, fd)
+
+    def bind(self, fn: Any, *example: Any) -> Callable[..., Any]:
+        """A compiled function taking the HotState first (a pass, the spin driver's slice), bound to this state:
+        ``fn`` is compiled for the types of ``(state, *example)``; call the result with the arguments after the
+        state."""
+        return functools.partial(_compiled(_box_entry(fn, len(example)), self._box, *example), self._box)
+
+
+def _compiled(dispatcher: Any, *example: Any) -> Callable[..., Any]:
+    """``dispatcher`` compiled for the types of ``example``: its compiled wrapper, called without type dispatch."""
+    return dispatcher.compile(tuple(typeof(a) for a in example))
+
+
+_BOX_CLASSES: dict = {}
+_BOX_ENTRIES: dict = {}
+
+
+def _boxed(state: HotState) -> Any:
+    """``state`` inside a jitclass instance: one object for Python to pass, the same arrays underneath."""
+    nbtype = typeof(state)
+    cls = _BOX_CLASSES.get(nbtype)
+    if cls is None:
+        class HotStateBox:
+            def __init__(self, s):
+                self.s = s
+
+        cls = _BOX_CLASSES[nbtype] = jitclass([("s", nbtype)])(HotStateBox)
+    return cls(state)
+
+
+def _box_entry(fn: Any, n_args: int) -> Any:
+    """``fn(state, a0, ..)`` as a function of the boxed state and ``n_args`` more arguments (memoised). Written
+    out for its arity because a compiled wrapper needs a fixed signature (numba folds ``*args`` into a tuple)."""
+    entry = _BOX_ENTRIES.get((fn, n_args))
+    if entry is None:
+        args = ", ".join(f"a{i}" for i in range(n_args))
+        scope = {"fn": fn}
+        exec(f"def entry(box, {args}):\n    return fn(box.s, {args})\n", scope)  # noqa: S102 - fixed source
+        entry = _BOX_ENTRIES[(fn, n_args)] = njit(scope["entry"])
+    return entry

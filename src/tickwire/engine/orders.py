@@ -10,9 +10,15 @@ twice, or stale), so every venue update goes through :func:`apply_venue` which o
 - while a cancel or an edit is pending, a non-terminal "open" update does not undo the pending state.
 
 A request without an answer in time is resolved with private/get_order_state, never resent blindly.
-:func:`apply_venue` and :func:`apply_local` are ``@njit`` kernels; ``_py`` twins are the readable reference.
+:func:`apply_venue` and :func:`apply_local` are ``@njit`` kernels; ``tickwire.engine._ref`` holds the readable
+reference of their state transitions (``ref_next_state_venue``, ``ref_next_state_local``).
+
+The order table and the exposure per instrument form the account view (:class:`Account`) that strategy kernels
+and risk read.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -28,6 +34,7 @@ from tickwire.types import (
     ORD_PENDING_REPLACE,
     ORD_REJECTED,
     ORDER_DTYPE,
+    EXPOSURE_DTYPE,
     OST_CANCELLED,
     OST_FILLED,
     OST_NAMES,
@@ -46,6 +53,24 @@ STATE_NAMES = {ORD_FREE: "free", ORD_PENDING_NEW: "pending_new", ORD_OPEN: "open
                ORD_PARTIALLY_FILLED: "partially_filled", ORD_FILLED: "filled", ORD_CANCELLED: "cancelled",
                ORD_REJECTED: "rejected", ORD_PENDING_CANCEL: "pending_cancel",
                ORD_PENDING_REPLACE: "pending_replace"}
+
+
+class Account(NamedTuple):
+    """The position/orders view: our order table and our exposure per instrument."""
+
+    orders: np.ndarray  # ORDER_DTYPE[capacity], slot = cid & (capacity - 1)
+    expo: np.ndarray  # EXPOSURE_DTYPE[n_inst]: position, live buy and live sell lots
+
+
+def new_account(n_inst: int, capacity: int = 1024) -> Account:
+    """An empty order table (``capacity`` a power of two) and zero exposure on ``n_inst`` instruments."""
+    return Account(new_order_table(capacity), np.zeros(n_inst, EXPOSURE_DTYPE))
+
+
+@njit(cache=True, inline="always")
+def side_sign(side: int) -> int:
+    """+1 for SIDE_BUY, -1 for SIDE_SELL: the sign of that side's fills on a position."""
+    return 1 - 2 * side
 
 
 @njit(cache=True)
@@ -128,38 +153,6 @@ def count_live(orders: np.ndarray) -> int:
         if is_live(orders[i]["state"]):
             n += 1
     return n
-
-
-# --- plain-Python reference twins (tests compare them with the kernels) ---
-
-_TERMINAL = {ORD_FILLED, ORD_CANCELLED, ORD_REJECTED}
-
-
-def next_state_venue_py(state: int, filled: int, last_ts: int, vstate: int, vfilled: int, vts: int) -> int:
-    if state == ORD_FREE or state in _TERMINAL:
-        return state
-    if vfilled < filled or (vfilled == filled and vts < last_ts):
-        return state
-    terminal = {V_FILLED: ORD_FILLED, V_CANCELLED: ORD_CANCELLED, V_REJECTED: ORD_REJECTED}
-    if vstate in terminal:
-        return terminal[vstate]
-    if state in (ORD_PENDING_CANCEL, ORD_PENDING_REPLACE):
-        return state
-    return ORD_PARTIALLY_FILLED if vfilled > 0 else ORD_OPEN
-
-
-def next_state_local_py(state: int, filled: int, event: int) -> int:
-    if state == ORD_FREE or state in _TERMINAL:
-        return state
-    resting = ORD_PARTIALLY_FILLED if filled > 0 else ORD_OPEN
-    table = {
-        L_CANCEL_SENT: ORD_PENDING_CANCEL,
-        L_EDIT_SENT: ORD_PENDING_CANCEL if state == ORD_PENDING_CANCEL else ORD_PENDING_REPLACE,
-        L_NEW_REFUSED: ORD_REJECTED if state == ORD_PENDING_NEW else state,
-        L_CANCEL_REFUSED: resting if state == ORD_PENDING_CANCEL else state,
-        L_EDIT_DONE: resting if state == ORD_PENDING_REPLACE else state,
-    }
-    return table.get(event, state)
 
 
 def new_order_table(capacity: int = 1024) -> np.ndarray:

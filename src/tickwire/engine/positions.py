@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tickwire.types import SIDE_BUY, SIDE_SELL
+
 
 @dataclass
 class Position:
@@ -28,8 +30,8 @@ class Position:
         return self.size * (1.0 / self.average_price - 1.0 / mark)
 
     def apply_fill(self, side: int, price: float, amount: float, fee: float = 0.0) -> None:
-        """Apply one fill: ``side`` +1 buy / -1 sell, ``amount`` USD (> 0)."""
-        signed = side * amount
+        """Apply one fill: ``side`` SIDE_BUY / SIDE_SELL, ``amount`` USD (> 0)."""
+        signed = amount if side == SIDE_BUY else -amount
         self.fees += fee
         self.fills += 1
         if self.size == 0 or (self.size > 0) == (signed > 0):  # opening or growing
@@ -67,7 +69,7 @@ class PositionBook:
         if not tid or tid in self.seen_trades or name not in self.positions:
             return False
         self.seen_trades.add(tid)
-        side = 1 if trade["direction"] == "buy" else -1
+        side = SIDE_BUY if trade["direction"] == "buy" else SIDE_SELL
         self.positions[name].apply_fill(side, float(trade["price"]), float(trade["amount"]),
                                         float(trade.get("fee", 0.0) or 0.0))
         return True

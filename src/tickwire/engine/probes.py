@@ -3,16 +3,20 @@
 Three kinds of samples, each a ring (the newest ``capacity`` samples are kept, ``count`` says how many came):
 - ``stages[i, ST_*]``: TSC at each stage of one hot pass (received, decoded, book applied, strategy decided,
   risk passed, encoded, sent), 0 where a pass stopped early;
-- ``md[i] = (inst, change_id, applied_realtime_ns)``: joined after the run with the venue's send time of that
+- ``md[i]`` (MD_SAMPLE_DTYPE: inst, change_id, applied_ns in CLOCK_REALTIME): joined after the run with the venue's send time of that
   change_id (the simulator's ``sim/get_send_times``, same host clock) to give market-data latency;
 - ``rtt[KIND][i] = (start_tsc, end_tsc)`` for order placement (send -> ack) and position query (request ->
   response).
+
+``count`` (one PROBE_COUNTS_DTYPE record) says how many samples each ring was given. The compiled pass takes
+the rings as one :class:`ProbeRings` record.
 
 Nothing here allocates on the hot path; :func:`summarize` (hdrhistogram) runs outside it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
@@ -20,10 +24,18 @@ from numba import njit
 
 from tickwire.clock import tsc_hz
 from tickwire.engine import shims
-from tickwire.types import N_STAGES
+from tickwire.types import MD_SAMPLE_DTYPE, N_STAGES, PROBE_COUNTS_DTYPE, RTT_ORDER, RTT_POSITION
 
-RTT_ORDER, RTT_POSITION = 0, 1
-K_PASSES, K_MD, K_ORDER, K_POSITION = 0, 1, 2, 3
+__all__ = ["MD_SAMPLE_DTYPE", "ProbeRings", "Probes", "RTT_ORDER", "RTT_POSITION", "Summary", "md_applied",
+           "stage_deltas_ns", "summarize"]
+
+
+class ProbeRings(NamedTuple):
+    """The rings the compiled pass writes (see the module docstring)."""
+
+    stages: np.ndarray  # uint64[capacity, N_STAGES]
+    md: np.ndarray  # MD_SAMPLE_DTYPE[capacity]
+    count: np.ndarray  # PROBE_COUNTS_DTYPE[1]
 
 
 class Probes:
@@ -31,38 +43,51 @@ class Probes:
 
     def __init__(self, capacity: int = 1 << 16) -> None:
         self.capacity = capacity
-        self.count = np.zeros(4, np.int64)
+        self.count = np.zeros(1, PROBE_COUNTS_DTYPE)
         self.stages = np.zeros((capacity, N_STAGES), np.uint64)
-        self.md = np.zeros((capacity, 3), np.int64)
+        self.md = np.zeros(capacity, MD_SAMPLE_DTYPE)
         self.rtt = np.zeros((2, capacity, 2), np.uint64)
         self.tsc_hz = tsc_hz()
+        self.rings = ProbeRings(self.stages, self.md, self.count)
+
+    @property
+    def passes(self) -> int:
+        """Compiled passes that stamped a stage row."""
+        return int(self.count[0]["passes"])
+
+    def reset(self) -> None:
+        """Forget every sample (after warm-up)."""
+        self.count[0] = 0
 
     def add_rtt(self, kind: int, start_tsc: int, end_tsc: int) -> None:
         """Record one round trip measured on the slow path (answers are handled there)."""
-        i = int(self.count[K_ORDER + kind]) % self.capacity
+        rtt_count = self.count[0]["rtt"]
+        i = int(rtt_count[kind]) % self.capacity
         self.rtt[kind, i, 0] = start_tsc
         self.rtt[kind, i, 1] = end_tsc
-        self.count[K_ORDER + kind] += 1
+        rtt_count[kind] += 1
 
     def rtt_samples_ns(self, kind: int) -> np.ndarray:
         """Round trips of ``kind`` (RTT_ORDER / RTT_POSITION) in ns, oldest first among those kept."""
-        n = min(int(self.count[K_ORDER + kind]), self.capacity)
+        n = min(int(self.count[0]["rtt"][kind]), self.capacity)
         pairs = self.rtt[kind, :n]
         done = pairs[(pairs[:, 1] > pairs[:, 0]) & (pairs[:, 0] > 0)]
         return (done[:, 1] - done[:, 0]).astype(np.float64) * (1e9 / self.tsc_hz)
 
     def md_samples(self) -> np.ndarray:
-        return self.md[: min(int(self.count[K_MD]), self.capacity)]
+        """The market-data samples kept (MD_SAMPLE_DTYPE)."""
+        return self.md[: min(int(self.count[0]["md"]), self.capacity)]
 
 
 @njit(cache=True)
 def md_applied(md: np.ndarray, count: np.ndarray, inst: int, change_id: int) -> None:
     """Record that ``change_id`` of ``inst`` is in the book now (CLOCK_REALTIME ns, comparable across processes)."""
-    i = count[K_MD] % md.shape[0]
-    md[i, 0] = inst
-    md[i, 1] = change_id
-    md[i, 2] = shims.realtime_ns()
-    count[K_MD] += 1
+    c = count[0]
+    m = md[c.md % md.shape[0]]
+    m.inst = inst
+    m.change_id = change_id
+    m.applied_ns = shims.realtime_ns()
+    c.md += 1
 
 
 @dataclass(frozen=True)

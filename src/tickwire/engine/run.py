@@ -68,15 +68,15 @@ async def _md_latency(session: DeribitSession, engine: Engine) -> np.ndarray:
         return np.zeros(0)
     out = []
     for k, name in enumerate(engine.instruments):
-        mine = md[md[:, 0] == k]
+        mine = md[md["inst"] == k]
         if mine.shape[0] == 0:
             continue
-        since = int(mine[:, 1].min()) - 1
+        since = int(mine["change_id"].min()) - 1
         channel = f"book.{name}.{engine.cfg.session.book_interval}"
         sent = await session.request("sim/get_send_times", {"channel": channel, "since": since,
                                                             "count": 1_000_000}, timeout_s=30.0)
         table = dict((int(c), int(ns)) for c, ns in (sent or {}).get("book", []))
-        for change_id, applied in zip(mine[:, 1], mine[:, 2]):
+        for change_id, applied in zip(mine["change_id"], mine["applied_ns"]):
             t0 = table.get(int(change_id))
             if t0 is not None and applied >= t0:
                 out.append(applied - t0)
@@ -200,7 +200,7 @@ def _result(engine: Engine, md: np.ndarray, venue_pos: dict[str, float], left: i
     p = engine.probes
     orders = p.rtt_samples_ns(RTT_ORDER)
     positions_q = p.rtt_samples_ns(RTT_POSITION)
-    n = int(p.count[0])
+    n = p.passes
     stage_pairs = (("recv -> decoded", ST_RECV, ST_DECODED), ("decoded -> book applied", ST_DECODED, ST_BOOK),
                    ("book -> strategy decided", ST_BOOK, ST_STRATEGY), ("strategy -> risk passed", ST_STRATEGY,
                    ST_RISK), ("risk -> encoded", ST_RISK, ST_ENCODED), ("encoded -> sent", ST_ENCODED, ST_SENT),

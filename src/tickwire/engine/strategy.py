@@ -13,13 +13,16 @@ Callbacks run on the event loop after the compiled path has applied the book; ke
 **numba tier** — subclass :class:`NumbaStrategy` and set ``kernel`` to an ``@njit`` function::
 
     @njit
-    def kernel(inst, px, qty, st, expo, orders, params, out):  # -> number of actions written to out
+    def kernel(inst, mkt, acct, params, out):  # -> number of actions written to out
+        bp, bq, ap, aq = book_top(mkt.px, mkt.qty, mkt.st, inst)
+        position = acct.expo[inst].position
         ...
 
-``px, qty, st`` are the book arrays (tickwire.md.book), ``expo[inst] = (position, live buy, live sell)``
-lots, ``orders`` the order table (ORDER_DTYPE), ``params`` float64 array from :meth:`NumbaStrategy.params_array`,
-``out`` a preallocated ACTION_DTYPE buffer. The kernel runs inside the compiled hot pass, right after a book
-message was applied, with no Python in between.
+``mkt`` is the :class:`Market` view (the books of tickwire.md.book and the best bid/ask per instrument),
+``acct`` the :class:`~tickwire.engine.orders.Account` view (``orders``: the order table, ORDER_DTYPE;
+``expo[inst]``: position, live_buy, live_sell lots), ``params`` the float64 array of
+:meth:`NumbaStrategy.params_array`, ``out`` a preallocated ACTION_DTYPE buffer. The kernel runs inside the
+compiled hot pass, right after a book message was applied, with no Python in between.
 
 Either tier's actions go through the same risk check (tickwire.engine.risk) before anything is sent.
 An invalid book (a change_id gap until the resync snapshot) is reported as ``book.valid == False`` (Python)
@@ -30,10 +33,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from tickwire.md.book import Books
 from tickwire.types import (
     ACT_CANCEL,
     ACT_CANCEL_ALL,
@@ -46,6 +50,24 @@ from tickwire.types import (
     TIF_GTC,
     TIF_IOC,
 )
+
+
+class Market(NamedTuple):
+    """The market view of the compiled pass and of numba strategy kernels: one book per instrument slot."""
+
+    px: np.ndarray  # int64[n_inst, 2, depth] level prices, ticks (tickwire.md.book layout)
+    qty: np.ndarray  # int64[n_inst, 2, depth] level amounts, lots
+    st: np.ndarray  # BOOK_STATE_DTYPE[n_inst]: chain, counts, valid
+    bid: np.ndarray  # int64[n_inst] best bid ticks for risk (0: no valid book), refreshed before each decision
+    ask: np.ndarray  # int64[n_inst] best ask ticks (0: no valid book)
+    touched: np.ndarray  # int64[n_inst]: 1 = its book changed in this pass, 2 = its change_id chain broke
+
+
+def new_market(books: Books) -> Market:
+    """The market view over ``books`` (shared arrays), with zeroed best prices and touched flags."""
+    n = books.state.shape[0]
+    return Market(books.px, books.qty, books.state, np.zeros(n, np.int64), np.zeros(n, np.int64),
+                  np.zeros(n, np.int64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +170,7 @@ class Strategy:
         return None
 
     def on_trade(self, inst: int, side: int, price: int, amount: int) -> Iterable[Action] | None:
+        """A public trade: ``side`` is the taker's (SIDE_BUY / SIDE_SELL), ticks and lots."""
         return None
 
     def on_order(self, order: OrderView) -> Iterable[Action] | None:
@@ -208,6 +231,6 @@ def write_actions(actions: Iterable[Action] | None, out: np.ndarray) -> int:
     return n
 
 
-__all__ = ["ACT_CANCEL", "ACT_CANCEL_ALL", "ACT_NEW", "Action", "BookView", "Context", "NumbaStrategy",
+__all__ = ["ACT_CANCEL", "ACT_CANCEL_ALL", "ACT_NEW", "Action", "BookView", "Context", "Market", "NumbaStrategy", "new_market",
            "OT_LIMIT", "OT_MARKET", "OrderView", "SIDE_BUY", "SIDE_SELL", "Strategy", "StrategyLoadError",
            "TIF_GTC", "TIF_IOC", "buy", "cancel", "cancel_all", "edit", "load_strategy", "market", "sell", "write_actions"]

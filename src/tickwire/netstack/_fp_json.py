@@ -10,6 +10,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tickwire.netstack.ascii import (
+    BACKSLASH, COLON, COMMA, CR, DIGIT_0, DIGIT_8, DIGIT_9, DOT, LBRACE, LBRACKET, LF, LOWER_A, LOWER_B, LOWER_C,
+    LOWER_D, LOWER_E, LOWER_F, LOWER_L, LOWER_N, LOWER_R, LOWER_S, LOWER_T, LOWER_U, MINUS, NON_ASCII, PLUS, QUOTE,
+    RBRACE, RBRACKET, SPACE, TAB, UPPER_A, UPPER_E, UPPER_F,
+)
+
 INVALID, UNCERTAIN, UNKNOWN, CAPACITY = -1, -2, -3, -4
 MAX_DIGITS = 15  # significant digits a decoded number may have: every such decimal survives a float round trip
 MAX_DEPTH = 62
@@ -26,7 +32,7 @@ def ws(b, p, end):
     """Skip JSON whitespace."""
     while p < end:
         c = b[p]
-        if c == 32 or c == 10 or c == 13 or c == 9:
+        if c == SPACE or c == LF or c == CR or c == TAB:
             p += 1
         else:
             break
@@ -35,7 +41,7 @@ def ws(b, p, end):
 
 @njit(cache=True, inline="always", _nrt=False)
 def _hex(c):
-    return (48 <= c <= 57) or (65 <= c <= 70) or (97 <= c <= 102)
+    return (DIGIT_0 <= c <= DIGIT_9) or (UPPER_A <= c <= UPPER_F) or (LOWER_A <= c <= LOWER_F)
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -50,14 +56,14 @@ def skip_string(b, p, end):
         if p >= end:
             break
         c = b[p]
-        if c == 34:
+        if c == QUOTE:
             return p + 1, esc
-        if c == 92:
+        if c == BACKSLASH:
             esc = 1
             if p + 1 >= end:
                 return INVALID, esc
             e = b[p + 1]
-            if e == 117:  # \uXXXX
+            if e == LOWER_U:  # \uXXXX
                 if p + 6 > end:
                     return INVALID, esc
                 for k in range(2, 6):
@@ -65,16 +71,17 @@ def skip_string(b, p, end):
                         return INVALID, esc
                 h0 = b[p + 2] | 0x20
                 h1 = b[p + 3] | 0x20
-                if h0 == 100 and (h1 == 56 or h1 == 57 or h1 == 97 or h1 == 98):  # high surrogate \uD800-\uDBFF
+                # high surrogate \uD800-\uDBFF
+                if h0 == LOWER_D and (h1 == DIGIT_8 or h1 == DIGIT_9 or h1 == LOWER_A or h1 == LOWER_B):
                     # must be followed by a low surrogate escape \uDC00-\uDFFF (orjson rejects a lone one)
-                    if p + 12 > end or b[p + 6] != 92 or b[p + 7] != 117 or (b[p + 8] | 0x20) != 100:
+                    if p + 12 > end or b[p + 6] != BACKSLASH or b[p + 7] != LOWER_U or (b[p + 8] | 0x20) != LOWER_D:
                         return UNCERTAIN, esc
                     l1 = b[p + 9] | 0x20
-                    if not (99 <= l1 <= 102) or not (_hex(b[p + 10]) and _hex(b[p + 11])):
+                    if not (LOWER_C <= l1 <= LOWER_F) or not (_hex(b[p + 10]) and _hex(b[p + 11])):
                         return UNCERTAIN, esc
                     p += 12
                     continue
-                if h0 == 100 and 99 <= h1 <= 102:  # lone low surrogate
+                if h0 == LOWER_D and LOWER_C <= h1 <= LOWER_F:  # lone low surrogate
                     return UNCERTAIN, esc
                 p += 6
                 continue
@@ -82,9 +89,9 @@ def skip_string(b, p, end):
                 p += 2
                 continue
             return INVALID, esc
-        if c < 32:
+        if c < SPACE:
             return INVALID, esc
-        if c < 128:
+        if c < NON_ASCII:
             p += 1
             continue
         # UTF-8 sequence
@@ -128,25 +135,25 @@ def parse_number(b, p, end, maxd):
     ``exact`` is 0 when it has more than ``maxd`` (<= 18) significant digits (mantissa/exponent then approximate: skip
     it, do not decode it). Position INVALID for bad grammar, UNCERTAIN when it could overflow a double."""
     neg = 0
-    if p < end and b[p] == 45:
+    if p < end and b[p] == MINUS:
         neg = 1
         p += 1
     if p >= end:
         return INVALID, 0, 0, 0, 0
     c = b[p]
-    if c < 48 or c > 57:
+    if c < DIGIT_0 or c > DIGIT_9:
         return INVALID, 0, 0, 0, 0
     mant = np.int64(0)
     sig = 0  # significant digits taken
     drop = 0  # integer digits beyond MAX_DIGITS (value magnitude)
     exp = 0
     too_long = False
-    if c == 48:
+    if c == DIGIT_0:
         p += 1
-        if p < end and 48 <= b[p] <= 57:
+        if p < end and DIGIT_0 <= b[p] <= DIGIT_9:
             return INVALID, 0, 0, 0, 0  # leading zero
     else:
-        while p < end and 48 <= b[p] <= 57:
+        while p < end and DIGIT_0 <= b[p] <= DIGIT_9:
             if sig < maxd:
                 mant = mant * 10 + (b[p] - 48)
                 sig += 1
@@ -155,12 +162,12 @@ def parse_number(b, p, end, maxd):
                 drop += 1
             p += 1
     is_int = 1
-    if p < end and b[p] == 46:
+    if p < end and b[p] == DOT:
         is_int = 0
         p += 1
-        if p >= end or b[p] < 48 or b[p] > 57:
+        if p >= end or b[p] < DIGIT_0 or b[p] > DIGIT_9:
             return INVALID, 0, 0, 0, 0
-        while p < end and 48 <= b[p] <= 57:
+        while p < end and DIGIT_0 <= b[p] <= DIGIT_9:
             d = b[p] - 48
             if sig == 0 and d == 0:
                 exp -= 1  # leading zeros of a fraction are not significant
@@ -171,17 +178,17 @@ def parse_number(b, p, end, maxd):
             else:
                 too_long = True
             p += 1
-    if p < end and (b[p] == 101 or b[p] == 69):
+    if p < end and (b[p] == LOWER_E or b[p] == UPPER_E):
         is_int = 0
         p += 1
         eneg = False
-        if p < end and (b[p] == 43 or b[p] == 45):
-            eneg = b[p] == 45
+        if p < end and (b[p] == PLUS or b[p] == MINUS):
+            eneg = b[p] == MINUS
             p += 1
-        if p >= end or b[p] < 48 or b[p] > 57:
+        if p >= end or b[p] < DIGIT_0 or b[p] > DIGIT_9:
             return INVALID, 0, 0, 0, 0
         e = 0
-        while p < end and 48 <= b[p] <= 57:
+        while p < end and DIGIT_0 <= b[p] <= DIGIT_9:
             if e < 100000:
                 e = e * 10 + (b[p] - 48)
             p += 1
@@ -204,7 +211,7 @@ def skip_value(b, p, end):
         if p >= end:
             return INVALID
         c = b[p]
-        if c == 123 or c == 91:  # { [
+        if c == LBRACE or c == LBRACKET:  # { [
             p = ws(b, p + 1, end)
             if p < end and b[p] == c + 2:  # empty {} / []
                 p += 1
@@ -212,36 +219,37 @@ def skip_value(b, p, end):
                 depth += 1
                 if depth > MAX_DEPTH:
                     return UNCERTAIN
-                stack = (stack << 1) | (1 if c == 123 else 0)
-                if c == 123:
-                    if p >= end or b[p] != 34:
+                stack = (stack << 1) | (1 if c == LBRACE else 0)
+                if c == LBRACE:
+                    if p >= end or b[p] != QUOTE:
                         return INVALID
                     p, _esc = skip_string(b, p, end)
                     if p < 0:
                         return p
                     p = ws(b, p, end)
-                    if p >= end or b[p] != 58:
+                    if p >= end or b[p] != COLON:
                         return INVALID
                     p = ws(b, p + 1, end)
                 continue
-        elif c == 34:
+        elif c == QUOTE:
             p, _esc = skip_string(b, p, end)
-        elif c == 45 or 48 <= c <= 57:
+        elif c == MINUS or DIGIT_0 <= c <= DIGIT_9:
             p, _m, _e, _i, _n = parse_number(b, p, end, 18)
             if p == UNCERTAIN:
                 return UNCERTAIN
-        elif c == 116:
-            if p + 4 <= end and b[p + 1] == 114 and b[p + 2] == 117 and b[p + 3] == 101:
+        elif c == LOWER_T:
+            if p + 4 <= end and b[p + 1] == LOWER_R and b[p + 2] == LOWER_U and b[p + 3] == LOWER_E:
                 p += 4
             else:
                 return INVALID
-        elif c == 102:
-            if p + 5 <= end and b[p + 1] == 97 and b[p + 2] == 108 and b[p + 3] == 115 and b[p + 4] == 101:
+        elif c == LOWER_F:
+            if (p + 5 <= end and b[p + 1] == LOWER_A and b[p + 2] == LOWER_L and b[p + 3] == LOWER_S
+                    and b[p + 4] == LOWER_E):
                 p += 5
             else:
                 return INVALID
-        elif c == 110:
-            if p + 4 <= end and b[p + 1] == 117 and b[p + 2] == 108 and b[p + 3] == 108:
+        elif c == LOWER_N:
+            if p + 4 <= end and b[p + 1] == LOWER_U and b[p + 2] == LOWER_L and b[p + 3] == LOWER_L:
                 p += 4
             else:
                 return INVALID
@@ -256,20 +264,20 @@ def skip_value(b, p, end):
             if p >= end:
                 return INVALID
             c = b[p]
-            if c == 44:
+            if c == COMMA:
                 p = ws(b, p + 1, end)
                 if stack & 1:
-                    if p >= end or b[p] != 34:
+                    if p >= end or b[p] != QUOTE:
                         return INVALID
                     p, _esc = skip_string(b, p, end)
                     if p < 0:
                         return p
                     p = ws(b, p, end)
-                    if p >= end or b[p] != 58:
+                    if p >= end or b[p] != COLON:
                         return INVALID
                     p = ws(b, p + 1, end)
                 break
-            if (c == 125 and stack & 1) or (c == 93 and not stack & 1):
+            if (c == RBRACE and stack & 1) or (c == RBRACKET and not stack & 1):
                 p += 1
                 depth -= 1
                 stack >>= 1

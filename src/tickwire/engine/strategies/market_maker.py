@@ -49,11 +49,13 @@ def quote_targets(bid, ask, position, params):
 
 
 @njit(cache=True)
-def mm_kernel(inst, px, qty, st, expo, orders, params, out):
+def mm_kernel(inst, mkt, acct, params, out):
+    """The strategy kernel (tickwire.engine.strategy): cancel stale quotes, place missing ones."""
     n = 0
-    bp, bq, ap, aq = book_top(px, qty, st, inst)
-    usable = st[inst].valid != 0 and bp != BOOK_NO_PRICE and ap != BOOK_NO_PRICE and ap > bp
-    pos = expo[inst, 0]
+    bp, bq, ap, aq = book_top(mkt.px, mkt.qty, mkt.st, inst)
+    usable = mkt.st[inst].valid != 0 and bp != BOOK_NO_PRICE and ap != BOOK_NO_PRICE and ap > bp
+    pos = acct.expo[inst].position
+    orders = acct.orders
     tb, ta = (quote_targets(bp, ap, pos, params) if usable else (0, 0))
     have_bid = False
     have_ask = False

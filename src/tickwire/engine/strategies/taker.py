@@ -13,13 +13,16 @@ from tickwire.engine.strategy import Action, BookView, Strategy, market
 from tickwire.types import SIDE_BUY, SIDE_SELL
 
 
+NO_SIGNAL = -1
+
+
 def signal(bid_amount: int, ask_amount: int, threshold: float) -> int:
-    """+1 buy, -1 sell, 0 nothing."""
+    """SIDE_BUY, SIDE_SELL, or NO_SIGNAL."""
     total = bid_amount + ask_amount
     if total <= 0:
-        return 0
+        return NO_SIGNAL
     imbalance = (bid_amount - ask_amount) / total
-    return SIDE_BUY if imbalance >= threshold else SIDE_SELL if imbalance <= -threshold else 0
+    return SIDE_BUY if imbalance >= threshold else SIDE_SELL if imbalance <= -threshold else NO_SIGNAL
 
 
 class Taker(Strategy):
@@ -35,10 +38,10 @@ class Taker(Strategy):
             return None
         side = signal(book.bid_amount, book.ask_amount, self.params["threshold"])
         now = monotonic_ns()
-        if side == 0 or now < self._next_ns:
+        if side == NO_SIGNAL or now < self._next_ns:
             return None
         size = int(self.params["size"])
-        if abs(self.ctx.position(inst) + side * size) > self.params["max_position"]:
+        if abs(self.ctx.position(inst) + (size if side == SIDE_BUY else -size)) > self.params["max_position"]:
             return None
         self._next_ns = now + int(self.params["cooldown_ms"] * 1e6)
         return [market(inst, side, size)]
