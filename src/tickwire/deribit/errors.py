@@ -27,6 +27,10 @@ INTERNAL_SERVER_ERROR = 11094
 INVALID_CREDENTIALS = 13004
 UNAUTHORIZED = 13009
 NOT_FOUND = 13020
+MMP_TRIGGER = 13030
+NON_UNIQUE_ORDER_LABEL = 13032
+COD_NOT_ENABLED = 13042
+QUOTES_FROZEN = 13043
 SCOPE_EXCEEDED = 13403
 RAW_SUBSCRIPTIONS_NOT_AVAILABLE_FOR_UNAUTHORIZED = 13778
 
@@ -56,6 +60,10 @@ MESSAGES: dict[int, str] = {
     INVALID_CREDENTIALS: "invalid_credentials",
     UNAUTHORIZED: "unauthorized",
     NOT_FOUND: "not_found",
+    MMP_TRIGGER: "mmp_trigger",
+    NON_UNIQUE_ORDER_LABEL: "non_unique_order_label",
+    COD_NOT_ENABLED: "cod_not_enabled",
+    QUOTES_FROZEN: "quotes_frozen",
     SCOPE_EXCEEDED: "scope_exceeded",
     RAW_SUBSCRIPTIONS_NOT_AVAILABLE_FOR_UNAUTHORIZED: "raw_subscriptions_not_available_for_unauthorized",
 }

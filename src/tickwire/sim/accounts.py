@@ -1,12 +1,15 @@
 """Accounts: positions with inverse (coin-margined) or linear P&L, fees, balances and the account summary."""
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from tickwire.sim.instruments import Instrument
+from tickwire.sim.mmp import MarketMakerProtection
 
 INITIAL_BALANCE = {"BTC": 10.0, "ETH": 100.0}
+TRANSACTIONS_KEPT = 10_000  # transaction log entries per account
 LIMITS = {"matching_engine": {"rate": 30, "burst": 100}, "non_matching_engine": {"rate": 20, "burst": 100}}
 
 
@@ -107,6 +110,8 @@ class Account:
     balances: dict[str, float] = field(default_factory=lambda: dict(INITIAL_BALANCE))
     positions: dict[str, Position] = field(default_factory=dict)
     fees: dict[str, float] = field(default_factory=dict)
+    log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=TRANSACTIONS_KEPT))
+    mmp: MarketMakerProtection = field(default_factory=MarketMakerProtection)
 
     def position(self, inst: Instrument) -> Position:
         pos = self.positions.get(inst.name)
@@ -121,6 +126,21 @@ class Account:
         self.balances[cur] = self.balances.get(cur, 0.0) + realized - fee
         self.fees[cur] = self.fees.get(cur, 0.0) + fee
         return realized
+
+    def log_trade(self, inst: Instrument, trade: dict[str, Any], fee: float, pnl: float) -> None:
+        """One ``private/get_transaction_log`` entry for a fill (booked right after ``fill``)."""
+        cur = inst.currency
+        seq = self.log[-1]["id"] + 1 if self.log else 1
+        self.log.append({
+            "id": seq,
+            "timestamp": trade["timestamp"], "type": "trade", "instrument_name": inst.name,
+            "side": trade["direction"], "amount": trade["amount"], "price": trade["price"],
+            "position": self.positions[inst.name].size, "change": round(pnl - fee, 10),
+            "cashflow": round(pnl - fee, 10), "commission": round(fee, 10),
+            "balance": round(self.balances.get(cur, 0.0), 10), "currency": cur, "user_id": self.user_id,
+            "username": self.name, "user_seq": seq, "trade_id": trade["trade_id"],
+            "order_id": trade["order_id"], "info": {}, "interest_pl": 0.0, "total_interest_pl": 0.0,
+        })
 
     def summary(self, currency: str, marks: dict[str, float], limits: dict[str, Any] | None = None
                 ) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from tickwire.deribit.errors import INVALID_PARAMS
 
 
 class RpcError(Exception):
-    """A JSON-RPC error response: ``{"code", "message", "data"}`` (data is null when Deribit gives none)."""
+    """A JSON-RPC error response: ``{"code", "message", "data"}`` (no ``data`` when Deribit gives none)."""
 
     def __init__(self, code: int, data: dict[str, Any] | None = None, message: str | None = None) -> None:
         self.code = code
@@ -18,6 +18,8 @@ class RpcError(Exception):
 
     def to_json(self) -> dict[str, Any]:
         """The ``error`` member of the response."""
+        if self.data is None:
+            return {"code": self.code, "message": self.message}
         return {"code": self.code, "message": self.message, "data": self.data}
 
 

@@ -17,13 +17,20 @@ from tickwire.sim.config import SimConfig
 from tickwire.deribit.errors import INVALID_AMOUNT, NOT_OPEN_ORDER, ORDER_NOT_FOUND, OTHER_REJECT, POST_ONLY_REJECT
 from tickwire.sim.errors import RpcError
 from tickwire.sim.feed import Feed
-from tickwire.sim.instruments import Instrument
+from tickwire.sim.instruments import REFERENCE_PRICE, Instrument
 from tickwire.sim.listeners import BookSnapshot, Listeners, MarketDataListener
 from tickwire.sim.matching import BUY, SELL, Fill, LevelChange, Order, OrderBook, PostOnlyReject
+from tickwire.sim.mmp import Key
 
 FLOW_OWNER = None          # synthetic participants have no account
 CLOSED_ORDERS_KEPT = 100_000
 USER_TRADES_KEPT = 10_000
+PUBLIC_TRADES_KEPT = 100_000   # per instrument: get_last_trades_*, tradingview candles, chart.trades
+HISTORY_KEPT = 10_000          # closed orders per account (get_order_history_*)
+INDEX_DISCOUNT = 0.9999        # index = mark of the index instrument * this (a small, steady basis)
+FUNDING_DEAD_BAND = 0.0005     # Deribit clamps premiums inside +-0.05% to zero funding
+HOUR_MS = 3_600_000
+OPTION_DELTA = 0.5             # the delta the simulator's option tickers report (calls +, puts -)
 _CHANGE_ID_STEPS = (1, 1, 1, 2, 3, 5, 11)  # real change_ids skip ids; only the chain matters
 
 
@@ -31,17 +38,32 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class InstrumentState:
-    """One instrument's book and market statistics."""
+class PriceIndex:
+    """One currency's index (``btc_usd``): follows the mark of the currency's perpetual (else its first future),
+    so ``get_index_price``, ``deribit_price_index.*`` and the ``index_price`` of every ticker agree."""
 
-    def __init__(self, inst: Instrument, change_id: int) -> None:
+    __slots__ = ("name", "price", "decimals")
+
+    def __init__(self, name: str, price: float, decimals: int) -> None:
+        self.name = name
+        self.price = price
+        self.decimals = decimals
+
+    def follow(self, mark: float) -> None:
+        self.price = round(mark * INDEX_DISCOUNT, self.decimals)
+
+
+class InstrumentState:
+    """One instrument's book, market statistics and the public trades of this run."""
+
+    def __init__(self, inst: Instrument, change_id: int, index: PriceIndex, drives_index: bool) -> None:
         self.inst = inst
         self.book = OrderBook()
         self.change_id = change_id
         self.mark = inst.reference_price
-        self.index = inst.reference_price
+        self.index_ref = index
+        self.drives_index = drives_index
         self.settlement = inst.reference_price
-        self.funding_8h = 0.0
         self.last_trade: int | None = None  # ticks
         self.tick_direction = 0
         self.trade_seq = 0
@@ -50,14 +72,28 @@ class InstrumentState:
         self.high: float | None = None
         self.low: float | None = None
         self.open_interest = 0
+        self.trades: deque[dict[str, Any]] = deque(maxlen=PUBLIC_TRADES_KEPT)
+        self.funding_log: list[dict[str, Any]] = []  # hourly records (perpetuals), see Exchange.on_tick
+
+    @property
+    def index(self) -> float:
+        return self.index_ref.price
+
+    @property
+    def funding_8h(self) -> float:
+        """Deribit's 8h funding from the premium of mark over index, with its +-0.05% dead band (perpetuals)."""
+        if not self.inst.perpetual or self.index <= 0:
+            return 0.0
+        premium = (self.mark - self.index) / self.index
+        return round(max(FUNDING_DEAD_BAND, premium) + min(-FUNDING_DEAD_BAND, premium), 8)
 
     def last_price_or_mark(self) -> float:
         return self.inst.price(self.last_trade) if self.last_trade is not None else self.mark
 
     def set_mark(self, mark: float) -> None:
-        decimals = self.inst.price_decimals + 2
-        self.mark = round(mark, decimals)
-        self.index = round(mark * 0.9999, decimals)
+        self.mark = round(mark, self.inst.price_decimals + 2)
+        if self.drives_index:
+            self.index_ref.follow(mark)
 
 
 class Exchange:
@@ -70,8 +106,17 @@ class Exchange:
         cid_rng = random.Random(config.seed + 7)
         self._cid_steps = [cid_rng.choice(_CHANGE_ID_STEPS) for _ in range(4096)]
         self._cid_i = 0
-        self.states = {inst.name: InstrumentState(inst, rng.randrange(10**10, 4 * 10**10))
+        self.indexes = self._indexes(config.instruments)
+        drivers = {}
+        for inst in config.instruments:  # the perpetual, else the first future, drives its currency's index
+            if inst.kind == "future" and (inst.currency not in drivers or inst.perpetual):
+                drivers[inst.currency] = inst.name
+        self.states = {inst.name: InstrumentState(inst, rng.randrange(10**10, 4 * 10**10),
+                                                  self.indexes[inst.currency], drivers.get(inst.currency) == inst.name)
                        for inst in config.instruments}
+        self._history: dict[str, deque[int]] = {}   # account -> its closed order ids, oldest first
+        self._mmp_tripped: list[tuple[Account, Key, dict[str, Any]]] = []
+        self._last_hour = 0
         self.accounts: dict[str, Account] = {}
         self.orders: dict[int, Order] = {}          # user orders, open and recently closed
         self._open: dict[str, dict[int, Order]] = {}  # account -> its open orders
@@ -82,6 +127,36 @@ class Exchange:
         self.feed = Feed(self)
         self.listeners = Listeners(on_error=self._listener_failed)
         self.listener_errors: list[str] = []
+
+    @staticmethod
+    def _indexes(instruments: list[Instrument]) -> dict[str, PriceIndex]:
+        out: dict[str, PriceIndex] = {}
+        for inst in instruments:
+            if inst.currency not in out:
+                ref = REFERENCE_PRICE[inst.currency]
+                out[inst.currency] = PriceIndex(f"{inst.currency.lower()}_usd", round(ref * INDEX_DISCOUNT, 4), 4)
+        return out
+
+    def index_by_name(self, name: str) -> PriceIndex | None:
+        """The index called ``name`` (``btc_usd``), None when this venue lists nothing on it."""
+        for index in self.indexes.values():
+            if index.name == name:
+                return index
+        return None
+
+    def on_tick(self, ts: int) -> None:
+        """Every 100 ms: on each new hour, one funding record per perpetual (get_funding_rate_history)."""
+        hour = ts // HOUR_MS
+        if hour == self._last_hour:
+            return
+        self._last_hour = hour
+        for st in self.states.values():
+            if st.inst.perpetual:
+                prev = st.funding_log[-1]["index_price"] if st.funding_log else st.index
+                interest_8h = st.funding_8h
+                st.funding_log.append({"timestamp": hour * HOUR_MS, "index_price": st.index,
+                                       "prev_index_price": prev, "interest_8h": interest_8h,
+                                       "interest_1h": round(interest_8h / 8, 10)})
 
     # --- accounts and listeners ---
     def account(self, name: str) -> Account:
@@ -118,9 +193,10 @@ class Exchange:
 
     def place(self, acc: Account, conn: int, name: str, side: int, lots: int, price: int | None, *,
               type: str = "limit", tif: str = "good_til_cancelled", post_only: bool = False,
-              reject_post_only: bool = False, reduce_only: bool = False, label: str = ""
-              ) -> tuple[Order, list[dict[str, Any]]]:
-        """Submit a user order; returns it and its immediate fills as user trades."""
+              reject_post_only: bool = False, reduce_only: bool = False, label: str = "", mmp: bool = False,
+              quote: tuple[str, str, str] | None = None) -> tuple[Order, list[dict[str, Any]]]:
+        """Submit a user order; returns it and its immediate fills as user trades. ``mmp`` orders count
+        against the account's MMP limits; ``quote`` tags a mass quote (quote_id, quote_set_id, mmp_group)."""
         st = self.states[name]
         if reduce_only:
             pos = acc.positions.get(name)
@@ -133,6 +209,8 @@ class Exchange:
         order = Order(self._new_oid(), acc.name, side, price, lots, tif=tif, type=type, post_only=post_only,
                       reject_post_only=reject_post_only and post_only, reduce_only=reduce_only, label=label,
                       conn=conn, now_ms=ts, instrument=name)
+        order.mmp = mmp or quote is not None
+        order.quote = quote
         try:
             fills = st.book.submit(order)
         except PostOnlyReject:
@@ -145,6 +223,8 @@ class Exchange:
         trades = self._after(st, fills, [order], ts)
         if order.state != "open":
             self._closed_order(order)
+        if self._mmp_tripped:
+            self._settle_mmp()
         return order, trades.get(order.oid, [])
 
     def user_order(self, acc: Account, oid_text: object) -> Order:
@@ -209,6 +289,8 @@ class Exchange:
         trades = self._after(st, fills, [order], ts)
         if order.state != "open":
             self._closed_order(order)
+        if self._mmp_tripped:
+            self._settle_mmp()
         return order, trades.get(order.oid, [])
 
     def open_orders(self, acc: Account) -> list[Order]:
@@ -221,6 +303,41 @@ class Exchange:
         self._closed.append(order.oid)
         while len(self._closed) > CLOSED_ORDERS_KEPT:
             self.orders.pop(self._closed.popleft(), None)
+        if order.owner is not None:
+            history = self._history.get(order.owner)
+            if history is None:
+                history = self._history[order.owner] = deque(maxlen=HISTORY_KEPT)
+            history.append(order.oid)
+
+    def order_history(self, acc: Account) -> list[Order]:
+        """The account's closed orders still kept, newest first."""
+        orders = self.orders
+        return [orders[oid] for oid in reversed(self._history.get(acc.name, ())) if oid in orders]
+
+    # --- market maker protection ---
+    def mmp_key(self, inst: Instrument, order: Order) -> Key:
+        """The MMP configuration an order counts against: its index, and its mass quote's group."""
+        return (self.indexes[inst.currency].name, order.quote[2] if order.quote is not None else "")
+
+    def _count_mmp(self, acc: Account, inst: Instrument, order: Order, amount: float, price: float, ts: int
+                   ) -> None:
+        base = amount / price if inst.inverse else amount
+        signed = base if order.side == BUY else -base
+        delta = signed if inst.kind == "future" else signed * (OPTION_DELTA if inst.option_type == "call"
+                                                              else -OPTION_DELTA)
+        key = self.mmp_key(inst, order)
+        tripped = acc.mmp.on_fill(key, base, delta, ts)
+        if tripped is not None:
+            self._mmp_tripped.append((acc, key, tripped))
+
+    def _settle_mmp(self) -> None:
+        """After the operation whose fills tripped MMP: cancel the frozen group's MMP orders, then notify."""
+        tripped, self._mmp_tripped = self._mmp_tripped, []
+        for acc, key, data in tripped:
+            for order in self.open_orders(acc):
+                if order.mmp and self.mmp_key(self.instruments[order.instrument], order) == key:
+                    self.cancel(acc, order, reason="mmp_trigger")
+            self.feed.mmp_trigger(acc, data)
 
     # --- order operations (synthetic flow: no account, no responses) ---
     def flow_submit(self, name: str, side: int, lots: int, price: int | None, tif: str = "good_til_cancelled"
@@ -230,6 +347,8 @@ class Exchange:
                       type="limit" if price is not None else "market", instrument=name)
         fills = st.book.submit(order)
         self._after(st, fills, (), now_ms())
+        if self._mmp_tripped:
+            self._settle_mmp()
         return order
 
     def flow_cancel(self, name: str, oid: int) -> bool:
@@ -273,6 +392,9 @@ class Exchange:
                 fee = rate * (amount / price if inst.inverse else amount)
                 pnl = acc.fill(inst, amount if order.side == BUY else -amount, price, fee)
                 ut = msg.user_trade_json(trade, order, liquidity, fee, inst.currency, pnl)
+                acc.log_trade(inst, ut, fee, pnl)
+                if order.mmp:
+                    self._count_mmp(acc, inst, order, amount, price, ts)
                 user_trades.setdefault(order.oid, []).append(ut)
                 self._remember_trade(acc.name, inst.name, ut)
                 entry = by_account.setdefault(acc.name, ({}, []))
@@ -305,8 +427,10 @@ class Exchange:
         st.high = price if st.high is None else max(st.high, price)
         st.low = price if st.low is None else min(st.low, price)
         st.open_interest += fill.lots
-        return msg.public_trade_json(st, self._next_tid, st.trade_seq, ts, fill.price, fill.lots,
-                                     fill.taker.side, direction)
+        trade = msg.public_trade_json(st, self._next_tid, st.trade_seq, ts, fill.price, fill.lots,
+                                      fill.taker.side, direction)
+        st.trades.append(trade)
+        return trade
 
     def _remember_trade(self, account: str, name: str, trade: dict[str, Any]) -> None:
         log = self.user_trades.get((account, name))

@@ -14,6 +14,7 @@ import orjson
 
 from tickwire.sim import messages as msg
 from tickwire.sim.channels import ChannelSpec
+from tickwire.sim.feed_extra import SLOW_EVERY_TICKS, ExtraChannels
 from tickwire.sim.matching import BUY, SELL, LevelChange
 from tickwire.sim.sendtimes import SendTimes
 
@@ -77,6 +78,9 @@ class Feed:
         self._names = {name: (f"book.{name}.raw", f"quote.{name}", f"ticker.{name}.raw")
                        for name in exchange.states}
         self._raw_change = {name: change_template(f"book.{name}.raw", name) for name in exchange.states}
+        self._agg_names = {name: (f"book.{name}.100ms", f"book.{name}.agg2") for name in exchange.states}
+        self._ticks = 0
+        self.extra = ExtraChannels(self)
 
     # --- registry ---
     def subscribe(self, sub: Subscriber, spec: ChannelSpec) -> None:
@@ -91,7 +95,7 @@ class Feed:
         self.specs[spec.name] = spec
         if spec.kind == "book" and fresh:
             st = self.exchange.states[spec.instrument or ""]
-            if spec.interval == "100ms":
+            if spec.interval != "raw":
                 self._agg.setdefault(st.inst.name, {})
                 sub.snap_override[spec.name] = st.change_id
             data = {"type": "snapshot", "timestamp": msg_now_ms(), "instrument_name": st.inst.name,
@@ -117,8 +121,10 @@ class Feed:
         if not subs:
             del self.subs[name]
             spec = self.specs.pop(name)
-            if spec.kind == "book" and spec.interval == "100ms":
-                self._agg.pop(spec.instrument or "", None)
+            name = spec.instrument or ""
+            if spec.kind == "book" and spec.interval != "raw" and not any(
+                    channel in self.subs for channel in self._agg_names[name]):
+                self._agg.pop(name, None)
         return True
 
     def channels_of(self, sub: Subscriber) -> list[str]:
@@ -224,6 +230,25 @@ class Feed:
                     sub.notify(notification(name, {"instrument_name": inst.name, "trades": trades,
                                                    "orders": orders, "positions": positions}))
 
+    def _publish(self, channel: str, data: Any) -> None:
+        """One notification to every subscriber of a public channel (nothing when nobody listens)."""
+        subs = self.subs.get(channel)
+        if subs:
+            payload = notification(channel, data)
+            for sub in tuple(subs.values()):
+                sub.notify(payload)
+
+    def user_notice(self, account: str, kind: str, data: dict[str, Any], match: str = "none") -> None:
+        """A private notification of ``kind`` (user.mmp_trigger with ``match`` = its index, user.access_log)
+        to the account's subscribers."""
+        for sub in tuple(self.user_sessions.get(account, {}).values()):
+            for name, spec in tuple(sub.user_specs.items()):
+                if spec.kind == kind and spec.group == match:
+                    sub.notify(notification(name, data))
+
+    def mmp_trigger(self, acc: Account, data: dict[str, Any]) -> None:
+        self.user_notice(acc.name, "user.mmp_trigger", data, data["index_name"])
+
     # --- 100 ms tick ---
     def _grouped(self, st: InstrumentState, spec: ChannelSpec) -> dict[str, Any]:
         inst = st.inst
@@ -250,21 +275,21 @@ class Feed:
                 self._flush_agg(st, agg, ts)
             trades = self._trade_buf.pop(name, None)
             if trades:
-                for channel in self._trade_channels(st, "100ms"):
-                    subs = self.subs.get(channel)
-                    if subs:
-                        payload = notification(channel, trades)
-                        for sub in tuple(subs.values()):
-                            sub.notify(payload)
+                for interval in ("100ms", "agg2"):
+                    for channel in self._trade_channels(st, interval):
+                        self._publish(channel, trades)
             ticker_subs = self.subs.get(f"ticker.{name}.100ms")
-            if ticker_subs or exchange.listeners:
+            if ticker_subs or exchange.listeners or self.specs:
                 data = msg.ticker_json(st, ts)
                 if ticker_subs:
-                    payload = notification(f"ticker.{name}.100ms", data)
-                    for sub in tuple(ticker_subs.values()):
-                        sub.notify(payload)
+                    self._publish(f"ticker.{name}.100ms", data)
                 if exchange.listeners:
                     exchange.listeners.ticker(name, data)
+                if self.specs:
+                    self.extra.instrument_tick(st, data, ts, bool(trades))
+        self._ticks += 1
+        if self.specs and self._ticks % SLOW_EVERY_TICKS == 0:
+            self.extra.slow_tick(ts)
         for channel, spec in tuple(self.specs.items()):
             if spec.kind != "grouped":
                 continue
@@ -277,7 +302,6 @@ class Feed:
 
     def _flush_agg(self, st: InstrumentState, agg: dict[tuple[int, int], int], ts: int) -> None:
         name, inst = st.inst.name, st.inst
-        channel = f"book.{name}.100ms"
         totals = st.book.totals
         bids: list[list[Any]] = []
         asks: list[list[Any]] = []
@@ -296,22 +320,25 @@ class Feed:
         cid = st.change_id
         prev = self._last_agg_id.get(name, cid)
         self._last_agg_id[name] = cid
-        subs = self.subs.get(channel)
-        if not subs or self.faults.gap_now():
+        if self.faults.gap_now():
             return
         data = {"type": "change", "timestamp": ts, "prev_change_id": prev, "instrument_name": name,
                 "change_id": cid, "bids": bids, "asks": asks}
-        payload = notification(channel, data)
-        self.times.record_book(channel, cid, time.time_ns())
-        for sub in tuple(subs.values()):
-            override = sub.snap_override.pop(channel, None)
-            if override == cid:
-                continue  # its snapshot already holds this state
-            if override is not None and override != prev:
-                sub.notify(notification(channel, dict(data, prev_change_id=override)))
-            else:
-                sub.notify(payload)
-        self.sent_book += len(subs)
+        for channel in self._agg_names[name]:  # 100ms and agg2 carry the same aggregate
+            subs = self.subs.get(channel)
+            if not subs:
+                continue
+            payload = notification(channel, data)
+            self.times.record_book(channel, cid, time.time_ns())
+            for sub in tuple(subs.values()):
+                override = sub.snap_override.pop(channel, None)
+                if override == cid:
+                    continue  # its snapshot already holds this state
+                if override is not None and override != prev:
+                    sub.notify(notification(channel, dict(data, prev_change_id=override)))
+                else:
+                    sub.notify(payload)
+            self.sent_book += len(subs)
 
 
 def msg_now_ms() -> int:

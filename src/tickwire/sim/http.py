@@ -1,8 +1,9 @@
 """The front door of the picows stack: one port for WebSocket (handed to picows) and plain HTTP JSON-RPC.
 
 HTTP: ``GET /api/v2/{method}?param=value`` and ``POST /api/v2/{method}`` (body: params object or a whole
-JSON-RPC request) or ``POST /api/v2`` (JSON-RPC body). ``Authorization: Bearer <access_token>`` authenticates.
-Errors answer 400 with the JSON-RPC error body, as Deribit does. Keep-alive is supported.
+JSON-RPC request) or ``POST /api/v2`` (JSON-RPC body). ``Authorization`` authenticates with ``Bearer``, ``Basic``
+or ``deri-hmac-sha256`` (see ``auth.py``). Errors answer 400 with the JSON-RPC error body, as Deribit does (a path
+outside /api/v2 too: 404 with a JSON-RPC error). Keep-alive is supported.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import orjson
 
 from tickwire.sim import rpc
-from tickwire.deribit.errors import BAD_REQUEST, PARSE_ERROR
+from tickwire.sim.auth import http_identity
+from tickwire.deribit.errors import BAD_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 from tickwire.sim.errors import RpcError
 
 if TYPE_CHECKING:
@@ -49,13 +51,13 @@ class FrontDoor(asyncio.Protocol):
             end = self.buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(self.buf) > MAX_HEADER_BYTES:
-                    self._reply(431, b'{"error":"request header too large"}', close=True)
+                    self._refuse(431, "request header too large", close=True)
                 return
             head = bytes(self.buf[:end]).decode("latin-1")
             lines = head.split("\r\n")
             parts = lines[0].split(" ")
             if len(parts) != 3:
-                self._reply(400, b'{"error":"bad request line"}', close=True)
+                self._refuse(400, "bad request line", close=True)
                 return
             verb, target, _version = parts
             headers = {}
@@ -66,11 +68,11 @@ class FrontDoor(asyncio.Protocol):
                 self._to_websocket()
                 return
             if "transfer-encoding" in headers:
-                self._reply(411, b'{"error":"send a Content-Length body (chunked is not supported)"}', close=True)
+                self._refuse(411, "send a Content-Length body (chunked is not supported)", close=True)
                 return
             length = headers.get("content-length", "0")
             if not length.isdigit():
-                self._reply(400, b'{"error":"bad content-length"}', close=True)
+                self._refuse(400, "bad content-length", close=True)
                 return
             if int(length) > self.venue.config.max_message_bytes:
                 # answer now, keep the connection, and drain the body as it arrives (no reset mid-upload)
@@ -109,14 +111,18 @@ class FrontDoor(asyncio.Protocol):
         url = urlsplit(target)
         path = unquote(url.path)
         if verb not in ("GET", "POST"):
-            self._reply(405, b'{"error":"use GET or POST"}', close=close)
+            self._refuse(405, "use GET or POST", close=close)
             return
         if path != API_PREFIX and not path.startswith(API_PREFIX + "/"):
-            self._reply(404, b'{"error":"not found: use /api/v2/{method} or /ws/api/v2"}', close=close)
+            self._error(None, RpcError(METHOD_NOT_FOUND, {"reason": "use /api/v2/{method} or /ws/api/v2"}),
+                        close=close, us_in=us_in, status=404)
             return
         name = path[len(API_PREFIX) + 1:] or None
-        auth = headers.get("authorization", "")
-        bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        try:
+            identity = http_identity(headers.get("authorization", ""), verb, target, body, self.venue.signatures)
+        except RpcError as exc:
+            self._error(None, exc, close=close, us_in=us_in)
+            return
         payload: Any
         lenient = False
         if verb == "GET" or not body.strip():
@@ -133,16 +139,21 @@ class FrontDoor(asyncio.Protocol):
                 payload = decoded
             else:
                 payload = {"jsonrpc": "2.0", "id": None, "method": name, "params": decoded}
-        outcome = rpc.handle(self.venue, None, payload, bearer=bearer, lenient=lenient)
+        outcome = rpc.handle(self.venue, None, payload, bearer=identity.bearer, client_id=identity.client_id,
+                             lenient=lenient)
         data, _ns = rpc.encode(outcome, us_in, self.venue.config.testnet)
         self._reply(200 if outcome.error is None else 400, data, close=close)
         for action in outcome.after:
             action()
 
-    def _error(self, rid: Any, error: RpcError, close: bool, us_in: int | None = None) -> None:
+    def _error(self, rid: Any, error: RpcError, close: bool, us_in: int | None = None, status: int = 400) -> None:
         outcome = rpc.Outcome(rid, None, error, None, [])
         data, _ns = rpc.encode(outcome, us_in or time.time_ns() // 1000, self.venue.config.testnet)
-        self._reply(400, data, close=close)
+        self._reply(status, data, close=close)
+
+    def _refuse(self, status: int, reason: str, close: bool) -> None:
+        """An HTTP-level refusal, answered as a JSON-RPC error (11050 bad_request) like every other error."""
+        self._error(None, RpcError(BAD_REQUEST, {"reason": reason}), close=close, status=status)
 
     def _reply(self, status: int, body: bytes, close: bool) -> None:
         assert self.transport is not None

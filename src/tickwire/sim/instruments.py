@@ -14,7 +14,7 @@ from typing import Any
 
 PERPETUAL_EXPIRY_MS = 32503708800000  # what Deribit reports for perpetuals (year 3000)
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_REFERENCE_PRICE = {"BTC": 90000.0, "ETH": 3000.0}
+REFERENCE_PRICE = {"BTC": 90000.0, "ETH": 3000.0}
 _FIXED_IDS = {"BTC-PERPETUAL": 124972, "ETH-PERPETUAL": 124973}
 _PERP = re.compile(r"^(BTC|ETH)-PERPETUAL$")
 _FUTURE = re.compile(r"^(BTC|ETH)-(\d{1,2})([A-Z]{3})(\d{2})$")
@@ -142,20 +142,20 @@ def parse_instrument(name: str) -> Instrument:
         cur = m.group(1)
         tick, lot = (0.5, 10.0) if cur == "BTC" else (0.05, 1.0)
         return Instrument(name, "future", cur, tick, lot, lot, 0.0, 0.0005, True, PERPETUAL_EXPIRY_MS,
-                          _REFERENCE_PRICE[cur], iid)
+                          REFERENCE_PRICE[cur], iid)
     if m := _FUTURE.match(name):
         cur, day, mon, yy = m.group(1), int(m.group(2)), m.group(3), int(m.group(4))
         if mon not in _MONTHS:
             raise ValueError(f"unknown month {mon!r} in instrument {name!r}")
         tick, lot = (2.5, 10.0) if cur == "BTC" else (0.25, 1.0)
         return Instrument(name, "future", cur, tick, lot, lot, 0.0, 0.0005, True,
-                          _expiry_ms(day, _MONTHS.index(mon) + 1, 2000 + yy), _REFERENCE_PRICE[cur], iid)
+                          _expiry_ms(day, _MONTHS.index(mon) + 1, 2000 + yy), REFERENCE_PRICE[cur], iid)
     if m := _OPTION.match(name):
         cur, day, mon, yy = m.group(1), int(m.group(2)), m.group(3), int(m.group(4))
         if mon not in _MONTHS:
             raise ValueError(f"unknown month {mon!r} in instrument {name!r}")
         strike, is_call = float(m.group(5)), m.group(6) == "C"
-        spot = _REFERENCE_PRICE[cur]
+        spot = REFERENCE_PRICE[cur]
         intrinsic = max(spot - strike, 0.0) if is_call else max(strike - spot, 0.0)
         premium = round((intrinsic / spot + 0.02) / 0.0005) * 0.0005  # in coin, as Deribit quotes options
         return Instrument(name, "option", cur, 0.0005, 0.1, 1.0, 0.0003, 0.0003, False,

@@ -24,7 +24,7 @@ class Order:
 
     __slots__ = ("oid", "owner", "conn", "side", "price", "lots", "filled", "state", "tif", "type", "post_only",
                  "reject_post_only", "reduce_only", "label", "created_ms", "updated_ms", "replaced",
-                 "cancel_reason", "notional", "instrument")
+                 "cancel_reason", "notional", "instrument", "mmp", "quote")
 
     def __init__(self, oid: int, owner: str | None, side: int, price: int | None, lots: int, *,
                  tif: str = GTC, type: str = "limit", post_only: bool = False, reject_post_only: bool = False,
@@ -50,6 +50,8 @@ class Order:
         self.cancel_reason = ""
         self.notional = 0  # sum of fill_price_ticks * fill_lots, for the average price
         self.instrument = instrument
+        self.mmp = False
+        self.quote: tuple[str, str, str] | None = None  # (quote_id, quote_set_id, mmp_group) of a mass quote
 
     @property
     def remaining(self) -> int:

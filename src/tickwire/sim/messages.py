@@ -35,7 +35,7 @@ def order_json(inst: Instrument, o: Order, user_id: int) -> dict[str, Any]:
         "post_only": o.post_only,
         "reduce_only": o.reduce_only,
         "average_price": round(o.notional / filled * inst.tick_size, inst.price_decimals + 4) if filled else 0.0,
-        "mmp": False,
+        "mmp": o.mmp,
         "contracts": inst.contracts(o.lots),
         "reject_post_only": o.reject_post_only,
         "order_state": o.state,
@@ -45,6 +45,8 @@ def order_json(inst: Instrument, o: Order, user_id: int) -> dict[str, Any]:
     }
     if o.state == "cancelled" and o.cancel_reason:
         data["cancel_reason"] = o.cancel_reason
+    if o.quote is not None:
+        data.update(quote=True, quote_id=o.quote[0], quote_set_id=o.quote[1], mmp_group=o.quote[2])
     return data
 
 
@@ -74,7 +76,7 @@ def user_trade_json(public: dict[str, Any], o: Order, liquidity: str, fee: float
     data.update(
         order_id=str(o.oid), order_type=o.type, direction=direction(o.side), liquidity=liquidity,
         fee=round(fee, 10), fee_currency=fee_currency, state=o.state, label=o.label, post_only=o.post_only,
-        reduce_only=o.reduce_only, mmp=False, risk_reducing=False, api=True, profit_loss=round(profit_loss, 10),
+        reduce_only=o.reduce_only, mmp=o.mmp, risk_reducing=False, api=True, profit_loss=round(profit_loss, 10),
         matching_id=None,
     )
     return data
@@ -118,7 +120,8 @@ def _market_fields(st: InstrumentState, now_ms: int) -> dict[str, Any]:
         "best_bid_amount": bid_a,
     }
     if inst.perpetual:
-        data.update(interest_value=0.0, current_funding=0.0, funding_8h=st.funding_8h)
+        funding = st.funding_8h
+        data.update(interest_value=0.0, current_funding=funding, funding_8h=funding)
     if inst.kind == "option":
         data.update(underlying_price=st.index, underlying_index="index_price", interest_rate=0.0, mark_iv=50.0,
                     bid_iv=49.0, ask_iv=51.0,
@@ -155,5 +158,29 @@ def snapshot_levels(st: InstrumentState, side: int, depth: int | None = None) ->
     return [["new", inst.price(p), inst.amount(a)] for p, a in st.book.depth(side, depth)]
 
 
+def book_summary_json(st: InstrumentState, now_ms: int) -> dict[str, Any]:
+    """One entry of ``public/get_book_summary_by_currency`` / ``_by_instrument``."""
+    inst = st.inst
+    bid_p, _, ask_p, _ = _best(st)
+    data: dict[str, Any] = {
+        "instrument_name": inst.name, "base_currency": inst.currency,
+        "quote_currency": "USD" if inst.kind == "future" else inst.currency,
+        "volume": round(st.volume, 8), "volume_usd": round(st.volume_usd, 2),
+        "volume_notional": round(st.volume_usd, 2),
+        "price_change": round((st.last_price_or_mark() / inst.reference_price - 1) * 100, 4),
+        "open_interest": float(inst.amount(st.open_interest)), "mark_price": st.mark,
+        "last": st.inst.price(st.last_trade) if st.last_trade is not None else None,
+        "high": st.high, "low": st.low, "bid_price": bid_p or None, "ask_price": ask_p or None,
+        "mid_price": (bid_p + ask_p) / 2 if bid_p and ask_p else None,
+        "estimated_delivery_price": st.index, "creation_timestamp": now_ms,
+    }
+    if inst.perpetual:
+        funding = st.funding_8h
+        data.update(funding_8h=funding, current_funding=funding)
+    if inst.kind == "option":
+        data.update(underlying_price=st.index, underlying_index="index_price", interest_rate=0.0, mark_iv=50.0)
+    return data
+
+
 __all__ = ["order_json", "public_trade_json", "user_trade_json", "ticker_json", "order_book_json",
-           "quote_json", "snapshot_levels", "direction"]
+           "book_summary_json", "quote_json", "snapshot_levels", "direction"]

@@ -38,8 +38,9 @@ def _fail(rid: Any, code: int, data: dict[str, Any] | None = None, spec: MethodS
 
 
 def handle(venue: Venue, session: Session | None, payload: bytes | str | dict[str, Any], *,
-           bearer: str | None = None, lenient: bool = False) -> Outcome:
-    """Run one request. ``payload`` is the raw message (or an already-built request object for HTTP GET)."""
+           bearer: str | None = None, client_id: str | None = None, lenient: bool = False) -> Outcome:
+    """Run one request. ``payload`` is the raw message (or an already-built request object for HTTP GET);
+    ``bearer`` / ``client_id`` are what an HTTP Authorization header carried (the id already verified)."""
     if isinstance(payload, dict):
         request: Any = payload
     else:
@@ -65,6 +66,8 @@ def handle(venue: Venue, session: Session | None, payload: bytes | str | dict[st
     try:
         params = Params(request.get("params"), lenient)
         account = venue.resolve_account(session, params.str_("access_token") or bearer)
+        if account is None and client_id is not None:
+            account = venue.exchange.account(client_id)
     except RpcError as exc:
         return Outcome(rid, None, exc, spec, [])
     if spec.private and account is None:

@@ -14,6 +14,7 @@ from tickwire.sim.exchange import Exchange
 from tickwire.sim.flow import MarketFlow
 from tickwire.sim.listeners import MarketDataListener
 from tickwire.sim.accounts import Account
+from tickwire.sim.auth import SignatureGuard
 from tickwire.sim.ratelimit import RateLimiter
 from tickwire.sim.session import Session
 
@@ -36,6 +37,7 @@ class Venue:
         self._next_conn = 0
         self._tokens: dict[str, tuple[str, float]] = {}   # access token -> (client_id, expiry monotonic)
         self._refresh: dict[str, str] = {}                 # refresh token -> client_id
+        self.signatures = SignatureGuard(config.credentials)
         self._limiters: dict[str, RateLimiter] = {}
         self.http_limiter = RateLimiter(config.tier, config.rate_limits)
         self._timers: list[asyncio.TimerHandle] = []
@@ -71,8 +73,12 @@ class Venue:
         """Start the market flow and the 100 ms / fault timers on the running loop."""
         self._running = True
         self.flow.start()
-        self._every(TICK_S, self.batched(self.exchange.feed.tick))
+        self._every(TICK_S, self.batched(self._tick))
         self._schedule_close()
+
+    def _tick(self) -> None:
+        self.exchange.on_tick(time.time_ns() // 1_000_000)
+        self.exchange.feed.tick()
 
     def _every(self, period: float, fn: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()
@@ -148,6 +154,18 @@ class Venue:
         if client_id is None:
             raise RpcError(INVALID_CREDENTIALS, {"reason": "unknown or used refresh_token"})
         return client_id
+
+    def peek_refresh(self, refresh: str) -> str:
+        """The client id of an unused refresh token (13004 otherwise), without using it up."""
+        client_id = self._refresh.get(refresh)
+        if client_id is None:
+            raise RpcError(INVALID_CREDENTIALS, {"reason": "unknown or used refresh_token"})
+        return client_id
+
+    def revoke_tokens(self, client_id: str) -> None:
+        """Every access and refresh token of ``client_id`` stops working (private/logout)."""
+        self._tokens = {t: entry for t, entry in self._tokens.items() if entry[0] != client_id}
+        self._refresh = {t: owner for t, owner in self._refresh.items() if owner != client_id}
 
     def token_valid(self, token: str) -> bool:
         entry = self._tokens.get(token)

@@ -1,7 +1,6 @@
 """Connection methods: authentication, test/time, heartbeats, subscriptions."""
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
 from typing import Any
@@ -28,15 +27,10 @@ def auth(ctx: Ctx) -> dict[str, Any]:
     elif grant == "client_signature":
         client_id = ctx.p.str_("client_id", required=True) or ""
         stamp = ctx.p.int_("timestamp", required=True) or 0
-        signature = ctx.p.str_("signature", required=True) or ""
-        nonce = ctx.p.str_("nonce", default="") or ""
-        data = ctx.p.str_("data", default="") or ""
-        expected = venue.config.credentials.get(client_id)
-        if expected is None:
-            raise RpcError(INVALID_CREDENTIALS)
-        want = hmac.new(expected.encode(), f"{stamp}\n{nonce}\n{data}".encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(want, signature.lower()) or abs(time.time() * 1000 - stamp) > 60_000:
-            raise RpcError(INVALID_CREDENTIALS)
+        signature = ctx.p.str_("signature", required=True, max_len=128) or ""
+        nonce = ctx.p.str_("nonce", default="", max_len=256) or ""
+        data = ctx.p.str_("data", default="", max_len=4096) or ""
+        venue.signatures.verify(client_id, stamp, nonce, data, signature, INVALID_CREDENTIALS)
     else:
         refresh = ctx.p.str_("refresh_token", required=True) or ""
         client_id = venue.redeem_refresh(refresh)
@@ -45,6 +39,9 @@ def auth(ctx: Ctx) -> dict[str, Any]:
         result["state"] = state
     if ctx.session is not None:
         ctx.session.login(venue.exchange.account(client_id), result["access_token"])
+    venue.exchange.feed.user_notice(client_id, "user.access_log", {
+        "timestamp": time.time_ns() // 1_000_000, "log": "success", "ip": "127.0.0.1", "id": ctx.session.id
+        if ctx.session is not None else 0, "country": "-", "city": "-"})
     return result
 
 
@@ -91,7 +88,7 @@ def _subscribe(ctx: Ctx, private: bool) -> list[str]:
         spec = parse_channel(name, ctx.venue.exchange.instruments)
         if spec is None or (spec.private and not private):
             continue  # Deribit silently leaves out channels it cannot serve
-        if not spec.private and spec.interval == "raw" and spec.kind in ("book", "trades", "ticker") \
+        if not spec.private and spec.interval == "raw" and spec.kind in ("book", "trades", "ticker", "perpetual") \
                 and not authorized:
             raise RpcError(RAW_SUBSCRIPTIONS_NOT_AVAILABLE_FOR_UNAUTHORIZED)
         if spec.name not in (s.name for s in specs):
@@ -123,4 +120,49 @@ def unsubscribe(ctx: Ctx) -> list[str]:
 def unsubscribe_all(ctx: Ctx) -> str:
     assert ctx.session is not None
     ctx.venue.exchange.feed.unsubscribe_all(ctx.session)
+    return "ok"
+
+
+@method("public/hello")
+def hello(ctx: Ctx) -> dict[str, str]:
+    ctx.p.str_("client_name", required=True, max_len=64)
+    ctx.p.str_("client_version", required=True, max_len=64)
+    return {"version": API_VERSION}
+
+
+@method("public/status")
+def status(ctx: Ctx) -> dict[str, Any]:
+    return {"locked": "false", "locked_indices": []}
+
+
+@method("public/fork_token")
+def fork_token(ctx: Ctx) -> dict[str, Any]:
+    """A new session's token pair from a refresh token (the refresh token is used up)."""
+    refresh = ctx.p.str_("refresh_token", required=True) or ""
+    ctx.p.str_("session_name", required=True, max_len=64)
+    return ctx.venue.issue_token(ctx.venue.redeem_refresh(refresh))
+
+
+@method("public/exchange_token")
+def exchange_token(ctx: Ctx) -> dict[str, Any]:
+    """A token for ``subject_id``: the simulator has no subaccounts, so only the account's own user id."""
+    refresh = ctx.p.str_("refresh_token", required=True) or ""
+    subject = ctx.p.int_("subject_id", required=True)
+    venue = ctx.venue
+    client_id = venue.peek_refresh(refresh)
+    if subject != venue.exchange.account(client_id).user_id:
+        raise invalid_param("subject_id", "not this account or one of its subaccounts")
+    return venue.issue_token(venue.redeem_refresh(refresh))
+
+
+@method("private/logout", private=True, ws_only=True)
+def logout(ctx: Ctx) -> str:
+    """Ends the session: with ``invalidate_token`` (default true) every token of the account stops working;
+    the connection closes right after this answer."""
+    invalidate = ctx.p.bool_("invalidate_token", default=True)
+    session = ctx.session
+    assert session is not None
+    if invalidate:
+        ctx.venue.revoke_tokens(ctx.acc().name)
+    ctx.after.append(session.close)
     return "ok"

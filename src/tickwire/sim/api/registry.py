@@ -87,3 +87,39 @@ def kind_param(ctx: Ctx) -> str | None:
 def now_ms() -> int:
     """Wall-clock milliseconds (Deribit's timestamps)."""
     return time.time_ns() // 1_000_000
+
+
+def index_param(ctx: Ctx, name: str = "index_name") -> Any:
+    """The PriceIndex named by a required parameter (``btc_usd``; -32602 when unknown here)."""
+    value = ctx.p.str_(name, required=True) or ""
+    index = ctx.venue.exchange.index_by_name(value)
+    if index is None:
+        raise invalid_param(name, "unknown index name")
+    return index
+
+
+def time_range(ctx: Ctx, required: bool) -> tuple[int, int]:
+    """``start_timestamp`` .. ``end_timestamp`` in ms (end defaults to now); -32602 when reversed."""
+    start = ctx.p.int_("start_timestamp", default=0, required=required, lo=0, hi=2**53) or 0
+    end = ctx.p.int_("end_timestamp", default=None, required=required, lo=0, hi=2**53)
+    end = now_ms() if end is None else end
+    if end < start:
+        raise invalid_param("end_timestamp", "must not be before start_timestamp")
+    return start, end
+
+
+def trades_page(ctx: Ctx, trades: list[dict[str, Any]], *, by_seq: bool = False, default_count: int = 10
+                ) -> dict[str, Any]:
+    """Deribit's ``{"trades", "has_more"}`` page of trades (kept oldest first) with the common filters:
+    ``start/end_timestamp``, ``start/end_seq`` (``by_seq``), ``count`` (1..1000), ``sorting`` (desc by default)."""
+    start, end = time_range(ctx, required=False)
+    count = ctx.p.int_("count", default=default_count, lo=1, hi=1000) or default_count
+    sorting = ctx.p.str_("sorting", default="desc", choices=("asc", "desc", "default"))
+    picked = [t for t in trades if start <= t["timestamp"] <= end]
+    if by_seq:
+        lo = ctx.p.int_("start_seq", default=None, lo=0)
+        hi = ctx.p.int_("end_seq", default=None, lo=0)
+        picked = [t for t in picked if (lo is None or t["trade_seq"] >= lo) and (hi is None or t["trade_seq"] <= hi)]
+    if sorting != "asc":
+        picked.reverse()
+    return {"trades": picked[:count], "has_more": len(picked) > count}
