@@ -40,9 +40,30 @@ def get_account_summary(ctx: Ctx) -> dict[str, Any]:
     acc = ctx.acc()
     data = acc.summary(currency, ctx.venue.exchange.marks(), ctx.venue.limiter_for(acc.name).limits_json())
     if ctx.p.bool_("extended"):
-        data.update(id=acc.user_id, username=acc.name, type="main", system_name=acc.name, email="",
-                    creation_timestamp=1534167754000, self_trading_reject_mode="cancel_maker")
+        data.update(_account_info(ctx))
     return data
+
+
+def _account_info(ctx: Ctx) -> dict[str, Any]:
+    """The account-level fields of the extended summary and of get_account_summaries."""
+    acc = ctx.acc()
+    fees = [{"currency": inst.currency, "instrument_type": inst.kind, "fee_type": "relative",
+             "maker_fee": inst.maker_commission, "taker_fee": inst.taker_commission}
+            for inst in ctx.venue.exchange.instruments.values()]
+    unique = list({(f["currency"], f["instrument_type"]): f for f in fees}.values())
+    return {"id": acc.user_id, "username": acc.name, "type": "main", "system_name": acc.name, "email": "",
+            "creation_timestamp": 1534167754000, "referrer_id": None, "login_enabled": True,
+            "security_keys_enabled": False, "mmp_enabled": bool(acc.mmp), "interuser_transfers_enabled": False,
+            "self_trading_reject_mode": "cancel_maker", "self_trading_extended_to_subaccounts": False,
+            "block_rfq_self_match_prevention": False, "fees": unique}
+
+
+@method("private/get_account_summaries", private=True)
+def get_account_summaries(ctx: Ctx) -> dict[str, Any]:
+    ctx.p.int_("subaccount_id", default=None, lo=0)
+    acc = ctx.acc()
+    marks, limits = ctx.venue.exchange.marks(), ctx.venue.limiter_for(acc.name).limits_json()
+    return dict(_account_info(ctx), summaries=[acc.summary(cur, marks, limits) for cur in ("BTC", "ETH")])
 
 
 @method("private/enable_cancel_on_disconnect", private=True, ws_only=True)

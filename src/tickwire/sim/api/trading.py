@@ -5,8 +5,9 @@ from collections.abc import Callable
 from typing import Any
 
 from tickwire.sim import messages as msg
-from tickwire.sim.api.registry import Ctx, currency_param, instrument_param, kind_param, method
-from tickwire.deribit.errors import INVALID_AMOUNT, OTHER_REJECT, PRICE_WRONG_TICK, QTY_TOO_LOW
+from tickwire.sim.api.registry import Ctx, currency_param, instrument_param, kind_param, method, now_ms
+from tickwire.deribit.errors import (ALREADY_CLOSED, INVALID_AMOUNT, MMP_TRIGGER, NON_UNIQUE_ORDER_LABEL,
+                                    ORDER_NOT_FOUND, OTHER_REJECT, PRICE_WRONG_TICK, QTY_TOO_LOW)
 from tickwire.sim.errors import RpcError, invalid_param
 from tickwire.sim.instruments import Instrument
 from tickwire.sim.matching import BUY, SELL, TIME_IN_FORCE
@@ -66,6 +67,14 @@ def _place(ctx: Ctx, side: int) -> dict[str, Any]:
     post_only = ctx.p.bool_("post_only")
     reject_post_only = ctx.p.bool_("reject_post_only")
     reduce_only = ctx.p.bool_("reduce_only")
+    mmp = ctx.p.bool_("mmp")
+    exchange = ctx.venue.exchange
+    if mmp:
+        key = (exchange.indexes[inst.currency].name, "")
+        if ctx.acc().mmp.config(*key) is None:
+            raise invalid_param("mmp", "no MMP configuration for this index (private/set_mmp_config)")
+        if ctx.acc().mmp.frozen(key, now_ms()):
+            raise RpcError(MMP_TRIGGER, {"reason": "MMP is frozen for this index (private/reset_mmp)"})
     if ctx.venue.config.faults.take_reject():
         raise RpcError(OTHER_REJECT, {"reason": "rejected by the simulator's reject fault"})
     session = ctx.session
@@ -73,7 +82,7 @@ def _place(ctx: Ctx, side: int) -> dict[str, Any]:
         ctx.acc(), session.id if session is not None else 0, inst.name, side, lots or 0,
         None if order_type == "market" else price, type=order_type or "limit", tif=tif or "good_til_cancelled",
         post_only=post_only and order_type == "limit", reject_post_only=reject_post_only,
-        reduce_only=reduce_only, label=label)
+        reduce_only=reduce_only, label=label, mmp=mmp)
     return _order_reply(ctx, inst, order, trades)
 
 
@@ -89,8 +98,11 @@ def sell(ctx: Ctx) -> dict[str, Any]:
 
 @method("private/edit", private=True, matching=True)
 def edit(ctx: Ctx) -> dict[str, Any]:
+    return _edit(ctx, ctx.venue.exchange.user_order(ctx.acc(), ctx.p.str_("order_id", required=True)))
+
+
+def _edit(ctx: Ctx, order: Any) -> dict[str, Any]:
     exchange = ctx.venue.exchange
-    order = exchange.user_order(ctx.acc(), ctx.p.str_("order_id", required=True))
     inst = exchange.instruments[order.instrument]
     lots = _lots(ctx, inst, required=False)
     price = _ticks(ctx, inst, required=False)
@@ -181,3 +193,72 @@ def get_order_state(ctx: Ctx) -> dict[str, Any]:
     exchange = ctx.venue.exchange
     order = exchange.user_order(ctx.acc(), ctx.p.str_("order_id", required=True))
     return msg.order_json(exchange.instruments[order.instrument], order, ctx.acc().user_id)
+
+
+@method("private/get_open_orders_by_label", private=True)
+def open_orders_by_label(ctx: Ctx) -> list[dict[str, Any]]:
+    currency = currency_param(ctx)
+    label = ctx.p.str_("label", required=True, max_len=64)
+    exchange = ctx.venue.exchange
+    return [msg.order_json(exchange.instruments[o.instrument], o, ctx.acc().user_id)
+            for o in exchange.open_orders(ctx.acc())
+            if o.label == label and currency in ("any", exchange.instruments[o.instrument].currency)]
+
+
+def _history(ctx: Ctx, keep: Callable[[Instrument], bool]) -> list[dict[str, Any]]:
+    """Closed orders newest first: ``count`` (default 20), ``offset``; unfilled cancels only with
+    ``include_unfilled`` (Deribit's default leaves them out)."""
+    count = ctx.p.int_("count", default=20, lo=1, hi=1000) or 20
+    offset = ctx.p.int_("offset", default=0, lo=0) or 0
+    unfilled = ctx.p.bool_("include_unfilled")
+    ctx.p.bool_("include_old")
+    exchange = ctx.venue.exchange
+    picked = [o for o in exchange.order_history(ctx.acc())
+              if keep(exchange.instruments[o.instrument]) and (unfilled or o.filled > 0)]
+    return [msg.order_json(exchange.instruments[o.instrument], o, ctx.acc().user_id)
+            for o in picked[offset:offset + count]]
+
+
+@method("private/get_order_history_by_currency", private=True)
+def order_history_by_currency(ctx: Ctx) -> list[dict[str, Any]]:
+    currency = currency_param(ctx)
+    kind = kind_param(ctx)
+    return _history(ctx, lambda i: currency in ("any", i.currency) and kind in (None, "any", i.kind))
+
+
+@method("private/get_order_history_by_instrument", private=True)
+def order_history_by_instrument(ctx: Ctx) -> list[dict[str, Any]]:
+    inst = instrument_param(ctx)
+    return _history(ctx, lambda i: i.name == inst.name)
+
+
+@method("private/close_position", private=True, matching=True)
+def close_position(ctx: Ctx) -> dict[str, Any]:
+    """A reduce-only order for the whole position, opposite to it (limit at ``price`` or market)."""
+    inst = instrument_param(ctx)
+    order_type = ctx.p.str_("type", required=True, choices=ORDER_TYPES)
+    price = _ticks(ctx, inst, required=order_type == "limit")
+    pos = ctx.acc().positions.get(inst.name)
+    lots = round(abs(pos.size) / inst.min_trade_amount) if pos is not None else 0
+    if lots == 0:
+        raise RpcError(ALREADY_CLOSED, {"reason": "no open position"})
+    side = SELL if pos is not None and pos.size > 0 else BUY
+    session = ctx.session
+    order, trades = ctx.venue.exchange.place(
+        ctx.acc(), session.id if session is not None else 0, inst.name, side, lots,
+        None if order_type == "market" else price, type=order_type or "limit", reduce_only=True)
+    return _order_reply(ctx, inst, order, trades)
+
+
+@method("private/edit_by_label", private=True, matching=True)
+def edit_by_label(ctx: Ctx) -> dict[str, Any]:
+    """``private/edit`` of the one open order with ``label`` on ``instrument_name`` (13032 when several)."""
+    inst = instrument_param(ctx)
+    label = ctx.p.str_("label", required=True, max_len=64)
+    exchange = ctx.venue.exchange
+    matches = [o for o in exchange.open_orders(ctx.acc()) if o.label == label and o.instrument == inst.name]
+    if not matches:
+        raise RpcError(ORDER_NOT_FOUND, {"param": "label", "reason": "no open order with this label"})
+    if len(matches) > 1:
+        raise RpcError(NON_UNIQUE_ORDER_LABEL, {"param": "label", "reason": "several open orders have this label"})
+    return _edit(ctx, matches[0])
