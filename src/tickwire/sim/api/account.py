@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tickwire.sim.api.registry import Ctx, currency_param, instrument_param, kind_param, method, time_range, trades_page
+from tickwire.sim.api.registry import (Ctx, currency_param, instrument_param, kind_param, method, time_range,
+                                       trades_page, with_time_range)
 from tickwire.sim.errors import invalid_param
 from tickwire.sim.instruments import Instrument
 
@@ -105,10 +106,8 @@ def get_user_trades_by_instrument(ctx: Ctx) -> dict[str, Any]:
     return trades_page(ctx, trades, by_seq=True)
 
 
-@method("private/get_user_trades_by_instrument_and_time", private=True)
-def get_user_trades_by_instrument_and_time(ctx: Ctx) -> dict[str, Any]:
-    time_range(ctx, required=True)
-    return get_user_trades_by_instrument(ctx)
+method("private/get_user_trades_by_instrument_and_time", private=True)(
+    with_time_range(get_user_trades_by_instrument))
 
 
 @method("private/get_user_trades_by_currency", private=True)
@@ -117,10 +116,7 @@ def get_user_trades_by_currency(ctx: Ctx) -> dict[str, Any]:
     return trades_page(ctx, _user_trades(ctx, currency, kind_param(ctx)))
 
 
-@method("private/get_user_trades_by_currency_and_time", private=True)
-def get_user_trades_by_currency_and_time(ctx: Ctx) -> dict[str, Any]:
-    time_range(ctx, required=True)
-    return get_user_trades_by_currency(ctx)
+method("private/get_user_trades_by_currency_and_time", private=True)(with_time_range(get_user_trades_by_currency))
 
 
 @method("private/get_user_trades_by_order", private=True)

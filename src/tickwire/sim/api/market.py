@@ -6,7 +6,7 @@ from typing import Any
 from tickwire.sim import candles
 from tickwire.sim import messages as msg
 from tickwire.sim.api.registry import (Ctx, currency_param, index_param, instrument_param, kind_param, method,
-                                       now_ms, time_range, trades_page)
+                                       now_ms, time_range, trades_page, with_time_range)
 from tickwire.sim.errors import invalid_param
 from tickwire.sim.instruments import Instrument
 
@@ -106,10 +106,7 @@ def last_trades_by_instrument(ctx: Ctx) -> dict[str, Any]:
     return trades_page(ctx, list(ctx.venue.exchange.state(inst.name).trades), by_seq=True)
 
 
-@method("public/get_last_trades_by_instrument_and_time")
-def last_trades_by_instrument_and_time(ctx: Ctx) -> dict[str, Any]:
-    time_range(ctx, required=True)
-    return last_trades_by_instrument(ctx)
+method("public/get_last_trades_by_instrument_and_time")(with_time_range(last_trades_by_instrument))
 
 
 @method("public/get_last_trades_by_currency")
@@ -122,10 +119,7 @@ def last_trades_by_currency(ctx: Ctx) -> dict[str, Any]:
     return trades_page(ctx, merged)
 
 
-@method("public/get_last_trades_by_currency_and_time")
-def last_trades_by_currency_and_time(ctx: Ctx) -> dict[str, Any]:
-    time_range(ctx, required=True)
-    return last_trades_by_currency(ctx)
+method("public/get_last_trades_by_currency_and_time")(with_time_range(last_trades_by_currency))
 
 
 @method("public/get_tradingview_chart_data")

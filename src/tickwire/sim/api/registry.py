@@ -108,6 +108,21 @@ def time_range(ctx: Ctx, required: bool) -> tuple[int, int]:
     return start, end
 
 
+def with_time_range(fn: Callable[[Ctx], Any]) -> Callable[[Ctx], Any]:
+    """The ``*_and_time`` variant of a method: the same, with start/end_timestamp required."""
+    def run(ctx: Ctx) -> Any:
+        time_range(ctx, required=True)
+        return fn(ctx)
+    return run
+
+
+def currency_kind_filter(ctx: Ctx) -> Callable[[Instrument], bool]:
+    """The required ``currency`` and optional ``kind`` filters as one instrument predicate."""
+    currency = currency_param(ctx)
+    kind = kind_param(ctx)
+    return lambda i: currency in ("any", i.currency) and kind in (None, "any", i.kind)
+
+
 def trades_page(ctx: Ctx, trades: list[dict[str, Any]], *, by_seq: bool = False, default_count: int = 10
                 ) -> dict[str, Any]:
     """Deribit's ``{"trades", "has_more"}`` page of trades (kept oldest first) with the common filters:

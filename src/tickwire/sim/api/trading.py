@@ -5,7 +5,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tickwire.sim import messages as msg
-from tickwire.sim.api.registry import Ctx, currency_param, instrument_param, kind_param, method, now_ms
+from tickwire.sim.api.registry import (Ctx, currency_kind_filter, currency_param, instrument_param, kind_param,
+                                       method, now_ms)
 from tickwire.deribit.errors import (ALREADY_CLOSED, INVALID_AMOUNT, MMP_TRIGGER, NON_UNIQUE_ORDER_LABEL,
                                     ORDER_NOT_FOUND, OTHER_REJECT, PRICE_WRONG_TICK, QTY_TOO_LOW)
 from tickwire.sim.errors import RpcError, invalid_param
@@ -171,9 +172,7 @@ def _orders_json(ctx: Ctx, keep: Callable[[Instrument], bool]) -> list[dict[str,
 
 @method("private/get_open_orders_by_currency", private=True)
 def open_orders_by_currency(ctx: Ctx) -> list[dict[str, Any]]:
-    currency = currency_param(ctx)
-    kind = kind_param(ctx)
-    return _orders_json(ctx, lambda i: currency in ("any", i.currency) and kind in (None, "any", i.kind))
+    return _orders_json(ctx, currency_kind_filter(ctx))
 
 
 @method("private/get_open_orders_by_instrument", private=True)
@@ -221,9 +220,7 @@ def _history(ctx: Ctx, keep: Callable[[Instrument], bool]) -> list[dict[str, Any
 
 @method("private/get_order_history_by_currency", private=True)
 def order_history_by_currency(ctx: Ctx) -> list[dict[str, Any]]:
-    currency = currency_param(ctx)
-    kind = kind_param(ctx)
-    return _history(ctx, lambda i: currency in ("any", i.currency) and kind in (None, "any", i.kind))
+    return _history(ctx, currency_kind_filter(ctx))
 
 
 @method("private/get_order_history_by_instrument", private=True)
