@@ -164,5 +164,6 @@ def logout(ctx: Ctx) -> str:
     assert session is not None
     if invalidate:
         ctx.venue.revoke_tokens(ctx.acc().name)
-    ctx.after.append(session.close)
+    # close on the next loop turn: the answer may still sit in the current write batch
+    ctx.after.append(lambda: session.loop.call_soon(session.close))
     return "ok"
