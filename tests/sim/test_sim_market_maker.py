@@ -82,6 +82,11 @@ def test_mass_quote_mmp_freeze_and_reset() -> None:
             assert await mm.result("private/get_mmp_config", {"index_name": "btc_usd", "mmp_group": "mm1"}) == [config]
             assert (await mm.result("private/get_account_summary", {"currency": "BTC", "extended": True}))["mmp_enabled"]
             await mm.result("private/subscribe", {"channels": ["user.mmp_trigger.btc_usd"]})
+            mixed = await mm.call("private/mass_quote", {"quote_id": "qx", "mmp_group": "mm1", "quotes": [
+                {"instrument_name": BTC, "bid": {"price": bid, "amount": 10}},
+                {"instrument_name": "NOPE", "bid": {"price": bid, "amount": 10}}]})
+            assert mixed["error"]["data"] == {"param": "instrument_name", "reason": "instrument not found"}
+            assert await mm.result("private/get_open_orders_by_instrument", {"instrument_name": BTC}) == []
             first = (await _quote(mm, "q1", bid, ask))["result"]
             assert [o["direction"] for o in first["orders"]] == ["buy", "sell"] and first["errors"] == []
             assert all(o["quote_id"] == "q1" and o["mmp"] and o["quote_set_id"] == "s1" for o in first["orders"])

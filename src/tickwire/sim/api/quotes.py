@@ -64,6 +64,32 @@ def _side(ctx: Ctx, inst: Instrument, side: int, raw: Any, tag: tuple[str, str, 
     trades.extend(fills)
 
 
+def _entry(ctx: Ctx, raw: Any, quote_id: str, group: str, ts: int
+           ) -> tuple[Instrument, tuple[str, str, str], list[tuple[str, int, Mapping[str, Any]]]]:
+    """One quote entry, checked before anything is placed: its instrument, tag and sides to quote."""
+    if not isinstance(raw, Mapping):
+        raise invalid_param("quotes", "every quote must be an object")
+    p = Params(raw)
+    name = p.str_("instrument_name", required=True) or ""
+    inst = ctx.venue.exchange.instruments.get(name)
+    if inst is None:
+        raise invalid_param("instrument_name", "instrument not found")
+    config = _group_config(ctx, group, inst)
+    if ctx.acc().mmp.frozen((config.index_name, group), ts):
+        raise RpcError(QUOTES_FROZEN, {"reason": f"MMP group {group!r} is frozen (private/reset_mmp)"})
+    sides = []
+    for key, side in (("bid", BUY), ("ask", SELL)):
+        value = raw.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise invalid_param(key, "must be an object with price and amount")
+        sides.append((key, side, value))
+    if not sides:
+        raise invalid_param("quotes", "a quote needs a bid or an ask")
+    return inst, (quote_id, p.str_("quote_set_id", default="", max_len=64) or "", group), sides
+
+
 @method("private/mass_quote", private=True, matching=True)
 def mass_quote(ctx: Ctx) -> dict[str, Any]:
     quote_id = ctx.p.str_("quote_id", required=True, max_len=64) or ""
@@ -77,31 +103,19 @@ def mass_quote(ctx: Ctx) -> dict[str, Any]:
     if ctx.session is None or not ctx.session.cod_enabled:
         raise RpcError(COD_NOT_ENABLED, {"reason": "mass quotes need private/enable_cancel_on_disconnect"})
     exchange, acc, ts = ctx.venue.exchange, ctx.acc(), now_ms()
+    entries = [_entry(ctx, raw, quote_id, group, ts) for raw in quotes]  # the whole request is checked first
     orders: list[Order] = []
     trades: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
-    for entry in quotes:
-        if not isinstance(entry, Mapping):
-            raise invalid_param("quotes", "every quote must be an object")
-        p = Params(entry)
-        name = p.str_("instrument_name", required=True) or ""
-        inst = exchange.instruments.get(name)
-        if inst is None:
-            raise invalid_param("instrument_name", "instrument not found")
-        config = _group_config(ctx, group, inst)
-        if acc.mmp.frozen((config.index_name, group), ts):
-            raise RpcError(QUOTES_FROZEN, {"reason": f"MMP group {group!r} is frozen (private/reset_mmp)"})
-        tag = (quote_id, p.str_("quote_set_id", default="", max_len=64) or "", group)
-        for key, side in (("bid", BUY), ("ask", SELL)):
-            if entry.get(key) is None:
-                continue
+    for inst, tag, sides in entries:
+        for key, side, raw in sides:
             live = next((o for o in exchange.open_orders(acc) if o.quote is not None and o.quote[2] == group
-                         and o.instrument == name and o.side == side), None)
+                         and o.instrument == inst.name and o.side == side), None)
             try:
-                _side(ctx, inst, side, entry[key], tag, live, orders, trades)
+                _side(ctx, inst, side, raw, tag, live, orders, trades)
             except RpcError as exc:
-                errors.append({"instrument_name": name, "side": key, "quote_set_id": tag[1], "code": exc.code,
-                               "message": exc.message, "data": exc.data})
+                errors.append({"instrument_name": inst.name, "side": key, "quote_set_id": tag[1],
+                               "code": exc.code, "message": exc.message, "data": exc.data})
     result: dict[str, Any] = {
         "orders": [msg.order_json(exchange.instruments[o.instrument], o, acc.user_id) for o in orders],
         "trades": trades}
