@@ -6,6 +6,7 @@ a URL that was not overridden fails the test instead of reaching the internet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 from collections.abc import Iterator
@@ -31,8 +32,8 @@ def _loopback(host: Any) -> bool:
         return False
 
 
-@pytest.fixture
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+@contextlib.contextmanager
+def loopback_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Every name lookup and connect of this process must stay on loopback; offenders are refused and listed."""
     leaks: list[str] = []
     real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
@@ -61,7 +62,20 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     yield leaks
+
+
+@pytest.fixture
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    with loopback_guard(monkeypatch) as leaks:
+        yield leaks
     assert not leaks, f"ccxt tried to leave loopback: {leaks}"
+
+
+def test_the_guard_stops_a_client_whose_urls_were_not_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard itself: a stock client left on its default URLs is stopped at the name lookup."""
+    with loopback_guard(monkeypatch) as leaks, pytest.raises(ccxt.NetworkError):
+        ccxt.deribit({"timeout": 2_000}).fetch_time()
+    assert leaks and leaks[0].startswith("lookup ") and "deribit" in leaks[0]
 
 
 @pytest.fixture
