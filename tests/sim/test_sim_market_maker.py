@@ -44,6 +44,12 @@ def test_http_auth_schemes_and_signature_checks() -> None:
         assert forged["error"]["data"]["reason"] == "invalid signature"
         _, tampered = await ahttp(base + uri.replace("BTC", "ETH"), headers=_hmac_header("GET", uri, nonce="d"))
         assert tampered["error"]["code"] == 13009  # the signature covers the query
+        post_uri, payload = "/api/v2/private/get_positions", '{"currency": "BTC"}'
+        status, posted = await ahttp(base + post_uri, payload.encode(), _hmac_header("POST", post_uri, payload, nonce="e"))
+        assert status == 200 and posted["result"] == []
+        _, swapped = await ahttp(base + post_uri, b'{"currency": "ETH"}', _hmac_header("POST", post_uri, payload,
+                                                                                     nonce="f"))
+        assert swapped["error"]["data"]["reason"] == "invalid signature"  # the signature covers the body
         status, outside = await ahttp(base + "/nope")
         assert status == 404 and outside["error"]["code"] == -32601 and outside["jsonrpc"] == "2.0"
         async with await WsClient.connect(sim.url) as c:  # the WebSocket signature grant: the same checks
