@@ -45,7 +45,8 @@ def test_http_auth_schemes_and_signature_checks() -> None:
         _, tampered = await ahttp(base + uri.replace("BTC", "ETH"), headers=_hmac_header("GET", uri, nonce="d"))
         assert tampered["error"]["code"] == 13009  # the signature covers the query
         post_uri, payload = "/api/v2/private/get_positions", '{"currency": "BTC"}'
-        status, posted = await ahttp(base + post_uri, payload.encode(), _hmac_header("POST", post_uri, payload, nonce="e"))
+        signed_post = _hmac_header("POST", post_uri, payload, nonce="e")
+        status, posted = await ahttp(base + post_uri, payload.encode(), signed_post)
         assert status == 200 and posted["result"] == []
         _, swapped = await ahttp(base + post_uri, b'{"currency": "ETH"}', _hmac_header("POST", post_uri, payload,
                                                                                      nonce="f"))
@@ -86,7 +87,8 @@ def test_mass_quote_mmp_freeze_and_reset() -> None:
                       "quantity_limit": 0.001, "max_quote_quantity": 0.01}
             assert await mm.result("private/set_mmp_config", config) == config
             assert await mm.result("private/get_mmp_config", {"index_name": "btc_usd", "mmp_group": "mm1"}) == [config]
-            assert (await mm.result("private/get_account_summary", {"currency": "BTC", "extended": True}))["mmp_enabled"]
+            summary = await mm.result("private/get_account_summary", {"currency": "BTC", "extended": True})
+            assert summary["mmp_enabled"] and summary["fees"]
             await mm.result("private/subscribe", {"channels": ["user.mmp_trigger.btc_usd"]})
             mixed = await mm.call("private/mass_quote", {"quote_id": "qx", "mmp_group": "mm1", "quotes": [
                 {"instrument_name": BTC, "bid": {"price": bid, "amount": 10}},
