@@ -148,6 +148,13 @@ def test_added_methods_and_channels() -> None:
             assert (await c.next_notification("incremental_ticker." + BTC))["params"]["data"]["type"] == "snapshot"
             index_msg = (await c.next_notification("deribit_price_index.btc_usd", timeout=5))["params"]["data"]
             assert index_msg["index_name"] == "btc_usd" and index_msg["price"] > 0
+            [ranked] = (await c.next_notification("deribit_price_ranking.btc_usd"))["params"]["data"]
+            assert ranked["price"] == index_msg["price"] and ranked["weight"] == 100.0
+            expiry = (await c.next_notification("estimated_expiration_price.btc_usd"))["params"]["data"]
+            assert expiry["price"] == index_msg["price"] and expiry["seconds"] > 0
+            marks = (await c.next_notification("markprice.options.btc_usd"))["params"]["data"]
+            assert {m["instrument_name"] for m in marks} == {i["instrument_name"] for i in await c.result(
+                "public/get_instruments", {"currency": "BTC", "kind": "option"})}
             perp = (await c.next_notification("perpetual.BTC-PERPETUAL.100ms"))["params"]["data"]
             assert set(perp) == {"timestamp", "interest", "index_price"}
             assert (await c.next_notification("book.BTC-PERPETUAL.agg2"))["params"]["data"]["type"] == "snapshot"
