@@ -3,16 +3,20 @@ only (not tickwire's engine or netstack), so the tests see exactly what a foreig
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import urllib.error
 import urllib.request
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 import websockets
 
 CLIENT_ID = "tickwire-sim"
 CLIENT_SECRET = "tickwire-sim-secret"
+TAKER_ID, TAKER_SECRET = "taker", "taker-secret"
+TWO_ACCOUNTS = {CLIENT_ID: CLIENT_SECRET, TAKER_ID: TAKER_SECRET}  # SimConfig(credentials=...) for maker_and_taker
 
 
 class WsClient:
@@ -96,6 +100,15 @@ class WsClient:
     async def auth(self, client_id: str = CLIENT_ID, secret: str = CLIENT_SECRET) -> dict[str, Any]:
         return await self.result("public/auth", {"grant_type": "client_credentials", "client_id": client_id,
                                                  "client_secret": secret})
+
+
+@contextlib.asynccontextmanager
+async def maker_and_taker(url: str) -> AsyncIterator[tuple[WsClient, WsClient]]:
+    """Two logged-in connections on two accounts (the simulator runs with ``credentials=TWO_ACCOUNTS``)."""
+    async with await WsClient.connect(url) as maker, await WsClient.connect(url) as taker:
+        await maker.auth()
+        await taker.auth(TAKER_ID, TAKER_SECRET)
+        yield maker, taker
 
 
 def http(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:

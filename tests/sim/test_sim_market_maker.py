@@ -9,10 +9,9 @@ import hmac
 import time
 from typing import Any
 
-from sim_wsclient import CLIENT_ID, CLIENT_SECRET, WsClient, ahttp, run_with_sim
+from sim_wsclient import CLIENT_ID, CLIENT_SECRET, TWO_ACCOUNTS, WsClient, ahttp, maker_and_taker, run_with_sim
 
 BTC = "BTC-PERPETUAL"
-TAKER, TAKER_SECRET = "taker", "taker-secret"
 
 
 def _hmac_header(verb: str, uri: str, body: str = "", stamp: int | None = None, nonce: str = "n1",
@@ -73,9 +72,7 @@ async def _quote(c: WsClient, qid: str, bid: float, ask: float, amount: float = 
 
 def test_mass_quote_mmp_freeze_and_reset() -> None:
     async def body(sim: Any) -> None:
-        async with await WsClient.connect(sim.url) as mm, await WsClient.connect(sim.url) as taker:
-            await mm.auth()
-            await taker.auth(TAKER, TAKER_SECRET)
+        async with maker_and_taker(sim.url) as (mm, taker):
             book = await mm.result("public/get_order_book", {"instrument_name": BTC, "depth": 1})
             bid, ask = book["best_bid_price"], book["best_ask_price"]  # joins the best levels, behind the flow
             no_cod = await _quote(mm, "q0", bid, ask)
@@ -122,7 +119,7 @@ def test_mass_quote_mmp_freeze_and_reset() -> None:
             history = await mm.result("private/get_order_history_by_instrument", {"instrument_name": BTC,
                                                                                   "include_unfilled": True})
             assert {o["cancel_reason"] for o in history if o["order_state"] == "cancelled"} >= {"mmp_trigger"}
-    run_with_sim(body, rate=0, credentials={CLIENT_ID: CLIENT_SECRET, TAKER: TAKER_SECRET}, tier=None)
+    run_with_sim(body, rate=0, credentials=TWO_ACCOUNTS, tier=None)
 
 
 def test_added_methods_and_channels() -> None:

@@ -8,10 +8,9 @@ from typing import Any
 
 import websockets
 
-from sim_wsclient import WsClient, run_with_sim
+from sim_wsclient import TWO_ACCOUNTS, WsClient, maker_and_taker, run_with_sim
 
 BTC = "BTC-PERPETUAL"
-TAKER, TAKER_SECRET = "taker", "taker-secret"
 
 
 def _now_ms() -> int:
@@ -122,9 +121,7 @@ def test_tokens_logout_and_label_methods() -> None:
 
 def test_mmp_on_single_orders_freezes_and_thaws() -> None:
     async def body(sim: Any) -> None:
-        async with await WsClient.connect(sim.url) as mm, await WsClient.connect(sim.url) as taker:
-            await mm.auth()
-            await taker.auth(TAKER, TAKER_SECRET)
+        async with maker_and_taker(sim.url) as (mm, taker):
             book = await mm.result("public/get_order_book", {"instrument_name": BTC, "depth": 1})
             ask = book["best_ask_price"] + 5
             order = {"instrument_name": BTC, "amount": 100, "price": ask, "mmp": True}
@@ -156,4 +153,4 @@ def test_mmp_on_single_orders_freezes_and_thaws() -> None:
                                                               "frozen_time": 0}) == {
                 "index_name": "btc_usd", "interval": 0, "frozen_time": 0}
             assert await mm.result("private/get_mmp_config", {}) == []
-    run_with_sim(body, rate=0, credentials={"tickwire-sim": "tickwire-sim-secret", TAKER: TAKER_SECRET}, tier=None)
+    run_with_sim(body, rate=0, credentials=TWO_ACCOUNTS, tier=None)

@@ -170,15 +170,18 @@ def _orders_json(ctx: Ctx, keep: Callable[[Instrument], bool]) -> list[dict[str,
     return out
 
 
-@method("private/get_open_orders_by_currency", private=True)
-def open_orders_by_currency(ctx: Ctx) -> list[dict[str, Any]]:
-    return _orders_json(ctx, currency_kind_filter(ctx))
+def _instrument_filter(ctx: Ctx) -> Callable[[Instrument], bool]:
+    name = instrument_param(ctx).name
+    return lambda i: i.name == name
 
 
-@method("private/get_open_orders_by_instrument", private=True)
-def open_orders_by_instrument(ctx: Ctx) -> list[dict[str, Any]]:
-    inst = instrument_param(ctx)
-    return _orders_json(ctx, lambda i: i.name == inst.name)
+def _by_currency_and_instrument(prefix: str, listing: Callable[[Ctx, Callable[[Instrument], bool]], Any]) -> None:
+    """Register ``{prefix}_by_currency`` (currency + kind) and ``{prefix}_by_instrument`` over one listing."""
+    method(f"{prefix}_by_currency", private=True)(lambda ctx: listing(ctx, currency_kind_filter(ctx)))
+    method(f"{prefix}_by_instrument", private=True)(lambda ctx: listing(ctx, _instrument_filter(ctx)))
+
+
+_by_currency_and_instrument("private/get_open_orders", _orders_json)
 
 
 @method("private/get_open_orders", private=True)
@@ -218,15 +221,7 @@ def _history(ctx: Ctx, keep: Callable[[Instrument], bool]) -> list[dict[str, Any
             for o in picked[offset:offset + count]]
 
 
-@method("private/get_order_history_by_currency", private=True)
-def order_history_by_currency(ctx: Ctx) -> list[dict[str, Any]]:
-    return _history(ctx, currency_kind_filter(ctx))
-
-
-@method("private/get_order_history_by_instrument", private=True)
-def order_history_by_instrument(ctx: Ctx) -> list[dict[str, Any]]:
-    inst = instrument_param(ctx)
-    return _history(ctx, lambda i: i.name == inst.name)
+_by_currency_and_instrument("private/get_order_history", _history)
 
 
 @method("private/close_position", private=True, matching=True)
