@@ -25,7 +25,7 @@ from tickwire.sim.mmp import Key
 FLOW_OWNER = None          # synthetic participants have no account
 CLOSED_ORDERS_KEPT = 100_000
 USER_TRADES_KEPT = 10_000
-PUBLIC_TRADES_KEPT = 100_000   # per instrument: get_last_trades_*, tradingview candles, chart.trades
+PUBLIC_TRADES_KEPT = 10_000    # per instrument (~7 MB): get_last_trades_*, tradingview candles, chart.trades
 HISTORY_KEPT = 10_000          # closed orders per account (get_order_history_*)
 INDEX_DISCOUNT = 0.9999        # index = mark of the index instrument * this (a small, steady basis)
 FUNDING_DEAD_BAND = 0.0005     # Deribit clamps premiums inside +-0.05% to zero funding
