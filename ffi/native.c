@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
+#include <string.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -131,3 +133,34 @@ int tw_atomic_cas(void *p, uint64_t expected, uint64_t desired) {
     return __atomic_compare_exchange_n((uint64_t *)p, &expected, desired, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 uint64_t tw_atomic_fetch_add(void *p, uint64_t delta) { return __atomic_fetch_add((uint64_t *)p, delta, __ATOMIC_ACQ_REL); }
+
+/* A signal that must reach a compiled loop: the handler stores 1 into *flag (the loop polls it), then runs the
+   handler that was installed before (Python's, which schedules the Python-level handler). flag NULL: stop
+   storing (the handler keeps chaining). The flag must stay valid while it is armed. */
+#define TW_MAX_SIGNAL 65
+static void *volatile tw_signal_flag[TW_MAX_SIGNAL];
+static struct sigaction tw_signal_prev[TW_MAX_SIGNAL];
+
+static void tw_flag_handler(int sig, siginfo_t *info, void *ctx) {
+    void *flag = tw_signal_flag[sig];
+    if (flag != NULL) __atomic_store_n((uint64_t *)flag, 1, __ATOMIC_RELEASE);
+    struct sigaction *prev = &tw_signal_prev[sig];
+    if (prev->sa_flags & SA_SIGINFO) {
+        if (prev->sa_sigaction != NULL) prev->sa_sigaction(sig, info, ctx);
+    } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN && prev->sa_handler != NULL) {
+        prev->sa_handler(sig);
+    }
+}
+
+int tw_flag_on_signal(int sig, void *flag) {
+    if (sig <= 0 || sig >= TW_MAX_SIGNAL) return -EINVAL;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = tw_flag_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, NULL, &old) != 0) return -errno;
+    if (!((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == tw_flag_handler)) tw_signal_prev[sig] = old;
+    tw_signal_flag[sig] = flag;
+    return sigaction(sig, &sa, NULL) == 0 ? 0 : -errno;
+}

@@ -74,6 +74,11 @@ def collect() -> Report:
     cache_dir = numba.config.CACHE_DIR or "next to each module (__pycache__); set NUMBA_CACHE_DIR to move it"
     report.add("numba cache dir", cache_dir)
     report.add("CPUs", os.cpu_count())
+    from tickwire.engine.driver import choose_driver, usable_cpus
+
+    driver, why = choose_driver("auto")
+    report.add("hot-path driver", f"{driver} ({why}; {usable_cpus()} usable CPUs)", True,
+               "" if driver == "spin" else "give the process a second CPU for the spin driver")
     isolated = _read("/sys/devices/system/cpu/isolated")
     report.add("isolated cores", isolated or "none", True, "" if isolated else "see `tickwire tune` (isolcpus/nohz_full)")
     huge, have_huge = _hugepages()

@@ -142,6 +142,11 @@ class WsTransport(asyncio.Protocol):
         if not self.closed and self._transport is not None:
             self._transport.write(frames)
 
+    def pause_reading(self) -> None:
+        """Stop the event loop reading the socket: the caller (the spin driver) reads ``direct_fd`` itself."""
+        if self._transport is not None and not self.closed:
+            self._transport.pause_reading()
+
     def can_send_direct(self) -> bool:
         """True when the hot path may tw_send on the fd: plaintext, open, nothing queued in the transport."""
         return (self.direct_fd >= 0 and not self.closed and self._transport is not None

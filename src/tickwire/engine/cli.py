@@ -15,6 +15,8 @@ def run(
     config: Optional[str] = typer.Option(None, help="TOML file (see README: Running the engine)"),
     md: Optional[str] = typer.Option(None, "--md", help="market data: websocket (default) or multicast (the "
                                      "simulator's SBE feed on loopback; orders stay on WebSocket)"),
+    driver: Optional[str] = typer.Option(None, "--driver", help="hot path: spin (a compiled loop owns the socket; "
+                                         "needs a core of its own), async (event-loop reads), auto (default)"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="log the session to stderr"),
 ) -> None:
@@ -32,7 +34,7 @@ def run(
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:
-        overrides = {"venue": venue, "strategy": strategy, "md": md,
+        overrides = {"venue": venue, "strategy": strategy, "md": md, "driver": driver,
                      "duration_s": parse_duration(duration) if duration else None,
                      "instruments": [s.strip() for s in instruments.split(",") if s.strip()] if instruments else None}
         cfg = load(config, overrides)

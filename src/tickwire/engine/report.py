@@ -22,6 +22,8 @@ def print_run(result, console: Console | None = None) -> None:
     if console is None:
         console = Console()
         console = Console(width=max(console.width, 110))  # the positions table needs the room
+    if result.driver:
+        console.print(f"hot path driver: {result.driver}")
     console.print(latency_table(result.latency))
     console.print(latency_table(result.stages, "Hot path stages, engine side (µs)"))
     counters = Table(title="Counters")

@@ -20,6 +20,7 @@ import orjson
 from tickwire.config import EngineConfig
 from tickwire.deribit import venue as venues
 from tickwire.engine.engine import Engine, Instrument
+from tickwire.engine.driver import choose_driver
 from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Summary, stage_deltas_ns, summarize
 from tickwire.deribit.session import Credentials, DeribitSession, SessionClosed, VenueError
 from tickwire.engine.strategy import load_strategy
@@ -43,12 +44,13 @@ class RunResult:
     duration_s: float
     kill_reasons: list[str] = field(default_factory=list)
     samples: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    driver: str = ""  # which driver ran the hot path, and where
 
     def as_dict(self) -> dict[str, Any]:
         return {"latency_us": [s.as_dict() for s in self.latency], "hot_path_stages_us": [s.as_dict() for s in
                 self.stages], "counters": self.counters, "positions": self.positions,
                 "venue_positions": self.venue_positions, "open_orders_left": self.open_orders_left,
-                "duration_s": self.duration_s, "kill_reasons": self.kill_reasons}
+                "duration_s": self.duration_s, "kill_reasons": self.kill_reasons, "driver": self.driver}
 
 
 def label_prefix() -> str:
@@ -89,6 +91,7 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
     infos = await asyncio.to_thread(venues.fetch_instruments, venue.http, cfg.instruments)
     engine = Engine(cfg, [Instrument(i) for i in infos], load_strategy(cfg.strategy), label_prefix())
     await asyncio.to_thread(engine.warm_up)
+    spin = await _spin_driver(cfg, venue, engine)
     creds = Credentials.from_env(default=venue.creds)  # TICKWIRE_CLIENT_ID/SECRET win over the sim's defaults
     detach_md = _attach_multicast(engine, venue) if cfg.md == "multicast" else None
     stamper = (asyncio.get_running_loop().create_task(_send_time_stamper(venue.url, creds, engine))
@@ -98,6 +101,7 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
     stop = stop or asyncio.Event()
     session.start()
     timers = asyncio.get_running_loop().create_task(engine.run_timers())
+    spinning = asyncio.get_running_loop().create_task(spin.run()) if spin is not None else None
     t0 = time.monotonic()
     try:
         await session.wait_ready(30.0)
@@ -122,13 +126,41 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
             log.warning("after-run queries failed: %s", exc)
     finally:
         timers.cancel()
+        if spinning is not None:
+            spinning.cancel()
         await session.stop()
         if detach_md is not None:
             detach_md()
         if stamper is not None:
             stamper.cancel()
             await asyncio.gather(stamper, return_exceptions=True)
-    return _result(engine, md, venue_pos, left, elapsed)
+    result = _result(engine, md, venue_pos, left, elapsed)
+    result.driver = spin.describe() if spin is not None else engine_driver_note(cfg, venue)
+    return result
+
+
+async def _spin_driver(cfg: EngineConfig, venue: venues.Venue, engine: Engine) -> Any:
+    """The spin driver when it runs (compiled and warmed), else None; says which driver runs and why."""
+    note = engine_driver_note(cfg, venue)
+    if not note.startswith("spin"):
+        (log.warning if cfg.driver == "spin" else log.info)("hot path: %s", note)
+        return None
+    from tickwire.engine.spin import SpinDriver, arm_kill_flag
+
+    spin = SpinDriver(engine)
+    await asyncio.to_thread(spin.warm_up)
+    if not arm_kill_flag():
+        log.warning("spin driver: SIGUSR1 cannot reach the compiled loop; the kill switch acts between slices")
+    log.info("hot path: %s", note)
+    return spin
+
+
+def engine_driver_note(cfg: EngineConfig, venue: venues.Venue) -> str:
+    """"spin (why)" or "async (why)": the driver ``cfg.driver`` gives on this host and venue."""
+    driver, why = choose_driver(cfg.driver)
+    if driver == "spin" and venue.url.startswith("wss:"):
+        driver, why = "async", "TLS: the spin driver reads the plaintext socket"
+    return f"{driver} ({why})"
 
 
 MCAST_CHANNELS = range(1, 22)  # Deribit's incremental channels: all joined, only the engine's instruments kept
