@@ -65,8 +65,8 @@ class EngineConfig(_Base):
     position_poll_ms: int = 100  # private/get_positions period (the seed's position scenario)
     sim_rate: int = 100  # book messages/s per instrument the simulator generates (venue sim only)
     md: Literal["websocket", "multicast"] = "websocket"  # market data: book.* over WebSocket, or multicast SBE
-    driver: Literal["auto", "spin", "async"] = "auto"  # hot path: compiled spin loop, or event-loop reads; auto =
-    # spin when the process has a second CPU (tickwire.engine.driver)
+    driver: Literal["auto", "spin", "async"] = "async"  # hot path: "spin" (a compiled loop owns the socket), "async"
+    # (event-loop reads), "auto" (spin when the process has a second CPU; tickwire.engine.driver)
     session: SessionConfig = SessionConfig()
     risk: RiskConfig = RiskConfig()
     credits: CreditConfig = CreditConfig()

@@ -7,7 +7,10 @@ import asyncio
 import time
 
 import pytest
-from engine_sys import engine_run, venue_call, wait_until
+from engine_sys import venue_call, wait_until
+
+from tickwire.config import load
+from tickwire.engine.run import RunResult, run_async
 
 from tickwire.types import C_ORDERS_SENT, RTT_POSITION
 
@@ -15,6 +18,12 @@ from tickwire.types import C_ORDERS_SENT, RTT_POSITION
 pytestmark = pytest.mark.timeout(900)
 
 MM_FAST = {"half_spread": 0.5, "requote": 1.0, "size": 1.0, "max_position": 5.0}
+
+
+def spin_run(venue, scenario, **overrides) -> RunResult:
+    """One engine run with the spin driver, bounded in time (its slice compiles at warm-up: minutes when loaded)."""
+    cfg = load(None, {"driver": "spin", **overrides})
+    return asyncio.run(asyncio.wait_for(run_async(cfg, venue, on_ready=scenario), 600))
 
 
 def test_the_slow_path_runs_between_slices_in_an_idle_market(static_sim):
@@ -30,7 +39,7 @@ def test_the_slow_path_runs_between_slices_in_an_idle_market(static_sim):
         seen["polls"] = int(engine.probes.count[0]["rtt"][RTT_POSITION]) - polls
         seen["test"] = await session.request("public/test", {})  # a slow-path request through the same socket
 
-    result = engine_run(static_sim, on_ready=scenario, strategy="engine_sys:Idle", duration_s=0.2, driver="spin")
+    result = spin_run(static_sim, scenario, strategy="engine_sys:Idle", duration_s=0.2)
     assert result.driver.startswith("spin on cpu")
     assert seen["ticks"] >= 50  # the loop got the thread back hundreds of times a second (1 ms sleeps)
     assert seen["polls"] >= 3  # private/get_positions every 100 ms kept being answered
@@ -48,7 +57,7 @@ def test_a_connection_closed_by_the_venue_while_spinning_reconnects_with_no_orde
         before = int(engine.counters[C_ORDERS_SENT])
         seen["traded_after"] = await wait_until(lambda: engine.counters[C_ORDERS_SENT] > before, 15.0)
 
-    result = engine_run(sim, on_ready=scenario, duration_s=0.5, driver="spin", strategy_params=MM_FAST)
+    result = spin_run(sim, scenario, duration_s=0.5, strategy_params=MM_FAST)
     assert seen["reconnected"] and seen["traded_after"]
     assert result.driver.startswith("spin on cpu") and "closed" in result.driver
     assert result.open_orders_left == 0

@@ -13,7 +13,7 @@ from tickwire.types import (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def pingpong_kernel(inst, mkt, acct, params, out):
     """The strategy kernel (tickwire.engine.strategy): one far bid, cancelled once acknowledged."""
     bp, bq, ap, aq = book_top(mkt.px, mkt.qty, mkt.st, inst)

@@ -27,7 +27,7 @@ def new_budget(cfg: CreditConfig, now_ns: int) -> np.ndarray:
     return buckets
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _refill(buckets: np.ndarray, cls: int, now_ns: int) -> None:
     b = buckets[cls]
     dt = (now_ns - b.last_ns) * 1e-9
@@ -36,7 +36,7 @@ def _refill(buckets: np.ndarray, cls: int, now_ns: int) -> None:
         b.last_ns = now_ns
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def take(buckets: np.ndarray, cls: int, now_ns: int) -> bool:
     """Spend one request's credits of class ``cls`` if available; False means wait (see :func:`wait_ns`)."""
     _refill(buckets, cls, now_ns)
@@ -47,7 +47,7 @@ def take(buckets: np.ndarray, cls: int, now_ns: int) -> bool:
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def wait_ns(buckets: np.ndarray, cls: int, now_ns: int) -> int:
     """Nanoseconds until one request of class ``cls`` fits in the budget (0 when it fits now)."""
     _refill(buckets, cls, now_ns)

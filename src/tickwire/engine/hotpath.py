@@ -45,7 +45,7 @@ ORDER_ID_BASE = 1 << 40
 REQ_NEW, REQ_CANCEL, REQ_CANCEL_ALL, REQ_EDIT = 0, 1, 2, 3
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def order_req_id(cid: int, kind: int) -> int:
     """The JSON-RPC id of request ``kind`` (REQ_*) about client order ``cid``."""
     return ORDER_ID_BASE + cid * 4 + kind
@@ -121,7 +121,7 @@ class HotState(NamedTuple):
     params: np.ndarray  # float64: the numba strategy's params
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _frame(op, n, tx_len):
     key = op.keys[op.ids[1] % op.keys.shape[0]]
     op.ids[1] += 1
@@ -129,7 +129,7 @@ def _frame(op, n, tx_len):
     return tx_len + (w if w > 0 else 0)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def admit_actions(s, n_act, now_ns):
     """Risk phase over ``s.op.act[:n_act]``: each action passes :func:`risk.admit` (reserving what it uses) or
     becomes ACT_NONE. A new order gets its client id here (``act[k].cid``)."""
@@ -154,7 +154,7 @@ def admit_actions(s, n_act, now_ns):
             counters[C_CREDITS_SPENT] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def encode_actions(s, n_act, tsc):
     """Encode phase: record the admitted actions of ``s.op.act[:n_act]`` in the order table and write their
     framed requests into ``s.op.tx``; returns the bytes to send."""
@@ -215,7 +215,7 @@ def encode_actions(s, n_act, tsc):
     return tx_len
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def refresh_top(mkt):
     """Best bid/ask ticks per instrument for risk (0 when a side is empty or the book is invalid)."""
     for inst in range(mkt.bid.shape[0]):
@@ -225,7 +225,7 @@ def refresh_top(mkt):
         mkt.ask[inst] = ap if ok else 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def send_actions(s, n_act, fd):
     """The order path for actions decided outside the hot pass (Python tier, timers, kill switch): risk, encode,
     frame and send ``s.op.act[:n_act]`` on ``fd`` (-1: the caller sends). Returns (bytes framed, sent or -errno)."""
@@ -238,7 +238,7 @@ def send_actions(s, n_act, fd):
     return tx_len, sent
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def apply_read(s, n_ev):
     """Apply the book events of the read just decoded (``s.recv.events[:n_ev]``): ``touched[inst]`` becomes 1
     for an instrument whose book changed, 2 when its change_id chain broke (the slow path resyncs it); each
@@ -262,7 +262,7 @@ def apply_read(s, n_ev):
     return any_book
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def mark_applied(s, events, n_ev):
     """Book events applied elsewhere (the multicast feed applies them while decoding): probes and ``touched``
     as :func:`apply_read` does. Returns whether any book changed."""
@@ -280,7 +280,7 @@ def mark_applied(s, events, n_ev):
     return any_book
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def new_probe_row(probes, recv_tsc):
     """Start the probe row of one pass: cleared, stamped received and decoded (decoded: now)."""
     c = probes.count[0]
@@ -293,7 +293,7 @@ def new_probe_row(probes, recv_tsc):
     return row
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def no_strategy(inst, mkt, acct, params, out):
     """The kernel slot of a Python-tier strategy: the compiled pass decides nothing itself."""
     return 0
@@ -318,7 +318,7 @@ def build_hot_pass(kernel: Callable[..., int]) -> Passes:
     if cached is not None:
         return cached
 
-    @njit
+    @njit(_nrt=False)
     def decide_and_send(s, row, fd):
         """The part of a pass after the books changed: the strategy kernel on each touched instrument, risk,
         encode, frame and send on ``fd`` (-1: the caller sends); stamps probe row ``row`` from ST_BOOK on.
@@ -345,7 +345,7 @@ def build_hot_pass(kernel: Callable[..., int]) -> Passes:
             stages[row, ST_SENT] = shims.rdtsc()
         return tx_len, sent
 
-    @njit
+    @njit(_nrt=False)
     def received_pass(s, n, recv_tsc, fd):
         """The inner pass over ``n`` bytes already written into ``s.recv.rx`` at ``ws_reserve(ws_st, rx, n)``
         (a socket read straight into the buffer, or :func:`read_pass`'s copy): deframe + decode, apply the
@@ -362,7 +362,7 @@ def build_hot_pass(kernel: Callable[..., int]) -> Passes:
         tx_len, sent = decide_and_send(s, row, fd)
         return ns, n_resp, n_fb, tx_len, sent
 
-    @njit
+    @njit(_nrt=False)
     def read_pass(s, data, recv_tsc, fd):
         """One socket read handed over as ``data`` (uint8): copied into the receive buffer, then
         ``received_pass``. Returns its tuple, or n_spans -1 when the bytes do not fit the buffer."""
@@ -371,10 +371,11 @@ def build_hot_pass(kernel: Callable[..., int]) -> Passes:
         w = ws_reserve(r.ws_st, r.rx, n)
         if w < 0:
             return -1, 0, 0, 0, 0
-        r.rx[w:w + n] = data
+        for i in range(n):
+            r.rx[w + i] = data[i]
         return received_pass(s, n, recv_tsc, fd)
 
-    @njit
+    @njit(_nrt=False)
     def applied_pass(s, events, n_ev, recv_tsc, fd):
         """The hot pass for market data whose book events are already applied (the multicast feed applies
         them while decoding): probes, ``touched``, then the decide part. Returns (bytes framed in

@@ -67,29 +67,29 @@ def new_account(n_inst: int, capacity: int = 1024) -> Account:
     return Account(new_order_table(capacity), np.zeros(n_inst, EXPOSURE_DTYPE))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def side_sign(side: int) -> int:
     """+1 for SIDE_BUY, -1 for SIDE_SELL: the sign of that side's fills on a position."""
     return 1 - 2 * side
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def is_terminal(state: int) -> bool:
     return state == ORD_FILLED or state == ORD_CANCELLED or state == ORD_REJECTED
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def is_live(state: int) -> bool:
     """Counts against max open orders: sent and not known to be finished."""
     return state != ORD_FREE and not is_terminal(state)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _resting(filled: int) -> int:
     return ORD_PARTIALLY_FILLED if filled > 0 else ORD_OPEN
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def next_state_venue(state: int, filled: int, last_ts: int, vstate: int, vfilled: int, vts: int) -> int:
     """New state after a venue update (order_state, filled lots, last_update_timestamp ms)."""
     if state == ORD_FREE or is_terminal(state):
@@ -107,7 +107,7 @@ def next_state_venue(state: int, filled: int, last_ts: int, vstate: int, vfilled
     return _resting(vfilled)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def next_state_local(state: int, filled: int, event: int) -> int:
     """New state after a local event (request sent, or our request refused by the venue)."""
     if state == ORD_FREE or is_terminal(state):
@@ -125,7 +125,7 @@ def next_state_local(state: int, filled: int, event: int) -> int:
     return state
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def apply_venue(orders: np.ndarray, slot: int, vstate: int, vfilled: int, vts: int) -> int:
     """Apply a venue update to ``orders[slot]``; returns the fill increment in lots (0 when stale)."""
     o = orders[slot]
@@ -140,13 +140,13 @@ def apply_venue(orders: np.ndarray, slot: int, vstate: int, vfilled: int, vts: i
     return vfilled - before
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def apply_local(orders: np.ndarray, slot: int, event: int) -> None:
     o = orders[slot]
     o["state"] = next_state_local(o["state"], o["filled"], event)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def count_live(orders: np.ndarray) -> int:
     n = 0
     for i in range(orders.shape[0]):

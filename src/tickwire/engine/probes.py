@@ -79,7 +79,7 @@ class Probes:
         return self.md[: min(int(self.count[0]["md"]), self.capacity)]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def md_applied(md: np.ndarray, count: np.ndarray, inst: int, change_id: int) -> None:
     """Record that ``change_id`` of ``inst`` is in the book now (CLOCK_REALTIME ns, comparable across processes)."""
     c = count[0]

@@ -63,7 +63,7 @@ def new_risk(cfg: RiskConfig, credit_cfg: CreditConfig, lot_sizes: list[float], 
     return RiskState(new_limits(cfg, lot_sizes), new_state(cfg, now_ns), credits.new_budget(credit_cfg, now_ns))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _rate_take(limits: np.ndarray, state: np.ndarray, now_ns: int) -> bool:
     """Local order-rate bucket (rate and burst: ``orders_per_s`` of instrument 0's limits)."""
     rate = limits[0].orders_per_s
@@ -78,7 +78,7 @@ def _rate_take(limits: np.ndarray, state: np.ndarray, now_ns: int) -> bool:
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def admit(action, rk: RiskState, expo: np.ndarray, bid: np.ndarray, ask: np.ndarray, now_ns: int) -> int:
     """Verdict for one action (RISK_OK or a RISK_* code); reserves its resources when it passes. ``bid``/``ask``
     are the best prices per instrument in ticks (0: no valid book)."""
@@ -127,7 +127,7 @@ def admit(action, rk: RiskState, expo: np.ndarray, bid: np.ndarray, ask: np.ndar
     return RISK_OK
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def recompute_exposure(orders: np.ndarray, state: np.ndarray, expo: np.ndarray) -> None:
     """Live orders and live buy/sell lots per instrument, from the order table (after venue updates)."""
     for k in range(expo.shape[0]):

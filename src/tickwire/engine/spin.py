@@ -71,7 +71,7 @@ def build_spin_slice(kernel: Callable[..., int]) -> Callable[..., Any]:
         return cached
     received_pass = build_hot_pass(kernel).received_pass
 
-    @njit
+    @njit(_nrt=False)
     def spin_slice(s, fd, send_fd, slice_ns, read_max, kill, py_tier):
         r, touched = s.recv, s.mkt.touched
         n_spans = r.spans.shape[0]
@@ -94,7 +94,8 @@ def build_spin_slice(kernel: Callable[..., int]) -> Callable[..., Any]:
                 if (n_resp > 0 or n_fb > 0 or ns == n_spans or sent != tx_len or resync
                         or (py_tier != 0 and ns > 0)):
                     return SPIN_WORK, ns, n_resp, n_fb, tx_len, sent, 0
-                touched[:] = 0  # the compiled strategy already saw these books
+                for k in range(touched.shape[0]):
+                    touched[k] = 0  # the compiled strategy already saw these books
             elif n == 0:
                 return SPIN_CLOSED, 0, 0, 0, 0, 0, 0
             elif n != -_EAGAIN and n != -_EINTR:

@@ -21,7 +21,7 @@ from tickwire.types import (
 P_HALF_SPREAD, P_SIZE, P_SKEW, P_REQUOTE, P_MAX_POSITION = range(5)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _emit(out, n, kind, inst, side, price, amount, cid):
     if n >= out.shape[0]:
         return n
@@ -38,7 +38,7 @@ def _emit(out, n, kind, inst, side, price, amount, cid):
     return n + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def quote_targets(bid, ask, position, params):
     """(bid, ask) target prices in ticks for a top of book and a position in lots."""
     mid = (bid + ask) * 0.5
@@ -48,7 +48,7 @@ def quote_targets(bid, ask, position, params):
     return min(b, ask - 1), max(a, bid + 1)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def mm_kernel(inst, mkt, acct, params, out):
     """The strategy kernel (tickwire.engine.strategy): cancel stale quotes, place missing ones."""
     n = 0
