@@ -28,7 +28,34 @@ def new_rx_state() -> np.ndarray:
 def rx_touch_loop(port: int, queue: int, mbufs: np.ndarray, burst: int, max_packets: int,
                   max_cycles: int, read_data: bool) -> tuple[int, int, int, int]:
     """Receive, touch every packet (length; and its first byte when read_data), free: until max_packets or
-    max_cycles TSC cycles. Returns (packets, non-empty bursts, checksum, elapsed cycles)."""
+    max_cycles TSC cycles. Returns (packets, non-empty bursts, checksum, elapsed cycles).
+
+    One C call per poll (``tw_dpdk_rx_touch_free``: rx_burst + touch + free_bulk): three calls per burst
+    measured 0.66-0.73x testpmd rxonly on net_null; see README (DPDK)."""
+    packets = 0
+    bursts = 0
+    acc = np.zeros(1, np.uint64)
+    acc_addr = acc.ctypes.data
+    start = _native.tw_rdtsc()
+    end = start + max_cycles
+    addr = mbufs.ctypes.data
+    touch = 1 if read_data else 0
+    while packets < max_packets:
+        n = _lib.tw_dpdk_rx_touch_free(port, queue, addr, burst, touch, acc_addr)
+        if n > 0:
+            packets += n
+            bursts += 1
+            if (bursts & 1023) == 0 and _native.tw_rdtsc() > end:
+                break
+        elif _native.tw_rdtsc() > end:
+            break
+    return packets, bursts, acc[0], _native.tw_rdtsc() - start
+
+
+@njit
+def rx_touch_loop_3calls(port: int, queue: int, mbufs: np.ndarray, burst: int, max_packets: int,
+                         max_cycles: int, read_data: bool) -> tuple[int, int, int, int]:
+    """The same loop with rx_burst, the touch and free_bulk as three C calls (the benchmark's before/after)."""
     packets = 0
     bursts = 0
     acc = 0
