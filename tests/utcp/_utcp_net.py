@@ -1,18 +1,24 @@
-"""The userspace stack's test network: a DPDK port on one end of a veth, a kernel TCP peer on the other.
+"""The userspace stack's test network: a DPDK port on one end of a veth, a kernel TCP peer beyond a bridge.
 
-``stack_network()`` creates two namespaces joined by a veth (addresses from 198.18.0.0/15, no route out): in
-``dp_ns`` the DPDK side's interface has no kernel address (the kernel there neither answers ARP nor resets our
-connections) and no IPv6; in ``peer_ns`` the peer has ``peer_ip``. Checksum/segmentation offloads are off on
-both ends: af_packet would otherwise hand the stack partial checksums and 64 KB GSO frames. ``netem`` applies
-faults to one interface's egress (the DPDK port's af_packet socket goes through the qdisc: qdisc_bypass=0).
+``stack_network()`` builds three namespaces (addresses from 198.18.0.0/15, no route out)::
+
+    dp_ns: dp_if (DPDK net_af_packet, no kernel address) <-veth-> mid_ns: m_dp + br0 + m_pe <-veth-> peer_ns: peer_if
+
+The DPDK side's interface has no kernel address (its kernel neither answers ARP nor resets our connections) and
+no IPv6. Checksum/segmentation offloads are off everywhere: af_packet would otherwise hand the stack partial
+checksums and 64 KB GSO frames. Faults are made in ``mid_ns`` on the bridged path, so both endpoints see real
+wire faults: this kernel has no netem (CONFIG_NET_SCH_NETEM unset), so ``impair`` uses nftables instead - random
+drops in the bridge's forward hook (loss), ``dup to`` the other port at ingress (duplication), and a random share
+of frames steered into a slow HTB class (reordering; with a second rate, delay jitter). ``link_down`` takes the
+peer's side of the bridge down (the peer vanishes).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +30,8 @@ sys.path.insert(0, str(HERE.parent / "dpdk"))
 from _harness import ChildProcess, run_child  # noqa: E402  (tests/dpdk holds the DPDK child runner)
 from _pattern import pattern  # noqa: E402
 
-__all__ = ["StackNet", "stack_network", "netem", "ChildProcess", "run_child", "Peer", "pattern", "dp_devargs"]
+__all__ = ["StackNet", "stack_network", "impair", "link_down", "link_up", "ChildProcess", "run_child", "Peer", "pattern",
+           "dp_devargs", "transfer", "assert_identical", "capture"]
 
 STACK_MAC = "02:74:75:00:00:01"
 PEER_MAC = "02:74:75:00:00:02"
@@ -35,59 +42,99 @@ class StackNet:
     dp_ns: str
     dp_if: str
     stack_ip: str
+    mid_ns: str
+    m_dp: str
+    m_pe: str
     peer_ns: str
     peer_if: str
     peer_ip: str
 
 
-def _run(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True, timeout=20)
+def _run(*cmd: str, stdin: str | None = None) -> None:
+    r = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=20)
+    if r.returncode:
+        raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
 
 
-def _ns(ns: str, *cmd: str) -> None:
-    _run("ip", "netns", "exec", ns, *cmd)
+def _ns(ns: str, *cmd: str, stdin: str | None = None) -> None:
+    _run("ip", "netns", "exec", ns, *cmd, stdin=stdin)
 
 
 @contextmanager
 def stack_network() -> Iterator[StackNet]:
-    """Create the two namespaces and the veth; always delete them (with every qdisc and process-less socket)."""
+    """Create the three namespaces, two veths and the bridge; always delete them."""
     tag = secrets.token_hex(3)
     third = secrets.randbelow(250) + 1
-    net = StackNet(f"twut-dp-{tag}", f"twut{tag}d", f"198.18.{third}.1", f"twut-pe-{tag}", f"twut{tag}p",
-                   f"198.18.{third}.2")
+    net = StackNet(f"twut-dp-{tag}", f"tw{tag}d", f"198.18.{third}.1", f"twut-mid-{tag}", f"tw{tag}md",
+                   f"tw{tag}mp", f"twut-pe-{tag}", f"tw{tag}p", f"198.18.{third}.2")
     created: list[str] = []
     try:
-        for ns in (net.dp_ns, net.peer_ns):
+        for ns in (net.dp_ns, net.mid_ns, net.peer_ns):
             _run("ip", "netns", "add", ns)
             created.append(ns)
-        _run("ip", "link", "add", net.dp_if, "type", "veth", "peer", "name", net.peer_if)
-        _run("ip", "link", "set", net.dp_if, "netns", net.dp_ns)
-        _run("ip", "link", "set", net.peer_if, "netns", net.peer_ns)
-        _ns(net.dp_ns, "sysctl", "-qw", f"net.ipv6.conf.{net.dp_if}.disable_ipv6=1")
-        _ns(net.peer_ns, "sysctl", "-qw", f"net.ipv6.conf.{net.peer_if}.disable_ipv6=1")
-        _run("ip", "-n", net.dp_ns, "link", "set", net.dp_if, "address", STACK_MAC, "up")
-        _run("ip", "-n", net.peer_ns, "link", "set", net.peer_if, "address", PEER_MAC, "up")
-        _run("ip", "-n", net.peer_ns, "addr", "add", f"{net.peer_ip}/30", "dev", net.peer_if)
-        for ns, ifname in ((net.dp_ns, net.dp_if), (net.peer_ns, net.peer_if)):
+            _ns(ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+            _ns(ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
             _run("ip", "-n", ns, "link", "set", "lo", "up")
+        for (end_ns, end_if, mid_if) in ((net.dp_ns, net.dp_if, net.m_dp), (net.peer_ns, net.peer_if, net.m_pe)):
+            _run("ip", "link", "add", end_if, "type", "veth", "peer", "name", mid_if)
+            _run("ip", "link", "set", end_if, "netns", end_ns)
+            _run("ip", "link", "set", mid_if, "netns", net.mid_ns)
+        _run("ip", "-n", net.dp_ns, "link", "set", net.dp_if, "address", STACK_MAC)
+        _run("ip", "-n", net.peer_ns, "link", "set", net.peer_if, "address", PEER_MAC)
+        _run("ip", "-n", net.peer_ns, "addr", "add", f"{net.peer_ip}/30", "dev", net.peer_if)
+        _run("ip", "-n", net.mid_ns, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0")
+        for ns, ifname in ((net.dp_ns, net.dp_if), (net.mid_ns, net.m_dp), (net.mid_ns, net.m_pe),
+                           (net.peer_ns, net.peer_if)):
             _ns(ns, "ethtool", "-K", ifname, "tx", "off", "rx", "off", "tso", "off", "gso", "off", "gro", "off")
+            if ns == net.mid_ns:
+                _run("ip", "-n", ns, "link", "set", ifname, "master", "br0")
+            _run("ip", "-n", ns, "link", "set", ifname, "up")
+        _run("ip", "-n", net.mid_ns, "link", "set", "br0", "up")
         yield net
     finally:
         for ns in created:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
 
 
-def netem(ns: str, ifname: str, *spec: str) -> None:
-    """Replace the egress qdisc of ifname with netem ``spec`` (e.g. "loss", "2%"); no spec removes it."""
-    subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", ifname, "root"], capture_output=True,
-                   timeout=20)
-    if spec:
-        _ns(ns, "tc", "qdisc", "add", "dev", ifname, "root", "netem", *spec)
+SLOW_CLASS = "1:20"
+
+
+def impair(net: StackNet, loss_pct: float = 0.0, dup_pct: int = 0, slow_pct: int = 0,
+           slow_rate: str = "2mbit") -> None:
+    """Faults on the bridged path, both directions: drop loss_pct % of frames, duplicate dup_pct %, send slow_pct %
+    through an HTB class limited to slow_rate (they fall behind the others: reordering, delay jitter)."""
+    rules = [f"numgen random mod 1000 < {int(loss_pct * 10)} drop"] if loss_pct else []
+    if slow_pct:
+        rules.append(f"numgen random mod 100 < {slow_pct} meta priority set {SLOW_CLASS}")
+        for ifname in (net.m_dp, net.m_pe):
+            _ns(net.mid_ns, "tc", "qdisc", "replace", "dev", ifname, "root", "handle", "1:", "htb", "default", "10")
+            _ns(net.mid_ns, "tc", "class", "add", "dev", ifname, "parent", "1:", "classid", "1:10", "htb", "rate",
+                "10gbit")
+            _ns(net.mid_ns, "tc", "class", "add", "dev", ifname, "parent", "1:", "classid", SLOW_CLASS, "htb",
+                "rate", slow_rate, "ceil", slow_rate)
+    script = "table bridge twut {\n chain forward_faults {\n  type filter hook forward priority 0; policy accept;\n"
+    script += "".join(f"  {r}\n" for r in rules) + " }\n}\n"
+    if dup_pct:
+        script += "table netdev twdup {\n"
+        for src, dst in ((net.m_dp, net.m_pe), (net.m_pe, net.m_dp)):
+            script += (f" chain from_{src} {{\n  type filter hook ingress device \"{src}\" priority 0;\n"
+                       f"  numgen random mod 100 < {dup_pct} dup to \"{dst}\"\n }}\n")
+        script += "}\n"
+    _ns(net.mid_ns, "nft", "-f", "-", stdin=script)
+
+
+def link_down(net: StackNet) -> None:
+    """The peer vanishes: its side of the bridge goes down (frames to it are dropped, none come back)."""
+    _run("ip", "-n", net.mid_ns, "link", "set", net.m_pe, "down")
+
+
+def link_up(net: StackNet) -> None:
+    _run("ip", "-n", net.mid_ns, "link", "set", net.m_pe, "up")
 
 
 def dp_devargs(net: StackNet) -> str:
-    """net_af_packet on the DPDK side of the veth, through the qdisc (so netem there applies)."""
-    return f"net_af_packet0,iface={net.dp_if},qpairs=1,framecnt=2048,qdisc_bypass=0"
+    """net_af_packet on the DPDK side of the veth."""
+    return f"net_af_packet0,iface={net.dp_if},qpairs=1,framecnt=2048"
 
 
 class Peer:
@@ -120,10 +167,48 @@ class Peer:
             self.proc.wait(timeout=10)
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+PORT = 40123
+FAST_TIMERS = {"rto_min_ms": 20, "rto_init_ms": 200}
+
+
+def transfer(net: StackNet, conns: list[dict], limits: dict | None = None, seconds: float = 120.0) -> tuple[dict, dict]:
+    """Run the peer and the DPDK client for `conns`; returns (client result, peer result)."""
+    peer = Peer(net, port=PORT, conns=conns, seconds=seconds)
+    client = ChildProcess("utcp_client", {"devargs": dp_devargs(net), "stack_ip": net.stack_ip,
+                                          "peer_ip": net.peer_ip, "port": PORT, "conns": conns,
+                                          "limits": limits or FAST_TIMERS, "seconds": seconds}, netns=net.dp_ns)
+    try:
+        got = client.result(timeout=seconds + 120)
+        return got, peer.result(timeout=30)
+    finally:
+        client.kill()
+        peer.kill()
+
+
+def assert_identical(spec: dict, mine: dict, theirs: dict) -> None:
+    """What each side received is exactly what the other sent."""
+    assert mine["received"] == spec["down"]
+    assert mine["sha256"] == hashlib.sha256(pattern(spec["seed"], spec["down"])).hexdigest()
+    assert theirs["received"] == spec["up"]
+    assert theirs["sha256"] == hashlib.sha256(pattern(spec["seed"] + 1, spec["up"])).hexdigest()
+
+
+@contextmanager
+def capture(net: StackNet, path: Path) -> Iterator[None]:
+    """tcpdump on the peer's interface (inside its namespace) for the duration of the block; waits until the
+    capture is running and until it is flushed."""
+    proc = subprocess.Popen(["ip", "netns", "exec", net.peer_ns, "tcpdump", "-i", net.peer_if, "-U", "-s", "0",
+                             "-w", str(path), "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    line = proc.stderr.readline()  # "tcpdump: listening on ..."
+    if "listening" not in line:
+        proc.kill()
+        raise AssertionError(f"tcpdump did not start: {line}")
+    try:
+        yield
+    finally:
+        proc.send_signal(2)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -27,7 +27,7 @@ from tickwire.netstack.utcp_arp import arp_set
 from tickwire.netstack.utcp_stack import stack_output, stack_step
 from tickwire.netstack.utcp_state import (CFG_POOL, CFG_PORT, CFG_QUEUE, CFG_TX_COUNT, CFG_TX_FULL, COUNTER_NAMES,
                                           CTR_TX_DROPPED, CTR_TX_FRAMES, ESTABLISHED, STATE_NAMES, T_ERROR, T_STATE, UTCP_EOF,
-                                          UtcpState, new_state)
+                                          UtcpState, ip_to_int, mac_to_int, new_state)
 from tickwire.netstack.utcp_tcp import tcp_abort, tcp_close, tcp_connect, tcp_recv, tcp_send
 
 __all__ = ["UtcpStack", "UtcpError", "utcp_poll", "utcp_send", "utcp_recv", "utcp_connect", "utcp_close",
@@ -39,17 +39,6 @@ MAX_FLUSH_ROUNDS = 4
 
 class UtcpError(OSError):
     """A connection failed (errno set: ECONNREFUSED, ECONNRESET, ETIMEDOUT, EHOSTUNREACH...)."""
-
-
-def ip_to_int(ip: str) -> int:
-    return int(ipaddress.IPv4Address(ip))
-
-
-def mac_to_int(mac: str) -> int:
-    parts = mac.split(":")
-    if len(parts) != 6:
-        raise ValueError(f"not a MAC address: {mac!r}")
-    return int("".join(f"{int(p, 16):02x}" for p in parts), 16)
 
 
 @njit

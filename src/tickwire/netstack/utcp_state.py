@@ -11,6 +11,7 @@ slots of FRAME_SLOT bytes, ``txlen``) and the receive batch (``rx*``, filled by 
 """
 from __future__ import annotations
 
+import ipaddress
 from collections import namedtuple
 
 import numpy as np
@@ -111,3 +112,16 @@ def new_state(*, ip: int, prefix_len: int, gateway: int, mac: int, mtu: int = 15
         rxlen=np.zeros(rx_frames, np.int32), rxstamp=np.zeros(rx_frames, np.int64),
         rxstate=np.zeros(4, np.uint64), mbufs=np.zeros(burst, np.uint64), scratch=np.zeros(tx_frames, np.uint64),
     )
+
+
+def ip_to_int(ip: str) -> int:
+    """Dotted IPv4 -> the 32-bit integer the state holds."""
+    return int(ipaddress.IPv4Address(ip))
+
+
+def mac_to_int(mac: str) -> int:
+    """aa:bb:cc:dd:ee:ff -> the 48-bit integer the state holds."""
+    parts = mac.split(":")
+    if len(parts) != 6:
+        raise ValueError(f"not a MAC address: {mac!r}")
+    return int("".join(f"{int(p, 16):02x}" for p in parts), 16)

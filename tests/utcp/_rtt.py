@@ -1,0 +1,52 @@
+"""The 200-byte ping-pong round trip over the same veth path: the userspace stack on DPDK, kernel TCP with a
+busy-polling client, kernel TCP with a blocking client; all against the C echo server in the peer namespace."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from _utcp_net import StackNet, dp_devargs, run_child
+
+HERE = Path(__file__).parent
+ECHO_PORT = 40200
+
+
+def build(tmp: Path) -> tuple[Path, Path]:
+    """Compile the echo server and the kernel client (gcc -O2)."""
+    out = []
+    for name in ("echo", "pingpong"):
+        exe = tmp / name
+        subprocess.run(["gcc", "-O2", "-Wall", "-o", str(exe), str(HERE / f"{name}.c")], check=True, timeout=120)
+        out.append(exe)
+    return out[0], out[1]
+
+
+def start_echo(net: StackNet, exe: Path, seconds: int) -> subprocess.Popen:
+    proc = subprocess.Popen(["ip", "netns", "exec", net.peer_ns, str(exe), net.peer_ip, str(ECHO_PORT),
+                             str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.stdout.readline().strip() != "LISTENING":
+        proc.kill()
+        raise AssertionError(f"echo server did not start: {proc.stderr.read()}")
+    return proc
+
+
+def dpdk_rtts(net: StackNet, size: int, n: int, warmup: int) -> list[int]:
+    r = run_child("utcp_pingpong", {"devargs": dp_devargs(net), "stack_ip": net.stack_ip, "peer_ip": net.peer_ip,
+                                    "port": ECHO_PORT, "size": size, "n": n, "warmup": warmup, "seconds": 60},
+                  timeout=240, netns=net.dp_ns)
+    assert r["done"] == n, f"only {r['done']} of {n} round trips completed"
+    return r["rtt_ns"]
+
+
+def kernel_rtts(net: StackNet, exe: Path, mode: str, size: int, n: int, warmup: int) -> list[int]:
+    """The kernel client in the DPDK side's namespace, with the stack's address lent to the same interface."""
+    addr = ["ip", "-n", net.dp_ns, "addr", "add", f"{net.stack_ip}/30", "dev", net.dp_if]
+    subprocess.run(addr, check=True, timeout=20)
+    try:
+        out = subprocess.run(["ip", "netns", "exec", net.dp_ns, str(exe), net.peer_ip, str(ECHO_PORT), str(size),
+                              str(n), str(warmup), mode], check=True, capture_output=True, text=True,
+                             timeout=180).stdout
+    finally:
+        addr[3] = "del"
+        subprocess.run(addr, check=True, timeout=20)
+    return [int(x) for x in out.split()]
