@@ -54,17 +54,19 @@ def testpmd_rxonly_pps(vdev: str, seconds: float, cores: str = "0,1") -> float:
     return float(statistics.median(readings))
 
 
-def ours_rx_pps(vdev: str, seconds: float, read_data: bool, core: str = "1") -> dict:
+def ours_rx_pps(vdev: str, seconds: float, read_data: bool, core: str = "1", three_calls: bool = False) -> dict:
     """Our compiled loop on the same vdev, pinned to the core testpmd forwards on."""
-    return run_child("bench_rx", {"vdev": vdev, "seconds": seconds, "read_data": read_data, "core": core},
-                     timeout=seconds + 60)
+    return run_child("bench_rx", {"vdev": vdev, "seconds": seconds, "read_data": read_data, "core": core,
+                                  "three_calls": three_calls}, timeout=seconds + 60)
 
 
 def side_by_side(vdev: str, seconds: float, rounds: int) -> dict:
-    """Interleaved rounds (testpmd, ours touching length only, ours reading the first byte); medians and ratios."""
-    tp, ours_len, ours_data, cpp_len, cpp_data = [], [], [], [], []
+    """Interleaved rounds (testpmd, the former 3-call loop, ours touching length only, ours reading the first
+    byte); medians and ratios."""
+    tp, ours_len, ours_data, cpp_len, cpp_data, three = [], [], [], [], [], []
     for _ in range(rounds):
         tp.append(testpmd_rxonly_pps(vdev, seconds))
+        three.append(ours_rx_pps(vdev, seconds, read_data=False, three_calls=True)["pps"])
         r = ours_rx_pps(vdev, seconds, read_data=False)
         ours_len.append(r["pps"])
         cpp_len.append(r["cycles_per_packet"])
@@ -76,6 +78,7 @@ def side_by_side(vdev: str, seconds: float, rounds: int) -> dict:
             "testpmd_cycles_per_packet": tsc_hz() / med(tp),  # its forwarding core polls 100 % of the time
             "ours_len_pps": med(ours_len),
             "ours_data_pps": med(ours_data), "ratio_len": med(ours_len) / med(tp),
+            "three_calls_pps": med(three), "ratio_three_calls": med(three) / med(tp),
             "ratio_data": med(ours_data) / med(tp), "cycles_per_packet_len": med(cpp_len),
             "cycles_per_packet_data": med(cpp_data)}
 
@@ -84,4 +87,5 @@ def format_row(r: dict) -> str:
     return (f"{r['vdev']:<10} testpmd {r['testpmd_pps'] / 1e6:5.1f} Mpps {r['testpmd_cycles_per_packet']:5.1f} cyc/pkt"
             f" | ours (len) {r['ours_len_pps'] / 1e6:5.1f} Mpps x{r['ratio_len']:.2f} "
             f"{r['cycles_per_packet_len']:5.1f} cyc/pkt | ours (len+1st byte) {r['ours_data_pps'] / 1e6:5.1f} Mpps "
-            f"x{r['ratio_data']:.2f} {r['cycles_per_packet_data']:5.1f} cyc/pkt")
+            f"x{r['ratio_data']:.2f} {r['cycles_per_packet_data']:5.1f} cyc/pkt | before (3 calls/burst, len) "
+            f"{r['three_calls_pps'] / 1e6:5.1f} Mpps x{r['ratio_three_calls']:.2f}")
