@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from _utcp_net import StackNet, dp_devargs, run_child
+from _utcp_net import StackNet, dp_devargs, run_child, stop
 
 HERE = Path(__file__).parent
 ECHO_PORT = 40200
@@ -25,8 +25,8 @@ def start_echo(net: StackNet, exe: Path, seconds: int) -> subprocess.Popen:
     proc = subprocess.Popen(["ip", "netns", "exec", net.peer_ns, str(exe), net.peer_ip, str(ECHO_PORT),
                              str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if proc.stdout.readline().strip() != "LISTENING":
-        proc.kill()
-        raise AssertionError(f"echo server did not start: {proc.stderr.read()}")
+        stop(proc)
+        raise AssertionError("echo server did not start")
     return proc
 
 
@@ -47,6 +47,6 @@ def kernel_rtts(net: StackNet, exe: Path, mode: str, size: int, n: int, warmup: 
                               str(n), str(warmup), mode], check=True, capture_output=True, text=True,
                              timeout=180).stdout
     finally:
-        addr[3] = "del"
+        addr[4] = "del"
         subprocess.run(addr, check=True, timeout=20)
     return [int(x) for x in out.split()]

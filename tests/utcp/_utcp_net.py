@@ -31,7 +31,7 @@ from _harness import ChildProcess, run_child  # noqa: E402  (tests/dpdk holds th
 from _pattern import pattern  # noqa: E402
 
 __all__ = ["StackNet", "stack_network", "impair", "link_down", "link_up", "ChildProcess", "run_child", "Peer", "pattern",
-           "dp_devargs", "transfer", "assert_identical", "capture"]
+           "dp_devargs", "transfer", "assert_identical", "capture", "stop"]
 
 STACK_MAC = "02:74:75:00:00:01"
 PEER_MAC = "02:74:75:00:00:02"
@@ -147,8 +147,8 @@ class Peer:
                                      start_new_session=True)
         line = self.proc.stdout.readline()
         if line.strip() != "LISTENING":
-            self.proc.kill()
-            raise AssertionError(f"peer did not start: {line!r} {self.proc.stderr.read()[-2000:]}")
+            stop(self.proc)
+            raise AssertionError(f"peer did not start: {line!r}")
 
     def result(self, timeout: float) -> dict:
         try:
@@ -162,9 +162,14 @@ class Peer:
         return json.loads(out.strip().splitlines()[-1])
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop(self.proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Kill a helper process if it still runs, reap it and close its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate(timeout=10)
 
 
 PORT = 40123
@@ -201,14 +206,13 @@ def capture(net: StackNet, path: Path) -> Iterator[None]:
                              "-w", str(path), "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     line = proc.stderr.readline()  # "tcpdump: listening on ..."
     if "listening" not in line:
-        proc.kill()
+        stop(proc)
         raise AssertionError(f"tcpdump did not start: {line}")
     try:
         yield
     finally:
         proc.send_signal(2)
         try:
-            proc.wait(timeout=20)
+            proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            stop(proc)

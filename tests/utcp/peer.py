@@ -2,23 +2,30 @@
 
 argv[1] is JSON: ip, port, and ``conns``: one spec per connection accepted in turn, each with ``down`` (bytes of
 pattern(seed) to send), ``up`` (bytes expected from the stack), ``seed``, and optionally ``rst_after`` (send that
-many bytes, then reset the connection: SO_LINGER 0 + close) or ``echo`` (echo everything until the stack closes).
+many bytes, wait until the stack acknowledged them, then reset: SO_LINGER 0 + close) or ``echo`` (echo everything until the stack closes).
 Prints LISTENING, then one JSON line: per connection the bytes received and their SHA-256, bytes sent, how it
 ended. Every wait is bounded by ``seconds``.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import selectors
 import socket
 import struct
 import sys
+import termios
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _pattern import pattern  # noqa: E402
+
+
+def _unacked(conn: socket.socket) -> int:
+    """Bytes in the kernel's send queue not yet acknowledged by the stack (SIOCOUTQ)."""
+    return struct.unpack("i", fcntl.ioctl(conn.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
 
 
 def serve_one(conn: socket.socket, spec: dict, deadline: float) -> dict:
@@ -63,7 +70,7 @@ def serve_one(conn: socket.socket, spec: dict, deadline: float) -> dict:
                     sent += k
             except BlockingIOError:
                 pass
-        if limit is not None and sent >= len(to_send):
+        if limit is not None and sent >= len(to_send) and _unacked(conn) == 0:
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             ended = "reset_sent"
             break

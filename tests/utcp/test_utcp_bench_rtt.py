@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from _rtt import build, dpdk_rtts, kernel_rtts, start_echo
-from _utcp_net import stack_network
+from _utcp_net import stack_network, stop
 from tickwire.bench.stats import latency_percentiles_us
 
 pytestmark = [pytest.mark.dpdk, pytest.mark.netns]
@@ -26,8 +26,7 @@ def measure(tmp_path: Path, rounds: int, n: int, warmup: int) -> dict[str, list[
                 samples["kernel_spin"] += kernel_rtts(net, client, "spin", SIZE, n, warmup)
                 samples["kernel_block"] += kernel_rtts(net, client, "block", SIZE, n, warmup)
         finally:
-            server.kill()
-            server.wait(timeout=10)
+            stop(server)
     return samples
 
 

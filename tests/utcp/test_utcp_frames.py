@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hst
 from scapy.layers.inet import IP, TCP
@@ -21,8 +22,9 @@ OUR_MAC, PEER_MAC = "02:74:75:00:00:01", "02:74:75:00:00:02"
 NOW = 10**12
 
 
-def stack(static_peer: bool = False):
-    st = new_state(ip=ip_to_int(OURS), prefix_len=30, gateway=ip_to_int(GW), mac=mac_to_int(OUR_MAC))
+def stack(static_peer: bool = False, **limits: int):
+    """A stack at OURS; static_peer adds the peer's MAC (no ARP round); limits go to new_state."""
+    st = new_state(ip=ip_to_int(OURS), prefix_len=30, gateway=ip_to_int(GW), mac=mac_to_int(OUR_MAC), **limits)
     if static_peer:
         arp_set(st, ip_to_int(PEER), mac_to_int(PEER_MAC), True, 0)
     return st
@@ -123,3 +125,14 @@ def test_garbage_never_crashes_the_stack(frames: list[bytes], cut: int) -> None:
         pos += len(f)
     stack_step(st, len(mutated), NOW)
     assert st.cfg[CFG_TX_COUNT] <= st.txlen.size
+
+
+@pytest.mark.dpdk  # tickwire.netstack.utcp loads the DPDK shims
+def test_tls_endpoints_are_refused_with_the_reason() -> None:
+    from tickwire.netstack.utcp import require_plaintext
+
+    require_plaintext("ws://198.18.0.2:9000/ws/api/v2")
+    with pytest.raises(ValueError, match="TLS is not available on the DPDK stack.*plaintext colo or proxy"):
+        require_plaintext("wss://www.deribit.com/ws/api/v2")
+    with pytest.raises(ValueError, match="needs a ws://"):
+        require_plaintext("198.18.0.2:9000")

@@ -7,7 +7,7 @@ import numpy as np
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
-from test_utcp_frames import NOW, OURS, PEER, PEER_MAC, counters, feed, sent, stack
+from test_utcp_frames import NOW, OUR_MAC, OURS, PEER, PEER_MAC, counters, feed, sent, stack
 from tickwire.netstack.utcp_stack import stack_timers
 from tickwire.netstack.utcp_state import (CLOSE_WAIT, CLOSED, ESTABLISHED, ETIMEDOUT, T_ERROR, T_ISS, T_LPORT,
                                           T_RTO, T_STATE, UTCP_EOF, ip_to_int)
@@ -18,21 +18,16 @@ MS = 1_000_000
 
 
 def segment(st, seq: int, ack: int, flags: str = "A", data: bytes = b"", window: int = 65535) -> bytes:
-    return bytes(Ether(src=PEER_MAC, dst="02:74:75:00:00:01") / IP(src=PEER, dst=OURS) /
+    return bytes(Ether(src=PEER_MAC, dst=OUR_MAC) / IP(src=PEER, dst=OURS) /
                  TCP(sport=443, dport=int(st.tcb[0, T_LPORT]), flags=flags, seq=seq, ack=ack, window=window) / data)
 
 
 def established(window: int = 65535, ws: int = 0, **limits: int):
-    st = stack(static_peer=True)
-    if limits:
-        from tickwire.netstack.utcp_state import ip_to_int as _ip, mac_to_int as _mac, new_state
-        from tickwire.netstack.utcp_arp import arp_set
-        st = new_state(ip=_ip(OURS), prefix_len=30, gateway=_ip(PEER), mac=_mac("02:74:75:00:00:01"), **limits)
-        arp_set(st, _ip(PEER), _mac(PEER_MAC), True, 0)
+    st = stack(static_peer=True, **limits)
     assert tcp_connect(st, 0, ip_to_int(PEER), 443, NOW) == 0
     sent(st)
     iss = int(st.tcb[0, T_ISS])
-    synack = Ether(src=PEER_MAC, dst="02:74:75:00:00:01") / IP(src=PEER, dst=OURS) / TCP(
+    synack = Ether(src=PEER_MAC, dst=OUR_MAC) / IP(src=PEER, dst=OURS) / TCP(
         sport=443, dport=int(st.tcb[0, T_LPORT]), flags="SA", seq=PEER_ISS, ack=iss + 1, window=window,
         options=[("MSS", 1000), ("WScale", ws)])
     feed(st, bytes(synack))

@@ -30,7 +30,7 @@ from tickwire.netstack.utcp_state import (CFG_POOL, CFG_PORT, CFG_QUEUE, CFG_TX_
                                           UtcpState, ip_to_int, mac_to_int, new_state)
 from tickwire.netstack.utcp_tcp import tcp_abort, tcp_close, tcp_connect, tcp_recv, tcp_send
 
-__all__ = ["UtcpStack", "UtcpError", "utcp_poll", "utcp_send", "utcp_recv", "utcp_connect", "utcp_close",
+__all__ = ["UtcpStack", "UtcpError", "require_plaintext", "utcp_poll", "utcp_send", "utcp_recv", "utcp_connect", "utcp_close",
            "utcp_flush", "UTCP_EOF", "ip_to_int", "mac_to_int"]
 
 TX_BURST = 32
@@ -39,6 +39,18 @@ MAX_FLUSH_ROUNDS = 4
 
 class UtcpError(OSError):
     """A connection failed (errno set: ECONNREFUSED, ECONNRESET, ETIMEDOUT, EHOSTUNREACH...)."""
+
+
+TLS_REFUSAL = ("TLS is not available on the DPDK stack: the venue endpoint must be a plaintext colo or proxy "
+               "endpoint (ws://host:port/...), or use --stack kernel for {url}")
+
+
+def require_plaintext(url: str) -> None:
+    """Refuse an endpoint this stack cannot speak to: anything but plaintext ws:// (TLS is not implemented)."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme != "ws":
+        raise ValueError(TLS_REFUSAL.format(url=url) if scheme == "wss" else
+                         f"the DPDK stack needs a ws://host:port endpoint, got {url!r}")
 
 
 @njit

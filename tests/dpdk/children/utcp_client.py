@@ -43,9 +43,9 @@ def run_conn(stack: UtcpStack, i: int, spec: dict, a: dict, deadline: float) -> 
     unacked = 0
     while time.monotonic() < deadline:
         stack.poll()
-        if sent < len(up) and not closing:
-            sent += stack.send(0, up[sent:sent + 65536])
         try:
+            if sent < len(up) and not closing:
+                sent += stack.send(0, up[sent:sent + 65536])
             chunk = stack.recv(0)
         except UtcpError as exc:
             error = errno.errorcode.get(exc.errno, str(exc.errno))
