@@ -26,12 +26,12 @@ def new_rx_state() -> np.ndarray:
 
 @njit
 def rx_touch_loop(port: int, queue: int, mbufs: np.ndarray, burst: int, max_packets: int,
-                  max_cycles: int, read_data: bool) -> tuple[int, int, int, int]:
+                  max_cycles: int, read_data: bool, three_calls: bool = False) -> tuple[int, int, int, int]:
     """Receive, touch every packet (length; and its first byte when read_data), free: until max_packets or
     max_cycles TSC cycles. Returns (packets, non-empty bursts, checksum, elapsed cycles).
 
-    One C call per poll (``tw_dpdk_rx_touch_free``: rx_burst + touch + free_bulk): three calls per burst
-    measured 0.66-0.73x testpmd rxonly on net_null; see README (DPDK)."""
+    One C call per poll (``tw_dpdk_rx_touch_free``: rx_burst + touch + free_bulk). ``three_calls`` runs the
+    former binding instead (rx_burst, the touch, free_bulk as three C calls) for the benchmark's comparison."""
     packets = 0
     bursts = 0
     acc = np.zeros(1, np.uint64)
@@ -41,7 +41,13 @@ def rx_touch_loop(port: int, queue: int, mbufs: np.ndarray, burst: int, max_pack
     addr = mbufs.ctypes.data
     touch = 1 if read_data else 0
     while packets < max_packets:
-        n = _lib.tw_dpdk_rx_touch_free(port, queue, addr, burst, touch, acc_addr)
+        if three_calls:
+            n = _lib.tw_dpdk_rx_burst(port, queue, addr, burst)
+            if n > 0:
+                acc[0] += _lib.tw_dpdk_burst_touch(addr, n) if read_data else _lib.tw_dpdk_burst_len_sum(addr, n)
+                _lib.tw_dpdk_free_bulk(addr, n)
+        else:
+            n = _lib.tw_dpdk_rx_touch_free(port, queue, addr, burst, touch, acc_addr)
         if n > 0:
             packets += n
             bursts += 1
@@ -50,33 +56,6 @@ def rx_touch_loop(port: int, queue: int, mbufs: np.ndarray, burst: int, max_pack
         elif _native.tw_rdtsc() > end:
             break
     return packets, bursts, acc[0], _native.tw_rdtsc() - start
-
-
-@njit
-def rx_touch_loop_3calls(port: int, queue: int, mbufs: np.ndarray, burst: int, max_packets: int,
-                         max_cycles: int, read_data: bool) -> tuple[int, int, int, int]:
-    """The same loop with rx_burst, the touch and free_bulk as three C calls (the benchmark's before/after)."""
-    packets = 0
-    bursts = 0
-    acc = 0
-    start = _native.tw_rdtsc()
-    end = start + max_cycles
-    addr = mbufs.ctypes.data
-    while packets < max_packets:
-        n = _lib.tw_dpdk_rx_burst(port, queue, addr, burst)
-        if n > 0:
-            if read_data:
-                acc += _lib.tw_dpdk_burst_touch(addr, n)
-            else:
-                acc += _lib.tw_dpdk_burst_len_sum(addr, n)
-            _lib.tw_dpdk_free_bulk(addr, n)
-            packets += n
-            bursts += 1
-            if (bursts & 1023) == 0 and _native.tw_rdtsc() > end:
-                break
-        elif _native.tw_rdtsc() > end:
-            break
-    return packets, bursts, acc, _native.tw_rdtsc() - start
 
 
 @njit

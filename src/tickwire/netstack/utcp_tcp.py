@@ -905,20 +905,5 @@ def tcp_input(st, b: np.ndarray, t: int, tcp_len: int, src_ip: int, src_mac: int
 
 @njit(cache=True)
 def tcp_state(st, c: int) -> int:
+    """Connection c's state (utcp_state.ESTABLISHED, ...), for compiled callers."""
     return st.tcb[c, T_STATE]
-
-
-@njit(cache=True)
-def tcp_error(st, c: int) -> int:
-    return st.tcb[c, T_ERROR]
-
-
-@njit(cache=True)
-def tcp_unsent(st, c: int) -> int:
-    """Bytes queued but not yet acknowledged by the peer."""
-    return st.tcb[c, T_SBUF_LEN]
-
-
-@njit(cache=True)
-def tcp_readable(st, c: int) -> int:
-    return st.tcb[c, T_RBUF_LEN]

@@ -18,9 +18,10 @@ def main() -> None:
     port.setup(pool)
     hz = clock.tsc_hz()
     mbufs = np.zeros(32, np.uint64)
-    loop = loops.rx_touch_loop_3calls if a.get("three_calls") else loops.rx_touch_loop
-    loop(port.port_id, 0, mbufs, 32, 10_000, int(hz * 0.05), a["read_data"])  # compile, warm
-    packets, bursts, _, cycles = loop(port.port_id, 0, mbufs, 32, 10**13, int(hz * a["seconds"]), a["read_data"])
+    three = bool(a.get("three_calls"))
+    loops.rx_touch_loop(port.port_id, 0, mbufs, 32, 10_000, int(hz * 0.05), a["read_data"], three)  # compile, warm
+    packets, bursts, _, cycles = loops.rx_touch_loop(port.port_id, 0, mbufs, 32, 10**13, int(hz * a["seconds"]),
+                                                     a["read_data"], three)
     port.close()
     pool.free()
     eal.cleanup()

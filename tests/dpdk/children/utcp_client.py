@@ -3,7 +3,7 @@
 For each connection spec in turn (on slot 0, so every reconnect reuses the slot): connect, send ``up`` bytes
 of pattern(seed + 1) while receiving, close once everything was sent and the peer's FIN arrived (or first, with
 ``active_close``), or stop at the error the spec expects. Prints "CONNECTED <i>" when a handshake completes
-(the parent injects faults then). The JSON result has per connection the bytes received and their SHA-256, how
+and "FLOWING <i>" at the first bytes received (the parent injects faults then). The JSON result has per connection the bytes received and their SHA-256, how
 it ended, the longest stall (no byte received or acknowledged), the RTO; and the stack's counters.
 """
 from __future__ import annotations
@@ -59,6 +59,8 @@ def run_conn(stack: UtcpStack, i: int, spec: dict, a: dict, deadline: float) -> 
         if chunk is None:
             eof = True
         elif chunk:
+            if received == 0:
+                print(f"FLOWING {i}", flush=True)
             digest.update(chunk)
             received += len(chunk)
         if spec.get("active_close") and sent == len(up) and not closing:
