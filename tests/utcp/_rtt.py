@@ -30,12 +30,17 @@ def start_echo(net: StackNet, exe: Path, seconds: int) -> subprocess.Popen:
     return proc
 
 
-def dpdk_rtts(net: StackNet, size: int, n: int, warmup: int) -> list[int]:
+def dpdk_pingpong(net: StackNet, size: int, n: int, warmup: int, limits: dict | None = None) -> dict:
+    """The stack's run: ``rtt_ns`` (every timed round trip), ``rto_ms`` at the end, its ``counters``."""
     r = run_child("utcp_pingpong", {"devargs": dp_devargs(net), "stack_ip": net.stack_ip, "peer_ip": net.peer_ip,
-                                    "port": ECHO_PORT, "size": size, "n": n, "warmup": warmup, "seconds": 60},
-                  timeout=240, netns=net.dp_ns)
+                                    "port": ECHO_PORT, "size": size, "n": n, "warmup": warmup, "seconds": 120,
+                                    "limits": limits or {}}, timeout=300, netns=net.dp_ns)
     assert r["done"] == n, f"only {r['done']} of {n} round trips completed"
-    return r["rtt_ns"]
+    return r
+
+
+def dpdk_rtts(net: StackNet, size: int, n: int, warmup: int) -> list[int]:
+    return dpdk_pingpong(net, size, n, warmup)["rtt_ns"]
 
 
 def kernel_rtts(net: StackNet, exe: Path, mode: str, size: int, n: int, warmup: int) -> list[int]:

@@ -8,7 +8,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
 from test_utcp_frames import NOW, OUR_MAC, OURS, PEER, PEER_MAC, counters, feed, sent, stack
-from tickwire.netstack.utcp_stack import stack_timers
+from tickwire.netstack.utcp_stack import stack_step, stack_timers
 from tickwire.netstack.utcp_state import (CLOSE_WAIT, CLOSED, ESTABLISHED, ETIMEDOUT, T_ERROR, T_ISS, T_LPORT,
                                           T_RTO, T_STATE, UTCP_EOF, ip_to_int)
 from tickwire.netstack.utcp_tcp import tcp_connect, tcp_output, tcp_recv, tcp_send
@@ -46,6 +46,11 @@ def tcp_of(frames: list[bytes]) -> list[TCP]:
     return [Ether(f)[TCP] for f in frames]
 
 
+def poll(st) -> None:
+    """A poll with no frame received (timers and output)."""
+    stack_step(st, 0, NOW)
+
+
 def recv_all(st) -> bytes:
     out = np.zeros(1 << 16, np.uint8)
     k = tcp_recv(st, 0, out, 0, out.size, NOW)
@@ -63,6 +68,7 @@ def test_out_of_order_segments_are_reassembled_and_duplicates_dropped() -> None:
     assert recv_all(st) == b""
     feed(st, segment(st, base + 1500, iss + 1, data=data[1500:1800]))  # already held: a duplicate
     feed(st, segment(st, base, iss + 1, data=data[:1000]))
+    poll(st)  # the ACK of in-order data leaves at the next poll when the application did not answer
     assert tcp_of(sent(st))[-1].ack == base + len(data)
     assert recv_all(st) == data
     feed(st, segment(st, base, iss + 1, data=data[:1000]))  # old data again: re-ACKed, not delivered
@@ -142,7 +148,20 @@ def test_keepalive_probes_then_times_out() -> None:
 def test_peer_fin_after_data_gives_eof_after_the_data() -> None:
     st, iss = established()
     feed(st, segment(st, PEER_ISS + 1, iss + 1, flags="FA", data=b"last words"))
+    poll(st)
     assert tcp_of(sent(st))[-1].ack == PEER_ISS + 1 + 10 + 1
     assert st.tcb[0, T_STATE] == CLOSE_WAIT
     assert recv_all(st) == b"last words"
     assert tcp_recv(st, 0, np.zeros(10, np.uint8), 0, 10, NOW) == UTCP_EOF
+
+
+def test_the_ack_of_a_response_rides_on_the_next_request() -> None:
+    st, iss = established()
+    feed(st, segment(st, PEER_ISS + 1, iss + 1, flags="PA", data=b"response"))
+    assert sent(st) == []  # no pure ACK on the request/response path
+    assert recv_all(st) == b"response"
+    tcp_send(st, 0, np.frombuffer(b"next request", np.uint8), 0, 12, NOW)
+    (request,) = tcp_of(sent(st))
+    assert request.ack == PEER_ISS + 1 + 8 and bytes(request.payload) == b"next request"
+    poll(st)
+    assert sent(st) == []  # acknowledged already: nothing left to send

@@ -13,7 +13,7 @@ from tickwire.netstack.utcp_arp import arp_input, arp_timers
 from tickwire.netstack.utcp_ip import (BROADCAST_MAC, ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_HLEN, PROTO_TCP,
                                        csum_add, csum_fold, rd16, rd32, rd48)
 from tickwire.netstack.utcp_state import (CFG_IP, CFG_MAC, CTR_BAD_CSUM, CTR_FRAGMENTS, CTR_MALFORMED,
-                                          CTR_NOT_FOR_US, CTR_RX_FRAMES, T_ACK_NOW)
+                                          CTR_NOT_FOR_US, CTR_RX_FRAMES, T_ACK_HOLD, T_ACK_NOW)
 from tickwire.netstack.utcp_tcp import tcp_input, tcp_output, tcp_timers
 
 
@@ -87,7 +87,10 @@ def stack_output(st, now: int) -> None:
 
 @njit(cache=True)
 def stack_step(st, nframes: int, now: int) -> None:
-    """One poll's protocol work: the received frames, then timers, then whatever may be sent."""
+    """One poll's protocol work: the received frames, then timers, then whatever may be sent. ACKs of in-order
+    data held during the previous poll (for the application's answer to carry) go out now."""
+    for c in range(st.tcb.shape[0]):
+        st.tcb[c, T_ACK_HOLD] = 0
     stack_input(st, nframes, now)
     stack_timers(st, now)
     stack_output(st, now)

@@ -7,7 +7,9 @@ Compiled with ``cache=True`` over the ``UtcpState`` arrays. What it does, per co
 - the send ring holds bytes from SND.UNA on; segments of at most MSS go out as soon as the peer's window allows
   (no Nagle); the receive ring holds in-order bytes the application has not read, and out-of-order data is
   written straight to its place in the ring, its ``[start, end)`` recorded in ``ooo`` until the gap fills;
-- every accepted segment is ACKed at once (no delayed ACK); duplicate ACKs go out for out-of-order data;
+- every accepted segment is ACKed without a delayed-ACK timer: a duplicate ACK for out-of-order data at once,
+  the ACK of in-order data on the application's next segment (it reads the data and answers in the same poll)
+  or at the next poll, whichever comes first - never a separate pure ACK on the path of a request/response;
 - retransmission timer per RFC 6298 (SRTT/RTTVAR, Karn, exponential back-off, CFG_RTO_MIN..MAX), go-back-N
   from SND.UNA on timeout; fast retransmit on the third duplicate ACK with NewReno partial-ACK recovery;
   no congestion window (the peer's receive window is the only limit: a LAN/colo client of a few connections);
@@ -25,18 +27,18 @@ from tickwire.netstack.utcp_ip import (ETH_HLEN, ETHERTYPE_IPV4, IP_HLEN, PROTO_
                                        pseudo_header_sum, rd16, rd32, tx_commit, tx_slot, wr16, wr32, write_eth,
                                        write_ipv4)
 from tickwire.netstack.utcp_state import (
-    A_STATE, ARP_FAILED, CFG_DATA_RETRIES, CFG_GW, CFG_IP, CFG_ISN_KEY, CFG_KA_IDLE, CFG_KA_INTVL, CFG_KA_PROBES,
-    CFG_MAC, CFG_MASK, CFG_MSS, CFG_NEXT_PORT, CFG_RTO_INIT, CFG_RTO_MAX, CFG_RTO_MIN, CFG_SYN_RETRIES, CFG_TIMEWAIT,
-    CLOSE_WAIT, CLOSED, CLOSING, CTR_BAD_CSUM, CTR_CHALLENGE_ACKS, CTR_DUP_ACKS, CTR_DUP_SEGS, CTR_FAST_RETRANSMITS,
-    CTR_KEEPALIVE_TX, CTR_MALFORMED, CTR_NO_CONN, CTR_OOO_FULL, CTR_OOO_SEGS, CTR_RETRANSMITS, CTR_RST_RX,
-    CTR_RST_TX, CTR_RTO_EVENTS, CTR_RX_SEGS, CTR_TW_REUSED, CTR_TX_SEGS, CTR_WINDOW_PROBES, ECONNREFUSED,
-    ECONNRESET, EHOSTUNREACH, EINVAL, ENOBUFS, EISCONN, ENOTCONN, EPIPE, EPHEMERAL_HI, EPHEMERAL_LO, ESTABLISHED, ETIMEDOUT,
-    FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, SYN_SENT, T_ACK_NOW, T_CLOSE_REQ, T_DUPACKS, T_ERROR, T_FIN_SEQ, T_IRS,
-    T_ISS, T_KA_AT, T_KA_SENT, T_LAST_RX, T_LPORT, T_MSS, T_NEXTHOP, T_OOO_N, T_PEER_FIN, T_PROBE, T_RBUF_HEAD,
-    T_RBUF_LEN, T_RCV_NXT, T_RCV_WS, T_RECOVER, T_RIP, T_RPORT, T_RTO, T_RTT_SEQ, T_RTT_TS, T_RTTVAR, T_RTX_AT,
-    T_RTX_COUNT, T_SBUF_HEAD, T_SBUF_LEN, T_SBUF_SEQ, T_SND_MAX, T_SND_NXT, T_SND_UNA, T_SND_WL1, T_SND_WL2,
-    T_SND_WND, T_SND_WS, T_SRTT, T_STATE, T_TW_AT, TIME_WAIT, UTCP_EOF, W_EXPIRES, W_LPORT, W_RCV_NXT, W_RIP,
-    W_RPORT, W_SND_NXT)
+    ARP_FAILED, A_STATE, CFG_DATA_RETRIES, CFG_GW, CFG_IP, CFG_ISN_KEY, CFG_KA_IDLE, CFG_KA_INTVL, CFG_KA_PROBES,
+    CFG_MAC, CFG_MASK, CFG_MSS, CFG_NEXT_PORT, CFG_RTO_INIT, CFG_RTO_MAX, CFG_RTO_MIN, CFG_SYN_RETRIES,
+    CFG_TIMEWAIT, CLOSED, CLOSE_WAIT, CLOSING, CTR_BAD_CSUM, CTR_CHALLENGE_ACKS, CTR_DUP_ACKS, CTR_DUP_SEGS,
+    CTR_FAST_RETRANSMITS, CTR_KEEPALIVE_TX, CTR_MALFORMED, CTR_NO_CONN, CTR_OOO_FULL, CTR_OOO_SEGS, CTR_RETRANSMITS,
+    CTR_RST_RX, CTR_RST_TX, CTR_RTO_EVENTS, CTR_RX_SEGS, CTR_TW_REUSED, CTR_TX_SEGS, CTR_WINDOW_PROBES,
+    ECONNREFUSED, ECONNRESET, EHOSTUNREACH, EINVAL, EISCONN, ENOBUFS, ENOTCONN, EPHEMERAL_HI, EPHEMERAL_LO, EPIPE,
+    ESTABLISHED, ETIMEDOUT, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, SYN_SENT, TIME_WAIT, T_ACK_HOLD, T_ACK_NOW,
+    T_CLOSE_REQ, T_DUPACKS, T_ERROR, T_FIN_SEQ, T_IRS, T_ISS, T_KA_AT, T_KA_SENT, T_LAST_RX, T_LPORT, T_MSS,
+    T_NEXTHOP, T_OOO_N, T_PEER_FIN, T_PROBE, T_RBUF_HEAD, T_RBUF_LEN, T_RCV_NXT, T_RCV_WS, T_RECOVER, T_RIP,
+    T_RPORT, T_RTO, T_RTTVAR, T_RTT_SEQ, T_RTT_TS, T_RTX_AT, T_RTX_COUNT, T_SBUF_HEAD, T_SBUF_LEN, T_SBUF_SEQ,
+    T_SND_MAX, T_SND_NXT, T_SND_UNA, T_SND_WL1, T_SND_WL2, T_SND_WND, T_SND_WS, T_SRTT, T_STATE, T_TW_AT, UTCP_EOF,
+    W_EXPIRES, W_LPORT, W_RCV_NXT, W_RIP, W_RPORT, W_SND_NXT)
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 TCP_HLEN = 20
@@ -180,7 +182,7 @@ def tcp_output(st, c: int, now: int) -> None:
         return
     if s != TIME_WAIT:
         _output_data(st, c, now)
-    if st.tcb[c, T_ACK_NOW]:
+    if st.tcb[c, T_ACK_NOW] and not st.tcb[c, T_ACK_HOLD]:
         _emit(st, c, st.tcb[c, T_SND_NXT], ACK, 0, 0, now)
 
 
@@ -723,7 +725,9 @@ def _receive_data(st, c: int, b: np.ndarray, at: int, seq: int, n: int) -> None:
     if rel == 0:
         tcb[c, T_RCV_NXT] = seq_add(tcb[c, T_RCV_NXT], n)
         tcb[c, T_RBUF_LEN] += n + _ooo_pull(st, c)
+        tcb[c, T_ACK_HOLD] = 1  # the ACK rides on the application's answer, or leaves at the next poll
     else:
+        tcb[c, T_ACK_HOLD] = 0  # a duplicate ACK for the peer's fast retransmit: at once
         st.ctr[CTR_OOO_SEGS] += 1
         start = seq_add(tcb[c, T_RCV_NXT], rel)
         if not _ooo_insert(st, c, start, seq_add(start, n)):

@@ -9,6 +9,7 @@ from numba import njit
 from tickwire.native import lib as native
 from tickwire.netstack.dpdk import Mempool, Port
 from tickwire.netstack.utcp import UtcpStack, utcp_poll, utcp_recv, utcp_send
+from tickwire.netstack.utcp_state import T_RTO
 
 
 @njit
@@ -39,13 +40,14 @@ def main() -> None:
     pool = Mempool.create("pp", 4095)
     port = Port(0)
     port.setup(pool)
-    stack = UtcpStack(port, pool, f"{a['stack_ip']}/30")
+    stack = UtcpStack(port, pool, f"{a['stack_ip']}/30", **a.get("limits", {}))
     stack.connect(a["peer_ip"], a["port"], slot=0)
     stack.wait_established(0, timeout_s=30)
     msg = np.frombuffer(b"x" * a["size"], np.uint8).copy()
     buf = np.zeros(a["size"], np.uint8)
     rtt = np.zeros(a["n"], np.int64)
     done = pingpong(stack.state, msg, buf, a["n"], a["warmup"], rtt, int(a["seconds"] * 1e9))
+    rto_ms = int(stack.state.tcb[0, T_RTO]) / 1e6
     stack.close(0)
     for _ in range(1000):
         stack.poll()
@@ -53,7 +55,7 @@ def main() -> None:
     port.close()
     pool.free()
     eal.cleanup()
-    _common.emit({"rtt_ns": rtt[:done].tolist(), "done": done, "retransmits": counters["retransmits"]})
+    _common.emit({"rtt_ns": rtt[:done].tolist(), "done": done, "rto_ms": rto_ms, "counters": counters})
 
 
 if __name__ == "__main__":
