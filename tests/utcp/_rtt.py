@@ -1,5 +1,6 @@
-"""The 200-byte ping-pong round trip over the same veth path: the userspace stack on DPDK, kernel TCP with a
-busy-polling client, kernel TCP with a blocking client; all against the C echo server in the peer namespace."""
+"""The 200-byte ping-pong round trip over the same veth path: the userspace stack on DPDK (net_af_packet or
+net_af_xdp), kernel TCP with a busy-polling client, kernel TCP with a blocking client; all against the C echo
+server in the peer namespace."""
 from __future__ import annotations
 
 import subprocess
@@ -30,17 +31,18 @@ def start_echo(net: StackNet, exe: Path, seconds: int) -> subprocess.Popen:
     return proc
 
 
-def dpdk_pingpong(net: StackNet, size: int, n: int, warmup: int, limits: dict | None = None) -> dict:
+def dpdk_pingpong(net: StackNet, size: int, n: int, warmup: int, limits: dict | None = None,
+                  driver: str = "af_packet") -> dict:
     """The stack's run: ``rtt_ns`` (every timed round trip), ``rto_ms`` at the end, its ``counters``."""
-    r = run_child("utcp_pingpong", {"devargs": dp_devargs(net), "stack_ip": net.stack_ip, "peer_ip": net.peer_ip,
+    r = run_child("utcp_pingpong", {"devargs": dp_devargs(net, driver), "stack_ip": net.stack_ip, "peer_ip": net.peer_ip,
                                     "port": ECHO_PORT, "size": size, "n": n, "warmup": warmup, "seconds": 120,
                                     "limits": limits or {}}, timeout=300, netns=net.dp_ns)
     assert r["done"] == n, f"only {r['done']} of {n} round trips completed"
     return r
 
 
-def dpdk_rtts(net: StackNet, size: int, n: int, warmup: int) -> list[int]:
-    return dpdk_pingpong(net, size, n, warmup)["rtt_ns"]
+def dpdk_rtts(net: StackNet, size: int, n: int, warmup: int, driver: str = "af_packet") -> list[int]:
+    return dpdk_pingpong(net, size, n, warmup, driver=driver)["rtt_ns"]
 
 
 def kernel_rtts(net: StackNet, exe: Path, mode: str, size: int, n: int, warmup: int) -> list[int]:

@@ -132,8 +132,11 @@ def link_up(net: StackNet) -> None:
     _run("ip", "-n", net.mid_ns, "link", "set", net.m_pe, "up")
 
 
-def dp_devargs(net: StackNet) -> str:
-    """net_af_packet on the DPDK side of the veth."""
+def dp_devargs(net: StackNet, driver: str = "af_packet") -> str:
+    """The DPDK port on the stack's side of the veth: net_af_packet, or net_af_xdp (an AF_XDP socket; the kernel
+    still runs the veth driver and an XDP program, but frames skip its network stack and the af_packet copy)."""
+    if driver == "af_xdp":
+        return f"net_af_xdp0,iface={net.dp_if},start_queue=0,queue_count=1"
     return f"net_af_packet0,iface={net.dp_if},qpairs=1,framecnt=2048"
 
 
@@ -176,10 +179,11 @@ PORT = 40123
 FAST_TIMERS = {"rto_min_ms": 20, "rto_init_ms": 200}
 
 
-def transfer(net: StackNet, conns: list[dict], limits: dict | None = None, seconds: float = 120.0) -> tuple[dict, dict]:
+def transfer(net: StackNet, conns: list[dict], limits: dict | None = None, seconds: float = 120.0,
+             driver: str = "af_packet") -> tuple[dict, dict]:
     """Run the peer and the DPDK client for `conns`; returns (client result, peer result)."""
     peer = Peer(net, port=PORT, conns=conns, seconds=seconds)
-    client = ChildProcess("utcp_client", {"devargs": dp_devargs(net), "stack_ip": net.stack_ip,
+    client = ChildProcess("utcp_client", {"devargs": dp_devargs(net, driver), "stack_ip": net.stack_ip,
                                           "peer_ip": net.peer_ip, "port": PORT, "conns": conns,
                                           "limits": limits or FAST_TIMERS, "seconds": seconds}, netns=net.dp_ns)
     try:

@@ -1,5 +1,5 @@
-"""Benchmark (opt-in): 200-byte TCP round trips on one veth path, the userspace stack on DPDK vs kernel TCP
-(busy-polling client, blocking client). Interleaved rounds; p50/p99 from HdrHistogram over all rounds."""
+"""Benchmark (opt-in): 200-byte TCP round trips on one veth path, the userspace stack on DPDK (af_packet,
+af_xdp) vs kernel TCP (busy-polling client, blocking client). Interleaved rounds; p50/p99 from HdrHistogram over all rounds."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,12 +17,13 @@ SIZE = 200
 
 def measure(tmp_path: Path, rounds: int, n: int, warmup: int) -> dict[str, list[int]]:
     echo, client = build(tmp_path)
-    samples: dict[str, list[int]] = {"dpdk": [], "kernel_spin": [], "kernel_block": []}
+    samples: dict[str, list[int]] = {"dpdk": [], "dpdk_af_xdp": [], "kernel_spin": [], "kernel_block": []}
     with stack_network() as net:
         server = start_echo(net, echo, seconds=3600)
         try:
             for _ in range(rounds):
                 samples["dpdk"] += dpdk_rtts(net, SIZE, n, warmup)
+                samples["dpdk_af_xdp"] += dpdk_rtts(net, SIZE, n, warmup, driver="af_xdp")
                 samples["kernel_spin"] += kernel_rtts(net, client, "spin", SIZE, n, warmup)
                 samples["kernel_block"] += kernel_rtts(net, client, "block", SIZE, n, warmup)
         finally:
@@ -39,15 +40,18 @@ def test_bench_round_trip_dpdk_vs_kernel(tmp_path: Path, capsys: pytest.CaptureF
         for k, s in stats.items():
             print(f"  {k:<13} p50 {s['p50']:7.1f} us  p99 {s['p99']:7.1f} us  p99.9 {s['p99.9']:7.1f} us  "
                   f"(n={s['count']})")
-        d, spin, block = stats["dpdk"]["p50"], stats["kernel_spin"]["p50"], stats["kernel_block"]["p50"]
-        print(f"  p50 ratios: dpdk/kernel_spin {d / spin:.2f}, dpdk/kernel_block {d / block:.2f}")
+        spin, block = stats["kernel_spin"]["p50"], stats["kernel_block"]["p50"]
+        for k in ("dpdk", "dpdk_af_xdp"):
+            d = stats[k]["p50"]
+            print(f"  p50 ratios: {k}/kernel_spin {d / spin:.2f}, {k}/kernel_block {d / block:.2f}")
     assert all(s["count"] == 15000 for s in stats.values())
 
 
 def test_round_trip_smoke(tmp_path: Path) -> None:
     """The benchmark machinery end to end for a few round trips (every echo comes back; no timing asserted)."""
     samples = measure(tmp_path, rounds=1, n=50, warmup=5)
-    assert {k: len(v) for k, v in samples.items()} == {"dpdk": 50, "kernel_spin": 50, "kernel_block": 50}
+    assert {k: len(v) for k, v in samples.items()} == {"dpdk": 50, "dpdk_af_xdp": 50, "kernel_spin": 50,
+                                                       "kernel_block": 50}
     assert all(v > 0 for vs in samples.values() for v in vs)
 
 

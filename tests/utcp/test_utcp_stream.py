@@ -8,10 +8,11 @@ from _utcp_net import assert_identical, impair, stack_network, transfer
 
 pytestmark = [pytest.mark.dpdk, pytest.mark.netns]
 
-def test_clean_link_streams_both_ways_and_closes() -> None:
+@pytest.mark.parametrize("driver", ["af_packet", "af_xdp"])
+def test_clean_link_streams_both_ways_and_closes(driver: str) -> None:
     spec = {"down": 300_000, "up": 200_000, "seed": 7}
     with stack_network() as net:
-        mine, theirs = transfer(net, [spec])
+        mine, theirs = transfer(net, [spec], driver=driver)
     c, p = mine["conns"][0], theirs["conns"][0]
     assert_identical(spec, c, p)
     assert c["eof"] and c["error"] is None and c["state"] == "CLOSED"  # peer closed first: LAST_ACK -> CLOSED

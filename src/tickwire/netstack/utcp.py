@@ -89,6 +89,7 @@ def utcp_poll(st) -> int:
 
 @njit
 def utcp_connect(st, c: int, ip: int, port: int) -> int:
+    """Start connecting slot c to ip:port (integers); 0 or -errno. Poll until tcp_state(st, c) is ESTABLISHED."""
     rc = tcp_connect(st, c, ip, port, _native.tw_monotonic_ns())
     utcp_flush(st)
     return rc
@@ -96,6 +97,7 @@ def utcp_connect(st, c: int, ip: int, port: int) -> int:
 
 @njit
 def utcp_send(st, c: int, data: np.ndarray, off: int, n: int) -> int:
+    """Queue data[off:off+n] on slot c and send at once what the window allows; bytes queued or -errno."""
     k = tcp_send(st, c, data, off, n, _native.tw_monotonic_ns())
     utcp_flush(st)
     return k
@@ -103,6 +105,7 @@ def utcp_send(st, c: int, data: np.ndarray, off: int, n: int) -> int:
 
 @njit
 def utcp_recv(st, c: int, out: np.ndarray, off: int, cap: int) -> int:
+    """Copy up to cap in-order bytes of slot c to out[off:]; the count, 0 (none yet), UTCP_EOF or -errno."""
     k = tcp_recv(st, c, out, off, cap, _native.tw_monotonic_ns())
     utcp_flush(st)  # a window update, when reading re-opened the window
     return k
@@ -110,6 +113,7 @@ def utcp_recv(st, c: int, out: np.ndarray, off: int, cap: int) -> int:
 
 @njit
 def utcp_close(st, c: int) -> int:
+    """Half-close slot c (FIN after the queued data)."""
     rc = tcp_close(st, c, _native.tw_monotonic_ns())
     utcp_flush(st)
     return rc
@@ -117,6 +121,7 @@ def utcp_close(st, c: int) -> int:
 
 @njit
 def utcp_abort(st, c: int) -> int:
+    """Reset slot c (RST to the peer)."""
     rc = tcp_abort(st, c, _native.tw_monotonic_ns())
     utcp_flush(st)
     return rc
