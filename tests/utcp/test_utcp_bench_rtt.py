@@ -1,5 +1,6 @@
 """Benchmark (opt-in): 200-byte TCP round trips on one veth path, the userspace stack on DPDK (af_packet,
-af_xdp) vs kernel TCP (busy-polling client, blocking client). Interleaved rounds; p50/p99 from HdrHistogram over all rounds."""
+af_xdp) vs kernel TCP (busy-polling client, blocking client). Interleaved rounds; p50/p99 from HdrHistogram
+over all rounds."""
 from __future__ import annotations
 
 from pathlib import Path
