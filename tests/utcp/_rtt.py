@@ -34,7 +34,8 @@ def start_echo(net: StackNet, exe: Path, seconds: int) -> subprocess.Popen:
 def dpdk_pingpong(net: StackNet, size: int, n: int, warmup: int, limits: dict | None = None,
                   driver: str = "af_packet") -> dict:
     """The stack's run: ``rtt_ns`` (every timed round trip), ``rto_ms`` at the end, its ``counters``."""
-    r = run_child("utcp_pingpong", {"devargs": dp_devargs(net, driver), "stack_ip": net.stack_ip, "peer_ip": net.peer_ip,
+    r = run_child("utcp_pingpong", {"devargs": dp_devargs(net, driver), "stack_ip": net.stack_ip,
+                                    "peer_ip": net.peer_ip,
                                     "port": ECHO_PORT, "size": size, "n": n, "warmup": warmup, "seconds": 120,
                                     "limits": limits or {}}, timeout=300, netns=net.dp_ns)
     assert r["done"] == n, f"only {r['done']} of {n} round trips completed"

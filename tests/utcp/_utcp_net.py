@@ -30,7 +30,8 @@ sys.path.insert(0, str(HERE.parent / "dpdk"))
 from _harness import ChildProcess, run_child  # noqa: E402  (tests/dpdk holds the DPDK child runner)
 from _pattern import pattern  # noqa: E402
 
-__all__ = ["StackNet", "stack_network", "impair", "link_down", "link_up", "ChildProcess", "run_child", "Peer", "pattern",
+__all__ = ["StackNet", "stack_network", "impair", "link_down", "link_up", "ChildProcess", "run_child", "Peer",
+           "pattern",
            "dp_devargs", "transfer", "assert_identical", "capture", "stop"]
 
 STACK_MAC = "02:74:75:00:00:01"

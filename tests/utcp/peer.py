@@ -2,7 +2,8 @@
 
 argv[1] is JSON: ip, port, and ``conns``: one spec per connection accepted in turn, each with ``down`` (bytes of
 pattern(seed) to send), ``up`` (bytes expected from the stack), ``seed``, and optionally ``rst_after`` (send that
-many bytes, wait until the stack acknowledged them, then reset: SO_LINGER 0 + close) or ``echo`` (echo everything until the stack closes).
+many bytes, wait until the stack acknowledged them, then reset: SO_LINGER 0 + close) or ``echo`` (echo everything
+until the stack closes).
 Prints LISTENING, then one JSON line: per connection the bytes received and their SHA-256, bytes sent, how it
 ended. Every wait is bounded by ``seconds``.
 """

@@ -33,6 +33,7 @@ def measure(tmp_path: Path, rounds: int, n: int, warmup: int) -> dict[str, list[
 
 
 @pytest.mark.bench
+@pytest.mark.timeout(1800)  # 4 variants x 3 rounds x 5000 round trips on a busy 2-core host
 def test_bench_round_trip_dpdk_vs_kernel(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     samples = measure(tmp_path, rounds=3, n=5000, warmup=500)
     stats = {k: latency_percentiles_us(v) for k, v in samples.items()}
@@ -57,6 +58,7 @@ def test_round_trip_smoke(tmp_path: Path) -> None:
 
 
 @pytest.mark.bench
+@pytest.mark.timeout(900)
 def test_bench_round_trips_keep_flowing_under_2pct_loss(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """2 % of frames dropped both ways: every round trip completes (no byte lost); the longest one against RTO."""
     echo, _ = build(tmp_path)

@@ -34,7 +34,8 @@ def test_segments_are_well_formed_and_consistent(tmp_path: Path, loss_pct: int) 
             mine, theirs = transfer(net, [spec])
     c = mine["conns"][0]
     assert_identical(spec, c, theirs["conns"][0])
-    found = _segcheck.check(pcap, net.stack_ip, net.peer_ip, c["lport"], c["iss"], pattern(spec["seed"] + 1, spec["up"]))
+    up = pattern(spec["seed"] + 1, spec["up"])
+    found = _segcheck.check(pcap, net.stack_ip, net.peer_ip, c["lport"], c["iss"], up)
     assert found["problems"] == []
     assert found["syn_options"] >= 1 and found["data_segments"] >= spec["up"] // 1460
     if shutil.which("tshark"):

@@ -13,8 +13,8 @@ from scapy.layers.l2 import ARP, Ether
 
 from tickwire.netstack.utcp_arp import arp_set
 from tickwire.netstack.utcp_stack import stack_step
-from tickwire.netstack.utcp_state import (CFG_TX_COUNT, COUNTER_NAMES, ESTABLISHED, FRAME_SLOT, SYN_SENT, T_ISS, T_LPORT,
-                                          ip_to_int, mac_to_int, new_state)
+from tickwire.netstack.utcp_state import (CFG_TX_COUNT, COUNTER_NAMES, ESTABLISHED, FRAME_SLOT, SYN_SENT, T_ISS,
+                                          T_LPORT, ip_to_int, mac_to_int, new_state)
 from tickwire.netstack.utcp_tcp import tcp_connect
 
 OURS, PEER, GW = "198.18.7.1", "198.18.7.2", "198.18.7.2"

@@ -25,13 +25,13 @@ from tickwire.netstack._dpdk_loops import rx_into_batch, tx_batch
 from tickwire.netstack.dpdk import Mempool, Port
 from tickwire.netstack.utcp_arp import arp_set
 from tickwire.netstack.utcp_stack import stack_output, stack_step
-from tickwire.netstack.utcp_state import (CFG_POOL, CFG_PORT, CFG_QUEUE, CFG_TX_COUNT, CFG_TX_FULL, COUNTER_NAMES,
-                                          CTR_TX_DROPPED, CTR_TX_FRAMES, ESTABLISHED, STATE_NAMES, T_ERROR, T_STATE, UTCP_EOF,
-                                          UtcpState, ip_to_int, mac_to_int, new_state)
+from tickwire.netstack.utcp_state import (
+    CFG_POOL, CFG_PORT, CFG_QUEUE, CFG_TX_COUNT, CFG_TX_FULL, COUNTER_NAMES, CTR_TX_DROPPED, CTR_TX_FRAMES, ESTABLISHED,
+    STATE_NAMES, T_ERROR, T_STATE, UTCP_EOF, UtcpState, ip_to_int, mac_to_int, new_state)
 from tickwire.netstack.utcp_tcp import tcp_abort, tcp_close, tcp_connect, tcp_recv, tcp_send
 
-__all__ = ["UtcpStack", "UtcpError", "require_plaintext", "utcp_poll", "utcp_send", "utcp_recv", "utcp_connect", "utcp_close",
-           "utcp_flush", "UTCP_EOF", "ip_to_int", "mac_to_int"]
+__all__ = ["UtcpStack", "UtcpError", "require_plaintext", "utcp_poll", "utcp_send", "utcp_recv", "utcp_connect",
+           "utcp_close", "utcp_abort", "utcp_flush", "UTCP_EOF", "ip_to_int", "mac_to_int"]
 
 TX_BURST = 32
 MAX_FLUSH_ROUNDS = 4

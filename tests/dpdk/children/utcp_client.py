@@ -2,9 +2,10 @@
 
 For each connection spec in turn (on slot 0, so every reconnect reuses the slot): connect, send ``up`` bytes
 of pattern(seed + 1) while receiving, close once everything was sent and the peer's FIN arrived (or first, with
-``active_close``), or stop at the error the spec expects. Prints "CONNECTED <i>" when a handshake completes
-and "FLOWING <i>" at the first bytes received (the parent injects faults then). The JSON result has per connection the bytes received and their SHA-256, how
-it ended, the longest stall (no byte received or acknowledged), the RTO; and the stack's counters.
+``active_close``), or stop at the error the spec expects. Prints "CONNECTED <i>" when a handshake completes and
+"FLOWING <i>" at the first bytes received (the parent injects faults then). The JSON result has per connection
+the bytes received and their SHA-256, how it ended, the longest stall (no byte received or acknowledged), the
+RTO; and the stack's counters.
 """
 from __future__ import annotations
 
