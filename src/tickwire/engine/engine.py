@@ -177,9 +177,12 @@ class Engine:
             if self.session is not None:
                 self.session.drop_connection()
 
-    def after_pass(self, n_resp: int, n_fb: int, tx_len: int, sent: int) -> None:
+    def after_pass(self, n_resp: int, n_fb: int, tx_len: int, sent: int, read_tsc: int = 0) -> None:
         """The slow-path part of one compiled pass (either driver): send what it could not, then the order
-        answers and messages it handed over, then the changed books it leaves to Python."""
+        answers and messages it handed over, then the changed books it leaves to Python. ``read_tsc``: when the
+        bytes were read (answers' round trips end there), if not already set by :meth:`on_bytes`."""
+        if read_tsc:
+            self._read_tsc = read_tsc
         self._flush(tx_len, sent)
         for k in range(n_resp):
             self._on_resp(self.resps[k])

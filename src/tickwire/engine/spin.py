@@ -38,6 +38,7 @@ from tickwire.engine import shims
 from tickwire.engine.hotpath import build_hot_pass
 from tickwire.native import lib
 from tickwire.netstack.ws import PH_CLOSED, S_PHASE, ws_reserve
+from tickwire.types import ST_RECV
 
 log = logging.getLogger("tickwire.engine.spin")
 
@@ -181,7 +182,7 @@ class SpinDriver:
             KILL_FLAG[0] = 0
             engine.kill("signal")
         elif reason == SPIN_WORK:
-            engine.after_pass(n_resp, n_fb, tx_len, sent)
+            engine.after_pass(n_resp, n_fb, tx_len, sent, self._last_read_tsc())
             if ns == engine.spans.shape[0]:
                 engine.on_bytes(b"", int(lib.tw_rdtsc()))  # the rest of that read, through the same deframer
         elif reason != SPIN_TIME:
@@ -191,6 +192,11 @@ class SpinDriver:
             log.warning("spin driver: connection %s: reconnecting", why)
             engine.session.drop_connection()
         return reason
+
+    def _last_read_tsc(self) -> int:
+        """The receive stamp of the slice's last pass (its probe row)."""
+        probes = self.engine.probes
+        return int(probes.stages[(probes.passes - 1) % probes.capacity, ST_RECV])
 
     async def run(self) -> None:
         """Spin until cancelled; between slices the event loop runs (and waits while there is no connection)."""
