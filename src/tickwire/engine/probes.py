@@ -114,6 +114,11 @@ def summarize(name: str, samples_ns: np.ndarray) -> Summary:
     for v in np.asarray(samples_ns, dtype=np.float64):
         if v > 0:
             hist.record_value(int(v))
+    return summarize_hist(name, hist)
+
+
+def summarize_hist(name: str, hist: HdrHistogram) -> Summary:
+    """A Summary (µs) of an HdrHistogram of ns values; zeros when it is empty."""
     n = hist.get_total_count()
     if n == 0:
         return Summary(name, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)

@@ -1,0 +1,213 @@
+"""Thread Switch row: the latency of handing one record from one core to another, three ways, in one run.
+
+- ``ring``: the shared-memory SPSC ring (tickwire.netstack.ring) between two processes pinned to two cores;
+- ``queue.Queue``: between two threads of one Python process (the plain client's handoff);
+- ``multiprocessing.Queue``: between two processes.
+
+Each record carries the producer's TSC stamp; the consumer subtracts it from its own TSC read the moment the
+record arrives (the TSC is synchronised across cores on invariant-TSC hosts: ``clock.tsc_is_invariant``).
+The producer sends on a fixed schedule slower than the handoff itself (open loop), so a sample is one handoff,
+not the time a record waited behind the previous ones.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from tickwire.clock import tsc_hz
+from tickwire.engine import shims
+from tickwire.native import lib
+from tickwire.netstack.ring import ShmRing, ring_pop, ring_push
+
+_FORK = mp.get_context("fork")  # children inherit the compiled kernels (no recompile per process)
+
+
+@dataclass
+class HandoffResult:
+    """Latencies (ns) of each method, and what went wrong: records lost or out of order, ring overruns."""
+
+    samples_ns: dict[str, np.ndarray]
+    lost: dict[str, int]
+    overruns: int
+    cpus: tuple[int, int]
+
+
+@njit(cache=True)
+def _produce(words, n, interval_ticks, deadline_tsc):
+    rec = np.zeros(2, np.uint64)
+    next_tsc = shims.rdtsc()
+    for i in range(n):
+        while shims.rdtsc() < next_tsc:
+            pass
+        rec[1] = i
+        rec[0] = shims.rdtsc()
+        while not ring_push(words, rec):  # full: counted as an overrun by the ring, then retried
+            if shims.rdtsc() > deadline_tsc:
+                return i
+        next_tsc += interval_ticks
+    return n
+
+
+@njit(cache=True)
+def _consume(words, lat, deadline_tsc):
+    """Pop until ``lat`` is full or the deadline; returns (records received, records out of sequence)."""
+    rec = np.zeros(2, np.uint64)
+    got = 0
+    bad = 0
+    spins = 0
+    while got < lat.shape[0]:
+        if ring_pop(words, rec):
+            now = shims.rdtsc()
+            lat[got] = now - rec[0] if now > rec[0] else 0
+            if rec[1] != got:
+                bad += 1
+            got += 1
+        else:
+            spins += 1
+            if spins & 0xFFFF == 0 and shims.rdtsc() > deadline_tsc:
+                break
+    return got, bad
+
+
+def _pin(cpu: int) -> None:
+    if cpu >= 0:
+        os.sched_setaffinity(0, {cpu})
+
+
+def _ring_consumer(name: str, cpu: int, n: int, deadline_tsc: int, out: mp.connection.Connection) -> None:
+    _pin(cpu)
+    ring = ShmRing.attach(name)
+    ring.register(producer=False)
+    lat = np.zeros(n, np.uint64)
+    out.send("ready")
+    got, bad = _consume(ring.words, lat, deadline_tsc)
+    out.send((lat[:got], int(bad)))
+
+
+def _ring_producer(name: str, cpu: int, n: int, interval_ticks: int, deadline_tsc: int) -> None:
+    _pin(cpu)
+    ring = ShmRing.attach(name)
+    ring.register(producer=True)
+    _produce(ring.words, n, interval_ticks, deadline_tsc)
+    ring.close_producer()
+
+
+def ring_handoff(n: int, interval_ns: int, cpus: tuple[int, int], timeout_s: float) -> tuple[np.ndarray, int, int]:
+    """(latencies ns, records lost or out of order, overruns) of ``n`` records through the ring."""
+    hz = tsc_hz()
+    deadline = int(lib.tw_rdtsc()) + int(timeout_s * hz)
+    ring = ShmRing.create(1024, 2)
+    rx, tx = _FORK.Pipe(duplex=False)
+    consumer = _FORK.Process(target=_ring_consumer, args=(ring.name, cpus[1], n, deadline, tx), daemon=True)
+    producer = _FORK.Process(target=_ring_producer, args=(ring.name, cpus[0], n, int(interval_ns * hz / 1e9),
+                                                          deadline), daemon=True)
+    try:
+        consumer.start()
+        if not rx.poll(timeout_s) or rx.recv() != "ready":
+            raise RuntimeError("ring consumer did not start")
+        producer.start()
+        if not rx.poll(timeout_s + 5):
+            raise RuntimeError("ring consumer did not report")
+        ticks, bad = rx.recv()
+        overruns = ring.overruns()
+    finally:
+        for p in (producer, consumer):
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+        ring.close()
+    return ticks.astype(np.float64) * (1e9 / hz), n - ticks.shape[0] + bad, overruns
+
+
+def _python_producer(put, n: int, interval_s: float) -> None:
+    for i in range(n):
+        put((int(lib.tw_rdtsc()), i))
+        time.sleep(interval_s)
+    put(None)
+
+
+def _python_consume(get, n: int, timeout_s: float) -> tuple[list[int], int]:
+    lat, bad, expect = [], 0, 0
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            item = get(timeout=0.5)
+        except queue.Empty:
+            continue
+        now = int(lib.tw_rdtsc())
+        if item is None:
+            break
+        stamp, seq = item
+        lat.append(now - stamp)
+        bad += seq != expect
+        expect = seq + 1
+    return lat, bad + n - len(lat)
+
+
+def queue_handoff(n: int, interval_s: float, timeout_s: float) -> tuple[np.ndarray, int]:
+    """queue.Queue between a producer thread and this (consumer) thread: (latencies ns, lost/out of order)."""
+    q: queue.Queue = queue.Queue()
+    producer = threading.Thread(target=_python_producer, args=(q.put, n, interval_s), daemon=True)
+    producer.start()
+    lat, bad = _python_consume(q.get, n, timeout_s)
+    producer.join(5)
+    return np.asarray(lat, np.float64) * (1e9 / tsc_hz()), bad
+
+
+def _mp_consumer(q: mp.Queue, n: int, timeout_s: float, cpu: int, out: mp.connection.Connection) -> None:
+    _pin(cpu)
+    out.send(_python_consume(q.get, n, timeout_s))
+
+
+def _mp_producer(q: mp.Queue, n: int, interval_s: float, cpu: int) -> None:
+    _pin(cpu)
+    _python_producer(q.put, n, interval_s)
+
+
+def mp_queue_handoff(n: int, interval_s: float, cpus: tuple[int, int], timeout_s: float) -> tuple[np.ndarray, int]:
+    """multiprocessing.Queue between two processes on ``cpus``: (latencies ns, lost/out of order)."""
+    q = _FORK.Queue()
+    rx, tx = _FORK.Pipe(duplex=False)
+    consumer = _FORK.Process(target=_mp_consumer, args=(q, n, timeout_s, cpus[1], tx), daemon=True)
+    producer = _FORK.Process(target=_mp_producer, args=(q, n, interval_s, cpus[0]), daemon=True)
+    consumer.start()
+    producer.start()
+    try:
+        if not rx.poll(timeout_s + 5):
+            raise RuntimeError("multiprocessing.Queue consumer did not report")
+        lat, bad = rx.recv()
+    finally:
+        for p in (producer, consumer):
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+        q.close()
+    return np.asarray(lat, np.float64) * (1e9 / tsc_hz()), bad
+
+
+def handoff_cpus() -> tuple[int, int]:
+    """Two distinct CPUs this process may use (producer, consumer); (-1, -1) = no pinning on a 1-CPU host."""
+    allowed = sorted(os.sched_getaffinity(0))
+    return (allowed[0], allowed[1]) if len(allowed) >= 2 else (-1, -1)
+
+
+def run_handoff(n_ring: int = 200_000, n_python: int = 20_000, ring_interval_ns: int = 20_000,
+                python_interval_s: float = 200e-6, timeout_s: float = 120.0) -> HandoffResult:
+    """The three handoffs, one after the other in this run, on the same two cores."""
+    cpus = handoff_cpus()
+    tsc_hz()  # calibrate before children fork (they inherit the cached value)
+    ring_ns, ring_lost, overruns = ring_handoff(n_ring, ring_interval_ns, cpus, timeout_s)
+    q_ns, q_lost = queue_handoff(n_python, python_interval_s, timeout_s)
+    mpq_ns, mpq_lost = mp_queue_handoff(n_python, python_interval_s, cpus, timeout_s)
+    return HandoffResult({"ring": ring_ns, "queue.Queue": q_ns, "multiprocessing.Queue": mpq_ns},
+                         {"ring": ring_lost, "queue.Queue": q_lost, "multiprocessing.Queue": mpq_lost},
+                         overruns, cpus)

@@ -1,0 +1,77 @@
+"""Streaming latency histograms for long benchmark runs: every sample counts, memory stays constant.
+
+:class:`StreamingLatency` feeds one HdrHistogram for the whole run (1 ns .. 100 s, 3 significant digits) and a
+fresh one per time window, whose p50/p99 become the latency-over-time series; no sample list is kept, so an
+hour at 1000 samples/s costs the same memory as a minute.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from hdrh.histogram import HdrHistogram
+
+from tickwire.engine.probes import Summary, summarize_hist
+
+LOWEST_NS, HIGHEST_NS, DIGITS = 1, 100 * 10**9, 3
+
+
+def _hist() -> HdrHistogram:
+    return HdrHistogram(LOWEST_NS, HIGHEST_NS, DIGITS)
+
+
+class StreamingLatency:
+    """One latency metric: the run histogram plus (window start s, count, p50 µs, p99 µs) per window."""
+
+    def __init__(self, name: str, window_s: float = 10.0) -> None:
+        self.name = name
+        self.window_s = window_s
+        self.total = _hist()
+        self._window = _hist()
+        self._window_start: float | None = None
+        self.windows: list[tuple[float, int, float, float]] = []
+
+    def add(self, samples_ns: Iterable[float], at_s: float) -> None:
+        """Record samples measured at run time ``at_s`` (seconds since the run started)."""
+        if self._window_start is None:
+            self._window_start = at_s
+        while at_s - self._window_start >= self.window_s:
+            self._close_window()
+        for v in samples_ns:
+            ns = min(HIGHEST_NS, max(LOWEST_NS, int(v)))  # sub-ns clock granularity counts as 1 ns
+            self.total.record_value(ns)
+            self._window.record_value(ns)
+
+    def _close_window(self) -> None:
+        w = self._window
+        n = w.get_total_count()
+        self.windows.append((self._window_start, n, w.get_value_at_percentile(50) / 1e3 if n else 0.0,
+                             w.get_value_at_percentile(99) / 1e3 if n else 0.0))
+        self._window = _hist()
+        self._window_start += self.window_s
+
+    def finish(self) -> None:
+        """Close the last (partial) window."""
+        if self._window_start is not None and self._window.get_total_count():
+            self._close_window()
+
+    def summary(self) -> Summary:
+        return summarize_hist(self.name, self.total)
+
+    def cdf(self, points: int = 200) -> list[tuple[float, float]]:
+        """(latency µs, fraction of samples at or below it) for a CDF plot, log-spaced in the tail."""
+        n = self.total.get_total_count()
+        if n == 0:
+            return []
+        out = []
+        for k in range(points + 1):
+            pct = 100.0 * (1.0 - 10 ** (-4.0 * k / points))  # 0 .. 99.99 %, denser towards the tail
+            out.append((self.total.get_value_at_percentile(pct) / 1e3, pct / 100.0))
+        out.append((self.total.get_max_value() / 1e3, 1.0))
+        return out
+
+
+def summarize_ns(name: str, samples_ns: Iterable[float]) -> Summary:
+    """A Summary of a finite batch of samples (micro-benchmarks)."""
+    s = StreamingLatency(name)
+    s.add(samples_ns, 0.0)
+    return s.summary()
