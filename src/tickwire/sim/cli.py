@@ -21,7 +21,7 @@ def sim(
     tls: bool = typer.Option(False, "--tls", help="wss:// and https:// with a generated self-signed certificate"),
     client_id: str = typer.Option("tickwire-sim", help="API client id of the local account"),
     client_secret: str = typer.Option("tickwire-sim-secret", help="API client secret of the local account"),
-    tier: str = typer.Option("1", help="matching-engine rate-limit tier 1..4, or 'unlimited'"),
+    tier: str = typer.Option("1", help="matching-engine rate-limit tier 1..4, mm (2000/s) or 'unlimited'"),
     no_rate_limits: bool = typer.Option(False, "--no-rate-limits", help="switch the credit rate limiter off"),
     token_ttl: float = typer.Option(900.0, help="access token lifetime in seconds"),
     stack: str = typer.Option("picows", help="server stack: picows (default) or websockets (baseline)"),

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from tickwire.sim.faults import Faults
 from tickwire.sim.instruments import Instrument, parse_instruments
+from tickwire.sim.ratelimit import TIERS
 
 #: Local default credentials of the simulator (not secrets: they only open the loopback venue).
 DEFAULT_CLIENT_ID = "tickwire-sim"
@@ -25,7 +26,7 @@ class SimConfig:
     credentials: dict[str, str] = field(default_factory=lambda: {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET})
     token_ttl_s: float = 900.0
     rate_limits: bool = True
-    tier: str | None = "1"            # matching-engine tier "1".."4"; None = unlimited
+    tier: str | None = "1"            # matching-engine tier "1".."4" or "mm" (ratelimit.TIERS); None = unlimited
     heartbeat_min_s: float = 10.0     # Deribit refuses intervals below 10 s; tests lower it
     tls: bool = False
     stack: str = "picows"
@@ -43,8 +44,8 @@ class SimConfig:
             raise ValueError(f"stack must be one of {', '.join(STACKS)}")
         if not self.instruments:
             raise ValueError("at least one instrument is needed")
-        if self.tier is not None and self.tier not in ("1", "2", "3", "4"):
-            raise ValueError("tier must be 1, 2, 3, 4 or unlimited")
+        if self.tier is not None and self.tier not in TIERS:
+            raise ValueError(f"tier must be one of {', '.join(TIERS)} or unlimited")
         if self.token_ttl_s <= 0:
             raise ValueError("token_ttl_s must be > 0")
         if self.send_times_kept < 1 or self.send_times_kept & (self.send_times_kept - 1):
