@@ -16,8 +16,21 @@ def bench(
                                        help="tuning-catalogue profile of the engine's socket (latency, baseline)"),
     out: Path = typer.Option(Path("report"), help="directory for report.md, latency.png, bench.json"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+    seed: bool = typer.Option(False, "--seed", help="the seed report: Before/After tables of all five rows at "
+                              "the seed's load (open loop; --duration per side, e.g. 10m or 1h)"),
+    order_rate: float = typer.Option(1000.0, "--order-rate", help="--seed: scheduled orders per second"),
+    poll_ms: int = typer.Option(100, "--poll-ms", help="--seed: position query period"),
+    rounds: int = typer.Option(0, "--rounds", help="--seed: after/before turns (0: one per 5 minutes, max 6)"),
+    pin: bool = typer.Option(True, "--pin/--no-pin", help="--seed: simulator and tickwire on two CPUs"),
+    rt_priority: int = typer.Option(0, "--rt-priority", help="--seed: SCHED_FIFO priority of the ring's "
+                                    "processes in the Thread Switch row (0: normal scheduling)"),
 ) -> None:
     """Run the benchmark scenarios against the embedded simulator; ours vs a plain websockets+json client."""
+    if seed:
+        from tickwire.bench.seed_cli import seed_bench
+
+        seed_bench(duration, rate, order_rate, poll_ms, rounds, out, as_json, pin, rt_priority)
+        return
     from tickwire.bench.report import markdown, write
     from tickwire.bench.scenarios import run_bench
     from tickwire.config import ConfigError, parse_duration

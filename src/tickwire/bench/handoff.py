@@ -76,13 +76,25 @@ def _consume(words, lat, deadline_tsc):
     return got, bad
 
 
-def _pin(cpu: int) -> None:
+def _pin(cpu: int, rt_priority: int = 0) -> None:
     if cpu >= 0:
         os.sched_setaffinity(0, {cpu})
+    if rt_priority > 0:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(rt_priority))
 
 
-def _ring_consumer(name: str, cpu: int, n: int, deadline_tsc: int, out: mp.connection.Connection) -> None:
-    _pin(cpu)
+def check_rt_allowed() -> None:
+    """SCHED_FIFO spinners are only safe with the kernel's RT throttling on (other tasks keep a share)."""
+    try:
+        runtime = int(open("/proc/sys/kernel/sched_rt_runtime_us").read())
+    except OSError:
+        runtime = -1
+    if runtime < 0:
+        raise ValueError("rt_priority needs RT throttling (kernel.sched_rt_runtime_us >= 0)")
+
+
+def _ring_consumer(name: str, cpu: int, rt: int, n: int, deadline_tsc: int, out: mp.connection.Connection) -> None:
+    _pin(cpu, rt)
     ring = ShmRing.attach(name)
     ring.register(producer=False)
     lat = np.zeros(n, np.uint64)
@@ -91,23 +103,24 @@ def _ring_consumer(name: str, cpu: int, n: int, deadline_tsc: int, out: mp.conne
     out.send((lat[:got], int(bad)))
 
 
-def _ring_producer(name: str, cpu: int, n: int, interval_ticks: int, deadline_tsc: int) -> None:
-    _pin(cpu)
+def _ring_producer(name: str, cpu: int, rt: int, n: int, interval_ticks: int, deadline_tsc: int) -> None:
+    _pin(cpu, rt)
     ring = ShmRing.attach(name)
     ring.register(producer=True)
     _produce(ring.words, n, interval_ticks, deadline_tsc)
     ring.close_producer()
 
 
-def ring_handoff(n: int, interval_ns: int, cpus: tuple[int, int], timeout_s: float) -> tuple[np.ndarray, int, int]:
+def ring_handoff(n: int, interval_ns: int, cpus: tuple[int, int], timeout_s: float,
+                 rt_priority: int = 0) -> tuple[np.ndarray, int, int]:
     """(latencies ns, records lost or out of order, overruns) of ``n`` records through the ring."""
     hz = tsc_hz()
     deadline = int(lib.tw_rdtsc()) + int(timeout_s * hz)
     ring = ShmRing.create(1024, 2)
     rx, tx = _FORK.Pipe(duplex=False)
-    consumer = _FORK.Process(target=_ring_consumer, args=(ring.name, cpus[1], n, deadline, tx), daemon=True)
-    producer = _FORK.Process(target=_ring_producer, args=(ring.name, cpus[0], n, int(interval_ns * hz / 1e9),
-                                                          deadline), daemon=True)
+    consumer = _FORK.Process(target=_ring_consumer, args=(ring.name, cpus[1], rt_priority, n, deadline, tx), daemon=True)
+    producer = _FORK.Process(target=_ring_producer, args=(ring.name, cpus[0], rt_priority, n,
+                                                          int(interval_ns * hz / 1e9), deadline), daemon=True)
     try:
         consumer.start()
         if not rx.poll(timeout_s) or rx.recv() != "ready":
@@ -201,11 +214,14 @@ def handoff_cpus() -> tuple[int, int]:
 
 
 def run_handoff(n_ring: int = 200_000, n_python: int = 20_000, ring_interval_ns: int = 20_000,
-                python_interval_s: float = 200e-6, timeout_s: float = 120.0) -> HandoffResult:
-    """The three handoffs, one after the other in this run, on the same two cores."""
+                python_interval_s: float = 200e-6, timeout_s: float = 120.0, rt_priority: int = 0) -> HandoffResult:
+    """The three handoffs, one after the other in this run, on the same two cores. ``rt_priority`` > 0 runs
+    the ring's producer and consumer SCHED_FIFO (what an isolated core gives them; RT throttling must be on)."""
+    if rt_priority > 0:
+        check_rt_allowed()
     cpus = handoff_cpus()
     tsc_hz()  # calibrate before children fork (they inherit the cached value)
-    ring_ns, ring_lost, overruns = ring_handoff(n_ring, ring_interval_ns, cpus, timeout_s)
+    ring_ns, ring_lost, overruns = ring_handoff(n_ring, ring_interval_ns, cpus, timeout_s, rt_priority)
     q_ns, q_lost = queue_handoff(n_python, python_interval_s, timeout_s)
     mpq_ns, mpq_lost = mp_queue_handoff(n_python, python_interval_s, cpus, timeout_s)
     return HandoffResult({"ring": ring_ns, "queue.Queue": q_ns, "multiprocessing.Queue": mpq_ns},

@@ -1,0 +1,93 @@
+"""The seed report: both clients at a small load against one simulator, the five rows, the report files; the
+venue answering 10028 during the order scenario; the micro rows."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import uvloop
+
+from tickwire.bench.alloc import run_alloc
+from tickwire.bench.client_after import run_after
+from tickwire.bench.handoff import run_handoff
+from tickwire.bench.load import INSTRUMENTS, LoadSpec, OpenLoopTicker
+from tickwire.bench.seed import ROWS, rss_growth, run_seed
+from tickwire.bench.seed_report import markdown, write
+from tickwire.deribit.errors import TOO_MANY_REQUESTS
+from tickwire.deribit.venue import start_sim
+
+# the first engine in a process compiles the compiled path (minutes on a cold numba cache, on a loaded host)
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.slow]
+
+
+def test_seed_run_fills_every_cell_of_both_tables_and_writes_the_report(tmp_path):
+    result = run_seed(duration_s=6.0, order_rate=200.0, book_rate=60.0, rounds=1, n_alloc=20_000,
+                      n_ring=20_000, n_python=2_000)
+    for side in ("before", "after"):
+        s = result.side(side)
+        for row in ROWS:
+            assert s.rows[row].count > 0, (side, row)
+        assert s.counters["orders_sent"] > 200, side
+        assert s.counters.get("orders_lost", 0) == 0, side
+        assert s.counters["orders_answered"] == s.counters["orders_sent"], side
+    assert result.after.counters.get("engine_duplicates", 0) == 0
+    assert {r["who"] for r in result.resources} >= {"simulator", "after#1", "before#1"}
+    files = write(result, tmp_path)
+    text = (tmp_path / "seed.md").read_text()
+    for title in ("## Before Optimization", "## After Optimization", "published"):
+        assert title in text
+    assert all(f"| {row} |" in text for row in ROWS)
+    for png in ("cdf.png", "latency_over_time.png", "rss.png"):
+        assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((tmp_path / "seed.json").read_text())["settings"]["sim_tier"] == "mm"
+    assert len(files) == 6 and markdown(result) == text
+
+
+def test_the_venue_answering_10028_is_counted_reported_and_recovered_from():
+    """Tier 1 (30 orders/s) against a scheduled 150/s: the venue refuses, the engine counts each refusal, backs
+    off, keeps answering and loses no order."""
+    venue = start_sim(INSTRUMENTS, 20.0, extra=("--tier", "1"))
+    try:
+        spec = LoadSpec(venue.url, venue.http, duration_s=5.0, order_rate=150.0)
+        out = uvloop.run(run_after(spec, venue.creds))
+    finally:
+        venue.close()
+    c = out.counters
+    assert c["engine_rate_limited"] > 0 and c["engine_rejects"] >= c["engine_rate_limited"]
+    assert c["orders_answered"] == c["orders_sent"] and c.get("orders_lost", 0) == 0
+    assert c["orders_answered"] > 100  # 30/s sustained + a burst of 100 over 5 s, answered (accepted or refused)
+    assert c["kills"] == 0
+    assert TOO_MANY_REQUESTS == 10028
+
+
+def test_the_ticker_fires_every_scheduled_time_once_in_order():
+    fired: list[tuple[int, int]] = []
+
+    async def main() -> None:
+        ticker = OpenLoopTicker(asyncio.get_running_loop(), 500.0, 0.4, lambda k, t: fired.append((k, t)))
+        ticker.start()
+        while ticker.running():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        ticker.stop()
+
+    asyncio.run(main())
+    assert [k for k, _ in fired] == list(range(200))
+    assert all(b[1] - a[1] == 2_000_000 for a, b in zip(fired, fired[1:]))
+
+
+def test_rss_growth_is_measured_after_the_warm_up_per_process():
+    rows = [{"t": t, "who": "a", "rss_bytes": 100 + (50 if t >= 30 else 0) + (t - 30 if t >= 30 else 0)}
+            for t in range(0, 41)]
+    assert rss_growth(rows) == {"a": pytest.approx(100.0 * 10 / 150)}
+
+
+def test_micro_rows_measure_each_method_and_lose_nothing():
+    alloc = run_alloc(20_000)
+    assert set(alloc.net_ns) == {"pool", "dict", "object", "np.zeros"}
+    assert all(v.shape[0] == 20_000 for v in alloc.raw_ns.values())
+    assert alloc.pool_stats["refused"] == 0 and alloc.pool_stats["bad_releases"] == 0
+    hand = run_handoff(n_ring=20_000, n_python=1_000, timeout_s=120)
+    assert hand.lost == {"ring": 0, "queue.Queue": 0, "multiprocessing.Queue": 0}
+    assert hand.samples_ns["ring"].shape[0] == 20_000
