@@ -5,12 +5,15 @@ Orders come from the shared open-loop ticker (tickwire.bench.load) and go throug
 risk check, credit budget, encoder and direct send as any strategy. An order's latency is its lateness at
 submit (scheduled -> submitted, CLOCK_MONOTONIC) plus send -> first answer (the engine's TSC stamps). The engine's
 probe rings are drained every ``DRAIN_EVERY_S`` into streaming histograms; book messages applied are joined with
-the simulator's send times every ``send_times_every_s``.
+the simulator's send times every ``send_times_every_s``. The engine logs each pass's stage stamps through the
+binary log (tickwire.engine.binlog: a ring drained and formatted by a writer process).
 """
 from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +24,7 @@ from tickwire.clock import monotonic_ns, tsc_hz
 from tickwire.config import CreditConfig, EngineConfig, RiskConfig, SessionConfig
 from tickwire.deribit.session import Credentials, DeribitSession, SessionClosed, VenueError
 from tickwire.deribit.venue import Venue
+from tickwire.engine.binlog import BinLogWriter
 from tickwire.engine.engine import Engine
 from tickwire.engine.hotpath import no_strategy
 from tickwire.engine.probes import K_MD, K_ORDER, K_POSITION, RTT_ORDER, RTT_POSITION
@@ -125,11 +129,23 @@ async def run_after(spec: LoadSpec, creds: Credentials) -> ClientOutcome:
         tasks.append(asyncio.get_running_loop().create_task(_drive(engine, session, spec, out, stop)))
 
     venue = Venue(spec.url, spec.http, creds, True)
-    result = await run_async(engine_config(spec), venue, stop, on_ready)
-    for t in tasks:
-        if not t.done():
-            t.cancel()
-        await asyncio.gather(t, return_exceptions=True)
+    with tempfile.TemporaryDirectory(prefix="tickwire-binlog-") as tmp:
+        binlog = BinLogWriter(Path(tmp) / "engine.log")
+
+        async def attach_binlog(engine: Engine, session: DeribitSession) -> None:
+            engine.binlog = binlog
+            await on_ready(engine, session)
+
+        try:
+            result = await run_async(engine_config(spec), venue, stop, attach_binlog)
+        finally:
+            for t in tasks:
+                if not t.done():
+                    t.cancel()
+                await asyncio.gather(t, return_exceptions=True)
+            binlog.close()
+        out.counters["binlog_dropped"] = binlog.dropped()
+        out.counters["binlog_bytes"] = (Path(tmp) / "engine.log").stat().st_size
     out.counters.update({f"engine_{k}": v for k, v in result.counters.items()})
     out.counters["open_orders_left"] = result.open_orders_left
     out.counters["kills"] = len(result.kill_reasons)

@@ -31,6 +31,7 @@ from tickwire.engine.hotpath import (
     ORDER_ID_BASE, REQ_CANCEL, REQ_CANCEL_ALL, REQ_EDIT, REQ_NEW, HotPass, HotState, new_order_path, new_receive,
     no_strategy,
 )
+from tickwire.engine.binlog import LOG_REFUSED, BinLogWriter, binlog_stages
 from tickwire.engine.positions import PositionBook
 from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Probes
 from tickwire.deribit.errors import NOT_OPEN_CODES, TOO_MANY_REQUESTS
@@ -109,6 +110,7 @@ class Engine:
                                     self.counters, self.params), kernel)
         self.multicast = cfg.md == "multicast"  # books come from a multicast feed (attach_md), not book.*
         self.py_strategy = self.strategy if isinstance(self.strategy, Strategy) else None
+        self.binlog: BinLogWriter | None = None  # set to log every pass's stage stamps (binary, formatted elsewhere)
 
     def warm_up(self) -> None:
         """Compile the hot pass and the order path now (numba compiles on first call), not on the first read."""
@@ -184,6 +186,8 @@ class Engine:
         if read_tsc:
             self._read_tsc = read_tsc
         self._flush(tx_len, sent)
+        if self.binlog is not None:
+            binlog_stages(self.binlog.words, self.binlog.rec, self.probes.stages, self.probes.count)
         for k in range(n_resp):
             self._on_resp(self.resps[k])
         for k in range(n_fb):
@@ -389,6 +393,8 @@ class Engine:
 
     def _refused(self, code: int) -> None:
         self.counters[C_REJECTS] += 1
+        if self.binlog is not None:
+            self.binlog.put(LOG_REFUSED, code)
         if code == TOO_MANY_REQUESTS:  # our credit mirror was optimistic: stop until it refills
             self.counters[C_RATE_LIMITED] += 1
             credits.drain(self.cstate, credits.MATCHING, monotonic_ns())
@@ -597,11 +603,18 @@ class Engine:
             except (VenueError, SessionClosed, asyncio.TimeoutError) as exc:
                 log.info("position poll failed: %s", type(exc).__name__)
             self._check_timeouts()
+            self._check_binlog()
             self.op.refill_keys()
             now = monotonic_ns()
             if self.py_strategy is not None and self.py_strategy.timer_ms and now >= next_timer:
                 next_timer = now + self.py_strategy.timer_ms * 1_000_000
                 self.submit(self.py_strategy.on_timer(now))
+
+    def _check_binlog(self) -> None:
+        """A dead log writer means the engine runs unobserved: stop quoting and say why (once)."""
+        if self.binlog is not None and "binlog writer died" not in self.kill_reasons and not self.binlog.alive():
+            self.kill(f"binlog writer died: exit code {self.binlog.process.exitcode}, "
+                      f"{self.binlog.dropped()} record(s) refused")
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
