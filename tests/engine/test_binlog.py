@@ -61,6 +61,7 @@ def test_a_stalled_writer_fills_the_ring_and_the_refusals_are_counted(tmp_path):
         os.kill(log.process.pid, signal.SIGCONT)
         log.close()
     assert (tmp_path / "engine.log").read_text().splitlines()[-1].startswith("# binlog closed: 24 record(s)")
+    assert log.dropped() == 24  # still known after close
 
 
 def test_a_dead_writer_stops_quoting_and_says_why(tmp_path):

@@ -132,8 +132,11 @@ async def run_after(spec: LoadSpec, creds: Credentials) -> ClientOutcome:
     with tempfile.TemporaryDirectory(prefix="tickwire-binlog-") as tmp:
         binlog = BinLogWriter(Path(tmp) / "engine.log")
 
+        engines: list[Engine] = []
+
         async def attach_binlog(engine: Engine, session: DeribitSession) -> None:
             engine.binlog = binlog
+            engines.append(engine)
             await on_ready(engine, session)
 
         try:
@@ -143,6 +146,8 @@ async def run_after(spec: LoadSpec, creds: Credentials) -> ClientOutcome:
                 if not t.done():
                     t.cancel()
                 await asyncio.gather(t, return_exceptions=True)
+            for engine in engines:
+                engine.binlog = None  # the ring goes with close()
             binlog.close()
         out.counters["binlog_dropped"] = binlog.dropped()
         out.counters["binlog_bytes"] = (Path(tmp) / "engine.log").stat().st_size

@@ -98,6 +98,7 @@ class BinLogWriter:
         self.ring.register(producer=True)
         self.words = self.ring.words
         self.rec = np.zeros(RECORD_WORDS, np.uint64)
+        self._dropped = -1  # set at close, when the ring is gone
         self.process = _FORK.Process(target=_writer_main, args=(self.ring.name, str(self.path), cpu,
                                                                 int(lib.tw_rdtsc()), 1e9 / tsc_hz()),
                                      name="tickwire-binlog", daemon=True)
@@ -112,8 +113,8 @@ class BinLogWriter:
         return self.process.is_alive()
 
     def dropped(self) -> int:
-        """Records refused because the ring was full (the writer fell behind or died)."""
-        return self.ring.overruns()
+        """Records refused because the ring was full (the writer fell behind or died); valid after close."""
+        return self._dropped if self._dropped >= 0 else self.ring.overruns()
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Tell the writer to finish what is in the ring, wait for it, free the ring."""
@@ -122,5 +123,7 @@ class BinLogWriter:
         if self.process.is_alive():
             self.process.kill()
             self.process.join(5)
+        self._dropped = self.ring.overruns()
+        self.words = self.ring.words = np.zeros(0, np.uint64)
         self.ring.close()
 
