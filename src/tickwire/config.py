@@ -64,7 +64,8 @@ class EngineConfig(_Base):
     duration_s: float = 30.0
     position_poll_ms: int = 100  # private/get_positions period (the seed's position scenario)
     sim_rate: int = 100  # book messages/s per instrument the simulator generates (venue sim only)
-    md: Literal["websocket", "multicast"] = "websocket"  # market data: book.* over WebSocket, or multicast SBE
+    # market data: book.* over WebSocket, or multicast SBE (in the engine's process, or in a feed process of its own)
+    md: Literal["websocket", "multicast", "multicast-process"] = "websocket"
     driver: Literal["auto", "spin", "async"] = "async"  # hot path: "spin" (a compiled loop owns the socket), "async"
     # (event-loop reads), "auto" (spin when the process has a second CPU; tickwire.engine.driver)
     session: SessionConfig = SessionConfig()
@@ -101,7 +102,7 @@ def _check(cfg: EngineConfig) -> EngineConfig:
     for name in cfg.instruments:
         if not _INSTRUMENT.match(name):
             raise ConfigError(f"instruments: {name!r} is not a Deribit instrument name (e.g. BTC-PERPETUAL)")
-    if cfg.md == "multicast" and cfg.venue != "sim":
+    if cfg.md.startswith("multicast") and cfg.venue != "sim":
         raise ConfigError(f"md: multicast market data needs venue = \"sim\" here (got venue {cfg.venue!r}): "
                           "Deribit's multicast feed is only reachable in a colocation rack")
     if ":" not in cfg.strategy:

@@ -13,8 +13,9 @@ def run(
     duration: Optional[str] = typer.Option(None, help="how long to trade, e.g. 30s, 2m"),
     instruments: Optional[str] = typer.Option(None, help="comma-separated, e.g. BTC-PERPETUAL,ETH-PERPETUAL"),
     config: Optional[str] = typer.Option(None, help="TOML file (see README: Running the engine)"),
-    md: Optional[str] = typer.Option(None, "--md", help="market data: websocket (default) or multicast (the "
-                                     "simulator's SBE feed on loopback; orders stay on WebSocket)"),
+    md: Optional[str] = typer.Option(None, "--md", help="market data: websocket (default), multicast or "
+                                     "multicast-process (the simulator's SBE feed on loopback, in the engine's "
+                                     "process or a pinned feed process; orders stay on WebSocket)"),
     driver: Optional[str] = typer.Option(None, "--driver", help="hot path: spin (a compiled loop owns the socket; "
                                          "needs a core of its own), async (event-loop reads), auto (default)"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),

@@ -108,7 +108,7 @@ class Engine:
         self.kernel = kernel
         self.hot = HotPass(HotState(self.recv, self.mkt, self.acct, self.op, self.risk, self.probes.rings,
                                     self.counters, self.params), kernel)
-        self.multicast = cfg.md == "multicast"  # books come from a multicast feed (attach_md), not book.*
+        self.multicast = cfg.md.startswith("multicast")  # books come from a multicast feed (attach_md), not book.*
         self.py_strategy = self.strategy if isinstance(self.strategy, Strategy) else None
         self.binlog: BinLogWriter | None = None  # set to log every pass's stage stamps (binary, formatted elsewhere)
 

@@ -93,7 +93,7 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
     await asyncio.to_thread(engine.warm_up)
     spin = await _spin_driver(cfg, venue, engine)
     creds = Credentials.from_env(default=venue.creds)  # TICKWIRE_CLIENT_ID/SECRET win over the sim's defaults
-    detach_md = _attach_multicast(engine, venue) if cfg.md == "multicast" else None
+    detach_md = _attach_multicast(engine, venue, cfg.md == "multicast-process") if engine.multicast else None
     stamper = (asyncio.get_running_loop().create_task(_send_time_stamper(venue.url, creds, engine))
                if detach_md is not None else None)
     session = DeribitSession(venue.url, creds, engine.channels(), engine, cfg.session, cfg.credits)
@@ -166,7 +166,7 @@ def engine_driver_note(cfg: EngineConfig, venue: venues.Venue) -> str:
 MCAST_CHANNELS = range(1, 22)  # Deribit's incremental channels: all joined, only the engine's instruments kept
 
 
-def _attach_multicast(engine: Engine, venue: venues.Venue) -> Any:
+def _attach_multicast(engine: Engine, venue: venues.Venue, own_process: bool = False) -> Any:
     """``--md multicast``: the simulator's SBE feed on loopback fills the engine's books and drives its hot pass
     (:meth:`Engine.on_md_events`); orders stay on the WebSocket session. Returns the function that detaches and
     closes it."""
@@ -177,6 +177,8 @@ def _attach_multicast(engine: Engine, venue: venues.Venue) -> Any:
         raise venues.VenueError("md = multicast: this venue publishes no multicast feed (start the simulator "
                                 "with multicast)")
     port = venue.mcast_port
+    if own_process:
+        return _attach_feed_process(engine, port)
     feed = McastMarketData(ChannelMap(port_incremental=port, port_snapshot=port + 1), list(MCAST_CHANNELS),
                            table=engine.insts, books=engine.books)
     feed.feed.on_events = engine.on_md_events
@@ -196,6 +198,26 @@ def _attach_multicast(engine: Engine, venue: venues.Venue) -> Any:
 
     for s in src.sockets:
         loop.add_reader(s.fileno(), on_readable)
+    return close
+
+
+def _attach_feed_process(engine: Engine, port: int) -> Any:
+    """``--md multicast-process``: the feed handler in its own process (on its own CPU when this process may use
+    two), its book events through a shared-memory ring (tickwire.md.feed_process); its death fires the kill
+    switch. Returns the function that detaches and stops it."""
+    from tickwire.md.feed_process import FeedProcess, FeedReader
+
+    allowed = sorted(os.sched_getaffinity(0))
+    feed = FeedProcess((port, port + 1), list(MCAST_CHANNELS),
+                       [(i.name, repr(i.tick_size), repr(i.lot_size)) for i in engine.inst],
+                       cpu=allowed[-1] if len(allowed) > 1 else -1)
+    reader = FeedReader(feed, engine.books, engine.on_md_events, engine.kill)
+    reader.attach(asyncio.get_running_loop())
+
+    def close() -> None:
+        reader.detach()
+        feed.close()
+
     return close
 
 
@@ -273,7 +295,7 @@ def run(cfg: EngineConfig) -> RunResult:
         loop.add_signal_handler(signal.SIGUSR1, lambda: holder["engine"].kill("signal") if holder else None)
         if cfg.venue == "sim":
             venue = await asyncio.to_thread(venues.start_sim, cfg.instruments, float(cfg.sim_rate),
-                                            multicast=cfg.md == "multicast")
+                                            multicast=cfg.md.startswith("multicast"))
         else:
             venue = venues.testnet()
         try:
