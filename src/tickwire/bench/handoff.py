@@ -83,6 +83,15 @@ def _pin(cpu: int, rt_priority: int = 0) -> None:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(rt_priority))
 
 
+def _reap(*procs: mp.Process) -> None:
+    """Wait for each child a little, then kill it: a benchmark never leaves a spinning process behind."""
+    for p in procs:
+        p.join(5)
+        if p.is_alive():
+            p.kill()
+            p.join(5)
+
+
 def check_rt_allowed() -> None:
     """SCHED_FIFO spinners are only safe with the kernel's RT throttling on (other tasks keep a share)."""
     try:
@@ -131,11 +140,7 @@ def ring_handoff(n: int, interval_ns: int, cpus: tuple[int, int], timeout_s: flo
         ticks, bad = rx.recv()
         overruns = ring.overruns()
     finally:
-        for p in (producer, consumer):
-            p.join(5)
-            if p.is_alive():
-                p.kill()
-                p.join(5)
+        _reap(producer, consumer)
         ring.close()
     return ticks.astype(np.float64) * (1e9 / hz), n - ticks.shape[0] + bad, overruns
 
@@ -198,11 +203,7 @@ def mp_queue_handoff(n: int, interval_s: float, cpus: tuple[int, int], timeout_s
             raise RuntimeError("multiprocessing.Queue consumer did not report")
         lat, bad = rx.recv()
     finally:
-        for p in (producer, consumer):
-            p.join(5)
-            if p.is_alive():
-                p.kill()
-                p.join(5)
+        _reap(producer, consumer)
         q.close()
     return np.asarray(lat, np.float64) * (1e9 / tsc_hz()), bad
 

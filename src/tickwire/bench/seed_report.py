@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from tickwire.bench.seed import ROWS, SeedResult, rss_growth
 from tickwire.engine.probes import Summary
@@ -135,9 +136,7 @@ def plot(result: SeedResult, out: Path) -> list[Path]:
         ax.set_xlabel("µs")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(paths[0], dpi=90)
-    plt.close(fig)
+    _save(plt, fig, paths[0])
     net = ROWS[:3]
     fig, axes = plt.subplots(1, len(net), figsize=(5 * len(net), 3.6), squeeze=False)
     for ax, name in zip(axes[0], net):
@@ -151,9 +150,7 @@ def plot(result: SeedResult, out: Path) -> list[Path]:
         ax.set_xlabel("run time, s")
         ax.set_ylabel("µs")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(paths[1], dpi=90)
-    plt.close(fig)
+    _save(plt, fig, paths[1])
     fig, ax = plt.subplots(figsize=(8, 3.6))
     for who in sorted({r["who"] for r in result.resources}):
         rows = [r for r in result.resources if r["who"] == who]
@@ -161,17 +158,21 @@ def plot(result: SeedResult, out: Path) -> list[Path]:
     ax.set_xlabel("run time, s")
     ax.set_ylabel("RSS, MiB")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(paths[2], dpi=90)
-    plt.close(fig)
+    _save(plt, fig, paths[2])
     return paths
+
+
+def _save(plt: Any, fig: Any, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def write(result: SeedResult, out: Path) -> list[Path]:
     """seed.md, seed.json, resources.json and the plots in ``out`` (created)."""
     out.mkdir(parents=True, exist_ok=True)
-    md, js, res = out / "seed.md", out / "seed.json", out / "resources.json"
-    md.write_text(markdown(result))
-    js.write_text(json.dumps(result.as_dict(), indent=2))
-    res.write_text(json.dumps(result.resources))
-    return [md, js, res, *plot(result, out)]
+    texts = {"seed.md": markdown(result), "seed.json": json.dumps(result.as_dict(), indent=2),
+             "resources.json": json.dumps(result.resources)}
+    for name, text in texts.items():
+        (out / name).write_text(text)
+    return [out / name for name in texts] + plot(result, out)
