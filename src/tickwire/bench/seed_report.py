@@ -92,13 +92,12 @@ def markdown(result: SeedResult) -> str:
             "orders_refused_locally", "answers_unmatched", "md_unjoined")
     for k in keys:
         lines.append(f"| {k} | {result.before.counters.get(k, 0):,} | {result.after.counters.get(k, 0):,} |")
-    for side in ("before", "after"):
-        s = result.side(side)
-        refusals = ", ".join(f"{code}: {n}" for code, n in sorted(s.refusals.items())) or "none"
-        lines.append(f"\nVenue refusals ({side}): {refusals}.")
+    refusals = ", ".join(f"{code}: {n}" for code, n in sorted(result.before.refusals.items())) or "none"
+    lines.append(f"\nVenue refusals (before), by error code: {refusals}.")
     ec = result.after.counters
-    lines.append(f"Engine (after): rejects {ec.get('engine_rejects', 0)}, rate_limited "
-                 f"{ec.get('engine_rate_limited', 0)}, risk_refused {ec.get('engine_risk_refused', 0)}, duplicates "
+    lines.append(f"Venue refusals (after, the engine's counters): rejects {ec.get('engine_rejects', 0)}, 10028 "
+                 f"too_many_requests (orders and other requests) {ec.get('engine_rate_limited', 0)}. Engine: "
+                 f"risk_refused {ec.get('engine_risk_refused', 0)}, duplicates "
                  f"{ec.get('engine_duplicates', 0)}, resyncs {ec.get('engine_resyncs', 0)}, reconnects "
                  f"{ec.get('engine_reconnects', 0)}.")
     growth = rss_growth(result.resources)
