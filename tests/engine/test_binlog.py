@@ -89,3 +89,30 @@ def test_a_bad_ring_size_is_refused(tmp_path, slots):
 
     with pytest.raises(RingError):
         BinLogWriter(tmp_path / "x.log", slots=slots)
+
+
+def test_the_writer_exits_when_the_engine_dies_without_closing(tmp_path):
+    import multiprocessing as mp
+
+    def engine(path: str, out) -> None:
+        log = BinLogWriter(path, slots=16)
+        out.send(log.process.pid)
+        log.put(LOG_REFUSED, 1)
+        os._exit(1)  # no close()
+
+    rx, tx = mp.get_context("fork").Pipe(duplex=False)
+    proc = mp.get_context("fork").Process(target=engine, args=(str(tmp_path / "engine.log"), tx))
+    proc.start()
+    writer_pid = rx.recv()
+    proc.join(30)
+
+    def gone() -> bool:
+        try:
+            os.kill(writer_pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    _wait(gone, 30.0)
+    text = (tmp_path / "engine.log").read_text()
+    assert "venue refused a request: code 1" in text and text.rstrip().endswith("because the ring was full")

@@ -76,13 +76,14 @@ def _writer_main(name: str, path: str, cpu: int, tsc0: int, ns_per_tick: float) 
     ring = ShmRing.attach(name)
     ring.register(producer=False)
     batch = np.zeros((256, ring.record_words), np.uint64)
+    parent = os.getppid()
     with open(path, "a", buffering=1 << 16) as f:
         while True:
             n = ring_pop_many(ring.words, batch)
             for k in range(n):
                 f.write(format_record(batch[k], tsc0, ns_per_tick) + "\n")
             if n == 0:
-                if ring.closed():
+                if ring.closed() or os.getppid() != parent:  # closed, or the engine died without closing
                     break
                 f.flush()
                 time.sleep(0.001)  # the writer is off the hot path: sleeping here costs the engine nothing
