@@ -12,7 +12,7 @@ from engine_sys import engine_run, venue_call, wait_until
 
 from tickwire.config import load
 from tickwire.deribit.venue import Venue, start_sim
-from tickwire.engine.risk import R_KILLED
+from tickwire.engine import risk
 from tickwire.types import C_BOOK_UPDATES, C_ORDERS_SENT
 
 pytestmark = pytest.mark.timeout(600)
@@ -44,7 +44,7 @@ def test_a_killed_feed_process_stops_quoting_and_says_why(mcast_sim):
         seen["updates_before"] = int(engine.counters[C_BOOK_UPDATES])
         os.kill(feeds[0].pid, signal.SIGKILL)
         seen["stopped"] = await wait_until(lambda: "md feed process died" in engine.kill_reasons, 10.0)
-        seen["killed"] = engine.rstate[R_KILLED] != 0
+        seen["killed"] = risk.killed(engine.rstate)
 
     result = engine_run(mcast_sim, on_ready=scenario, md="multicast-process", duration_s=12.0)
     assert seen["valid"] and seen["quoting"] and seen["feeds"] == 1

@@ -27,7 +27,7 @@ from tickwire.deribit.venue import Venue
 from tickwire.engine.binlog import BinLogWriter
 from tickwire.engine.engine import Engine
 from tickwire.engine.hotpath import no_strategy
-from tickwire.engine.probes import K_MD, K_ORDER, K_POSITION, RTT_ORDER, RTT_POSITION
+from tickwire.types import RTT_ORDER, RTT_POSITION
 from tickwire.engine.run import run_async
 from tickwire.engine.strategy import NumbaStrategy, buy, market, sell
 from tickwire.types import SIDE_BUY, SIDE_SELL, TIF_IOC
@@ -60,24 +60,25 @@ class _Meter:
         self.engine, self.out, self.t0_ns = engine, out, t0_ns
         self.ns_per_tick = 1e9 / tsc_hz()
         self.lateness: dict[int, int] = {}  # sent_tsc -> scheduled -> submitted ns
-        self.seen = {K_ORDER: 0, K_POSITION: 0, K_MD: 0}
+        self.seen = {"order": 0, "position": 0, "md": 0}
         self.md_pending: list[tuple[int, int, int]] = []
 
-    def _new(self, kind: int) -> np.ndarray:
+    def _new(self, kind: str) -> np.ndarray:
         p = self.engine.probes
-        count = int(p.count[kind])
+        counts = p.count[0]
+        count = int(counts["md"] if kind == "md" else counts["rtt"][RTT_ORDER if kind == "order" else RTT_POSITION])
         start = self.seen[kind]
         if count - start > p.capacity:
             self.out.count(f"probe_overwritten_{kind}", count - start - p.capacity)
             start = count - p.capacity
         self.seen[kind] = count
         idx = np.arange(start, count) % p.capacity
-        return p.md[idx] if kind == K_MD else p.rtt[RTT_ORDER if kind == K_ORDER else RTT_POSITION, idx]
+        return p.md[idx] if kind == "md" else p.rtt[RTT_ORDER if kind == "order" else RTT_POSITION, idx]
 
     def drain(self) -> None:
         at = (monotonic_ns() - self.t0_ns) / 1e9
         orders = []
-        for start, end in self._new(K_ORDER):
+        for start, end in self._new("order"):
             late = self.lateness.pop(int(start), None)
             if late is None:
                 self.out.count("answers_unmatched")
@@ -85,10 +86,11 @@ class _Meter:
             orders.append(late + (int(end) - int(start)) * self.ns_per_tick)
         self.out.count("orders_answered", len(orders))
         self.out.latency["Order Placement"].add(orders, at)
-        pos = self._new(K_POSITION)
+        pos = self._new("position")
         ok = (pos[:, 1] > pos[:, 0]) & (pos[:, 0] > 0)
         self.out.latency["Position Query"].add((pos[ok, 1] - pos[ok, 0]) * self.ns_per_tick, at)
-        self.md_pending.extend(map(tuple, self._new(K_MD).tolist()))
+        md = self._new("md")
+        self.md_pending.extend(zip(md["inst"].tolist(), md["change_id"].tolist(), md["applied_ns"].tolist()))
 
     async def join_md(self, session: DeribitSession) -> None:
         """sim send -> applied for the book messages applied since the last join."""

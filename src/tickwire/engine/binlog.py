@@ -52,11 +52,11 @@ def binlog_put(words: np.ndarray, rec: np.ndarray, kind: int, args: np.ndarray) 
 
 
 @njit(cache=True)
-def binlog_stages(words: np.ndarray, rec: np.ndarray, stages: np.ndarray, count: np.ndarray) -> bool:
-    """Push the stage stamps of the newest hot pass (``probes.stages`` row ``count[0] - 1``)."""
-    if count[0] == 0:
+def binlog_stages(words: np.ndarray, rec: np.ndarray, stages: np.ndarray, passes: int) -> bool:
+    """Push the stage stamps of the newest hot pass (``probes.stages`` row ``passes - 1``)."""
+    if passes == 0:
         return False
-    return binlog_put(words, rec, LOG_STAGES, stages[(count[0] - 1) % stages.shape[0], :N_STAGES])
+    return binlog_put(words, rec, LOG_STAGES, stages[(passes - 1) % stages.shape[0], :N_STAGES])
 
 
 def format_record(rec: np.ndarray, tsc0: int, ns_per_tick: float) -> str:

@@ -187,7 +187,7 @@ class Engine:
             self._read_tsc = read_tsc
         self._flush(tx_len, sent)
         if self.binlog is not None:
-            binlog_stages(self.binlog.words, self.binlog.rec, self.probes.stages, self.probes.count)
+            binlog_stages(self.binlog.words, self.binlog.rec, self.probes.stages, self.probes.passes)
         for k in range(n_resp):
             self._on_resp(self.resps[k])
         for k in range(n_fb):
