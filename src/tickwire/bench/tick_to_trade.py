@@ -39,7 +39,7 @@ OFFSET_TICKS = 40  # the order rests far from the touch: it is the sending that 
 RESTORE_LEVELS = 64  # book levels per side put back before each pass (the frame touches only the top)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def always_buy_kernel(inst, mkt, acct, params, out):
     """A new post-only bid ``params[0]`` ticks under the best bid on every valid book update."""
     bp, bq, ap, aq = book_top(mkt.px, mkt.qty, mkt.st, inst)
