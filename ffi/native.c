@@ -6,8 +6,11 @@
 #include <signal.h>
 #include <string.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <time.h>
@@ -76,6 +79,37 @@ int64_t tw_recv(int fd, void *buf, int64_t len) {
 int64_t tw_send(int fd, void *buf, int64_t len) {
     ssize_t n = send(fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
     return n < 0 ? -errno : (int64_t)n;
+}
+
+/* Kernel receive timestamps: SO_TIMESTAMPING with software RX stamps (the time the kernel's stack took the
+ * packet, CLOCK_REALTIME). Enable once per socket, then read with tw_recv_ts. */
+int tw_enable_rx_timestamps(int fd) {
+    int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+    return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0 ? 0 : -errno;
+}
+
+/* Non-blocking recv that also writes the kernel's receive time (CLOCK_REALTIME ns) of the data into
+ * *(int64_t *)rx_ns (0 when the kernel attached none, e.g. timestamps not enabled). Returns a count or -errno.
+ * On TCP the stamp is that of the last segment the read consumed. */
+int64_t tw_recv_ts(int fd, void *buf, int64_t len, void *rx_ns) {
+    struct iovec iov = {.iov_base = buf, .iov_len = (size_t)len};
+    union {
+        char buf[CMSG_SPACE(sizeof(struct scm_timestamping))];
+        struct cmsghdr align;
+    } control;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = sizeof control.buf};
+    *(int64_t *)rx_ns = 0;
+    ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
+    if (n < 0) return -errno;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPING) {
+            struct scm_timestamping ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            *(int64_t *)rx_ns = (int64_t)ts.ts[0].tv_sec * 1000000000LL + ts.ts[0].tv_nsec;
+        }
+    }
+    return (int64_t)n;
 }
 
 /* 1 when readable, 0 on timeout, -errno on error: the blocking half of "spin, then block". */

@@ -19,6 +19,8 @@ double tw_tsc_calibrate_hz(int64_t window_ns);
 int64_t tw_recv(int fd, void *buf, int64_t len);
 int64_t tw_send(int fd, void *buf, int64_t len);
 int tw_wait_readable(int fd, int timeout_ms);
+int tw_enable_rx_timestamps(int fd);
+int64_t tw_recv_ts(int fd, void *buf, int64_t len, void *rx_ns);
 
 int tw_set_nodelay(int fd, int on);
 int tw_set_quickack(int fd, int on);

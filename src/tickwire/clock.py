@@ -8,6 +8,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+from numba import njit
+
 from tickwire.native import lib
 
 CALIBRATION_WINDOW_NS = 50_000_000
@@ -22,6 +25,17 @@ def tsc_hz() -> float:
 def tsc_to_ns(ticks: int | float) -> float:
     """Convert a TSC tick count (a difference of two stamps) to nanoseconds."""
     return ticks * 1e9 / tsc_hz()
+
+
+@njit(cache=True)
+def realtime_to_tsc(rt_ns: int, tsc_now: int, rt_now_ns: int, hz: float) -> int:
+    """The TSC value at CLOCK_REALTIME ``rt_ns``, a recent past time such as a kernel receive stamp, from a pair
+    of stamps read together now (``tsc_now``, ``rt_now_ns``); 0 when ``rt_ns`` is 0 (no stamp), in the future
+    (the clock stepped) or further back than the TSC counts. Callable from Python and from @njit code."""
+    back = (rt_now_ns - rt_ns) * hz / 1e9
+    if rt_ns <= 0 or back < 0 or back >= tsc_now:
+        return 0
+    return np.int64(tsc_now - np.int64(back))
 
 
 def tsc_is_invariant(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:

@@ -68,6 +68,10 @@ class EngineConfig(_Base):
     md: Literal["websocket", "multicast", "multicast-process"] = "websocket"
     driver: Literal["auto", "spin", "async"] = "async"  # hot path: "spin" (a compiled loop owns the socket), "async"
     # (event-loop reads), "auto" (spin when the process has a second CPU; tickwire.engine.driver)
+    cpu: int = -1  # the engine's CPU (-1: the core plan's engine CPU); the simulator goes on the others
+    pin: bool = True  # pin the engine to ``cpu`` and the simulator elsewhere (false: let the scheduler place them)
+    lock_memory: bool = True  # mlockall(MCL_CURRENT | MCL_FUTURE) when allowed (the run header says if it was)
+    capture: bool = True  # record the run on lo and report wire-to-wire figures (venue sim only)
     session: SessionConfig = SessionConfig()
     risk: RiskConfig = RiskConfig()
     credits: CreditConfig = CreditConfig()
@@ -105,6 +109,8 @@ def _check(cfg: EngineConfig) -> EngineConfig:
     if cfg.md.startswith("multicast") and cfg.venue != "sim":
         raise ConfigError(f"md: multicast market data needs venue = \"sim\" here (got venue {cfg.venue!r}): "
                           "Deribit's multicast feed is only reachable in a colocation rack")
+    if cfg.cpu < -1:
+        raise ConfigError(f"cpu: a CPU number, or -1 for the core plan's engine CPU (got {cfg.cpu})")
     if ":" not in cfg.strategy:
         raise ConfigError(f"strategy: expected 'package.module:Name' (got {cfg.strategy!r})")
     if cfg.session.url and not cfg.session.url.startswith(("ws://", "wss://")):

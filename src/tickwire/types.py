@@ -329,7 +329,8 @@ CREDIT_BUCKET_DTYPE = np.dtype([
 
 # Latency probe stages (TSC stamps per hot-loop pass)
 ST_RECV, ST_DECODED, ST_BOOK, ST_STRATEGY, ST_RISK, ST_ENCODED, ST_SENT = range(7)
-N_STAGES = 7  # the ack of an order is measured per order (ORDER_DTYPE.ack_tsc), not per pass
+ST_KERNEL_RX = 7  # the kernel's receive stamp of the read (SO_TIMESTAMPING), written after the pass; 0 if unknown
+N_STAGES = 8  # the ack of an order is measured per order (ORDER_DTYPE.ack_tsc), not per pass
 RTT_ORDER, RTT_POSITION = 0, 1  # round-trip kinds (PROBE_COUNTS_DTYPE.rtt index)
 # Market data applied to a book: joined after the run with the venue's send time of that change_id.
 MD_SAMPLE_DTYPE = np.dtype([("inst", np.int64), ("change_id", np.int64), ("applied_ns", np.int64)], align=True)

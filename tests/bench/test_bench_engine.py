@@ -7,7 +7,8 @@ import math
 import pytest
 
 from tickwire.bench.report import markdown, write
-from tickwire.bench.scenarios import SCENARIOS, run_bench
+from tickwire.bench.scenarios import BASELINE, BASELINE_LOGGED, SCENARIOS, run_bench
+from tickwire.md.wire import WIRE_ROWS
 
 # the first engine in a process compiles the compiled path (minutes on a cold numba cache)
 pytestmark = pytest.mark.timeout(900)
@@ -35,8 +36,18 @@ def test_bench_smoke_writes_a_report(tmp_path):
     md, png, js = write(result, tmp_path)
     assert "| orders |" in md.read_text() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads(js.read_text())["comparisons"][0]["scenario"] == "orders"
+    # the run was recorded: every client has the wire rows, every round trip of it found in the capture
+    assert set(result.clients) == {"ours (async)", BASELINE, BASELINE_LOGGED}
+    for client in result.clients:
+        assert result.clients[client][WIRE_ROWS[0]].count > 0, client
+        assert result.wire_counts[client]["order_round_trips_not_in_capture"] == 0, client
+    for client in ("ours (async)", BASELINE):
+        assert all(result.clients[client][row].count > 0 for row in WIRE_ROWS), client
+    assert "## Before / after" in md.read_text() and result.notes[0].startswith("engine on CPU")
 
 
-def test_unknown_scenario_is_a_clear_error():
+def test_unknown_scenario_or_driver_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown scenario 'latency'"):
         run_bench("latency", duration_s=0.1)
+    with pytest.raises(ValueError, match="unknown driver 'warp'"):
+        run_bench("all", duration_s=0.1, drivers=("warp",))

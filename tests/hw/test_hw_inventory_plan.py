@@ -63,7 +63,7 @@ def test_plan_on_this_host_uses_every_cpu_once():
     out = hw("plan", "--json")
     assert out.returncode == 0 and json.loads(out.stdout)["engine"] == plan.engine
     text = hw("plan").stdout
-    assert f"taskset -c {format_cpulist(plan.engine)} tickwire run" in text
+    assert f"tickwire run --cpu {plan.engine[0]}" in text
     assert f'tickwire_isolated_cpus: "{format_cpulist(plan.isolated)}"' in text
     bad = hw("plan", "--nic", "no-such-nic0")
     assert bad.returncode == 2 and "no network interface 'no-such-nic0'" in bad.stderr

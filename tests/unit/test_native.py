@@ -4,12 +4,14 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
 from numba import njit
 
 from tickwire import clock
+from tickwire.engine import shims
 from tickwire.native import lib
 
 
@@ -201,3 +203,69 @@ def test_mlockall_as_root_or_clear_error():
         assert (locked, unlocked) == (0, 0)
     else:
         assert locked in (0, -1, -12)  # EPERM or ENOMEM without CAP_IPC_LOCK
+
+
+# --- kernel receive timestamps (SO_TIMESTAMPING, software RX) -----------------------------------------------
+
+@njit
+def _recv_ts_cffi(fd, buf, rx_ns):
+    return lib.tw_recv_ts(fd, buf.ctypes.data, buf.size, rx_ns.ctypes.data)
+
+
+@njit(cache=True)
+def _recv_ts_by_symbol(fd, buf, rx_ns):  # the way the cached hot path binds it (tickwire.engine.shims)
+    return shims.recv_ts(fd, buf.ctypes.data, buf.size, rx_ns.ctypes.data)
+
+
+def _tcp_pair() -> tuple[socket.socket, socket.socket]:
+    with socket.create_server(("127.0.0.1", 0)) as srv:
+        client = socket.create_connection(srv.getsockname())
+        server, _ = srv.accept()
+    return client, server
+
+
+@pytest.mark.parametrize("reader", [_recv_ts_cffi, _recv_ts_by_symbol], ids=["cffi", "symbol"])
+def test_recv_ts_returns_the_kernel_receive_time_of_tcp_data(reader):
+    client, server = _tcp_pair()
+    with client, server:
+        assert lib.tw_enable_rx_timestamps(server.fileno()) == 0
+        buf, rx_ns = np.zeros(256, np.uint8), np.full(1, -1, np.int64)
+        assert reader(server.fileno(), buf, rx_ns) == -lib.TW_EAGAIN and rx_ns[0] == 0
+        for _ in range(500):  # the kernel turns stamping on by deferred work: early packets may carry none
+            before = clock.realtime_ns()
+            client.sendall(b"0123456789")
+            assert _wait(server.fileno(), 5000) == 1
+            got = reader(server.fileno(), buf, rx_ns)
+            after = clock.realtime_ns()
+            assert got == 10 and bytes(buf[:10]) == b"0123456789"
+            if rx_ns[0]:
+                break
+            time.sleep(0.01)
+        assert before <= rx_ns[0] <= after  # stamped by the kernel between our send and our read
+
+
+def test_recv_ts_without_timestamps_enabled_reports_zero():
+    client, server = _tcp_pair()
+    with client, server:
+        client.sendall(b"x")
+        assert _wait(server.fileno(), 5000) == 1
+        buf, rx_ns = np.zeros(8, np.uint8), np.full(1, -1, np.int64)
+        assert _recv_ts_cffi(server.fileno(), buf, rx_ns) == 1 and rx_ns[0] == 0
+        assert lib.tw_enable_rx_timestamps(-1) == -9 and _recv_ts_cffi(-1, buf, rx_ns) == -9  # EBADF
+
+
+@njit
+def _kernel_stamp_to_tsc(rx_ns, hz):  # what a spin driver does after tw_recv_ts
+    return clock.realtime_to_tsc(rx_ns, lib.tw_rdtsc(), lib.tw_realtime_ns(), hz)
+
+
+def test_realtime_to_tsc_steps_back_by_the_age_of_the_stamp():
+    hz = clock.tsc_hz()
+    tsc_now, rt_now = 10**12, 1_700_000_000 * 10**9
+    assert clock.realtime_to_tsc(rt_now - 1_000_000, tsc_now, rt_now, hz) == tsc_now - int(1e-3 * hz)
+    assert clock.realtime_to_tsc(0, tsc_now, rt_now, hz) == 0  # no stamp
+    assert clock.realtime_to_tsc(rt_now + 5, tsc_now, rt_now, hz) == 0  # the clock stepped back
+    assert clock.realtime_to_tsc(rt_now - 10**15, tsc_now, rt_now, hz) == 0  # older than the TSC's count
+    now_tsc, then = lib.tw_rdtsc(), clock.realtime_ns() - 2_000_000  # from @njit: 2 ms ago is ~2 ms of ticks back
+    back_ns = clock.tsc_to_ns(now_tsc - _kernel_stamp_to_tsc(then, hz))
+    assert 1.9e6 < back_ns < 2e6 + 5e7  # at least the 2 ms; the upper bound allows a descheduled test

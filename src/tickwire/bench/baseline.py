@@ -4,7 +4,8 @@ It does what the engine does in the benchmark scenarios — keep the book of ``b
 change_id chain), place and cancel one far post-only bid per book update within a request budget, and poll
 private/get_positions — and records the same latencies with the same clocks: order placement (send -> answer,
 perf_counter), market data (book applied, CLOCK_REALTIME, joined with the simulator's send times), position
-query (request -> answer).
+query (request -> answer). Round trips are also kept by request id, and every order request with the change_id
+of the book message that triggered it, for the wire analysis of a capture (tickwire.md.wire).
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ class BaselineResult:
     md_ns: list[float] = field(default_factory=list)
     orders: int = 0
     gaps: int = 0
+    order_rtt: dict[int, float] = field(default_factory=dict)  # by request id: joined with a capture
+    position_rtt: dict[int, float] = field(default_factory=dict)
+    triggers: dict[int, int] = field(default_factory=dict)  # order request id -> the change_id it answered
 
 
 class _Client:
@@ -50,12 +54,13 @@ class _Client:
         self._send(method, params, fut)
         return await asyncio.wait_for(fut, 10)
 
-    def _send(self, method: str, params: dict, fut: asyncio.Future | None = None) -> None:
+    def _send(self, method: str, params: dict, fut: asyncio.Future | None = None) -> int:
         rid = self.next_id
         self.next_id += 1
         self.pending[rid] = (method, time.perf_counter_ns(), fut)
         asyncio.ensure_future(self.ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "method": method,
                                                        "params": params})))
+        return rid
 
     def on_message(self, raw: str) -> None:
         msg = json.loads(raw)
@@ -65,9 +70,11 @@ class _Client:
             if method in ("private/buy", "private/cancel"):
                 if method == "private/buy":  # Order Placement, as the engine measures it: new orders only
                     self.result.order_ns.append(dt)
+                    self.result.order_rtt[msg["id"]] = dt
                 self.on_order_answer(method, msg)
             elif method == "private/get_positions":
                 self.result.position_ns.append(dt)
+                self.result.position_rtt[msg["id"]] = dt
             if fut is not None and not fut.done():
                 fut.set_result(msg)
             return
@@ -103,10 +110,12 @@ class _Client:
         self.order_pending = True
         self.result.orders += 1
         if self.order_id is None:
-            self._send("private/buy", {"instrument_name": self.instrument, "amount": self.lot, "type": "limit",
-                                       "price": max(self.bids) - self.offset, "post_only": True, "label": "base"})
+            rid = self._send("private/buy", {"instrument_name": self.instrument, "amount": self.lot,
+                                             "type": "limit", "price": max(self.bids) - self.offset,
+                                             "post_only": True, "label": "base"})
         else:
-            self._send("private/cancel", {"order_id": self.order_id})
+            rid = self._send("private/cancel", {"order_id": self.order_id})
+        self.result.triggers[rid] = self.change_id
 
     def on_order_answer(self, method: str, msg: dict) -> None:
         self.order_pending = False

@@ -14,6 +14,12 @@ def bench(
     orders_per_s: float = typer.Option(20.0, "--orders-per-s", help="order request budget of both clients"),
     socket_profile: str = typer.Option("latency", "--socket-profile",
                                        help="tuning-catalogue profile of the engine's socket (latency, baseline)"),
+    driver: str = typer.Option("async", "--driver", help="our engine's driver(s), comma-separated (each runs "
+                               "in turn beside the baseline)"),
+    pin: bool = typer.Option(True, "--pin/--no-pin", help="clients on the engine CPU of the core plan, the "
+                             "simulator and the capture on the others"),
+    capture: bool = typer.Option(True, "--capture/--no-capture", help="record the run on lo for the wire rows "
+                                 "(tick-to-trade on the wire, venue part / our part of each round trip)"),
     out: Path = typer.Option(Path("report"), help="directory for report.md, latency.png, bench.json"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
     seed: bool = typer.Option(False, "--seed", help="the seed report: Before/After tables of all five rows at "
@@ -36,7 +42,9 @@ def bench(
     from tickwire.config import ConfigError, parse_duration
 
     try:
-        result = run_bench(scenario, parse_duration(duration), rate, orders_per_s, socket_profile=socket_profile)
+        result = run_bench(scenario, parse_duration(duration), rate, orders_per_s, socket_profile=socket_profile,
+                           drivers=tuple(d.strip() for d in driver.split(",") if d.strip()), capture=capture,
+                           pin=pin)
     except (ValueError, ConfigError) as exc:
         typer.echo(f"tickwire bench: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -14,6 +14,21 @@ from tickwire.types import (
 
 
 @njit(cache=True, _nrt=False)
+def post_bid(a, inst, price):
+    """Write into action ``a`` a new post-only GTC limit bid of one lot at ``price`` ticks (it rests far from the
+    touch in the benchmarks: never filled, so every round trip is the same work)."""
+    a.kind = ACT_NEW
+    a.inst = inst
+    a.side = SIDE_BUY
+    a.otype = OT_LIMIT
+    a.tif = TIF_GTC
+    a.post_only = 1
+    a.price = price
+    a.amount = 1
+    a.cid = 0
+
+
+@njit(cache=True, _nrt=False)
 def pingpong_kernel(inst, mkt, acct, params, out):
     """The strategy kernel (tickwire.engine.strategy): one far bid, cancelled once acknowledged."""
     bp, bq, ap, aq = book_top(mkt.px, mkt.qty, mkt.st, inst)
@@ -29,16 +44,7 @@ def pingpong_kernel(inst, mkt, acct, params, out):
             a.kind = ACT_CANCEL
             a.cid = o.cid
             return 1
-    a = out[0]
-    a.kind = ACT_NEW
-    a.inst = inst
-    a.side = SIDE_BUY
-    a.otype = OT_LIMIT
-    a.tif = TIF_GTC
-    a.post_only = 1
-    a.price = bp - int(params[0])
-    a.amount = 1
-    a.cid = 0
+    post_bid(out[0], inst, bp - int(params[0]))
     return 1
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tickwire.bench.scenarios import BenchResult
+from tickwire.bench.scenarios import BASELINE, BenchResult
+from tickwire.md.wire import WIRE_ROWS
 
 _COLS = ("count", "avg", "p50", "p95", "p99", "p999", "max")
 
@@ -26,7 +27,42 @@ def markdown(result: BenchResult) -> str:
     for c in result.comparisons:
         lines.append(f"| {c.scenario} | {c.ratio_p50:.3f} | {c.ratio_p99:.3f} | "
                      f"{'met' if c.ratio_p50 <= 0.5 else 'not met'} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + before_after(result)) + "\n"
+
+
+def before_after(result: BenchResult) -> list[str]:
+    """Every client side by side (our drivers, the baseline), p50 / p99 in µs: the seed rows, then the wire rows
+    from the run's capture (tick-to-trade on the wire; each round trip split into the venue's part and the
+    client's own), and the ratios of the wire rows (ours / baseline)."""
+    if not result.clients:
+        return []
+    names = list(result.clients)
+    rows = list(dict.fromkeys(row for c in names for row in result.clients[c]))
+    lines = ["", "## Before / after: p50 / p99 (µs), one run, same simulator", "",
+             "| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for row in rows:
+        cells = []
+        for c in names:
+            s = result.clients[c].get(row)
+            cells.append(f"{s.p50:,.1f} / {s.p99:,.1f} (n={s.count})" if s is not None and s.count else "-")
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    base = result.clients.get(BASELINE, {})
+    ours = [c for c in names if c.startswith("ours")]
+    if ours and any(row in base for row in WIRE_ROWS):
+        lines += ["", "| wire row | " + " | ".join(f"{c} / baseline p50" for c in ours) + " |",
+                  "|---|" + "---:|" * len(ours)]
+        for row in WIRE_ROWS:
+            b = base.get(row)
+            cells = []
+            for c in ours:
+                o = result.clients[c].get(row)
+                ok = o is not None and b is not None and o.count and b.count and b.p50 > 0
+                cells.append(f"{o.p50 / b.p50:.3f}" if ok else "-")
+            lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    lines += [""] + [f"- {n}" for n in result.notes]
+    for c, counts in result.wire_counts.items():
+        lines.append(f"- wire matching, {c}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return lines
 
 
 def plot(result: BenchResult, path: Path) -> None:

@@ -20,6 +20,7 @@ import logging
 import os
 import random
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
@@ -93,6 +94,7 @@ class DeribitSession:
         self.test_requests = 0
         self.credit = credits.new_budget(credit_cfg, monotonic_ns())
         self._next_id = 1
+        self.last_request_id = 0  # the id of the latest request sent
         self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
         self._stop = asyncio.Event()
         self._lost = asyncio.Event()
@@ -233,8 +235,9 @@ class DeribitSession:
         self.transport.send_text(payload)
 
     async def request(self, method: str, params: dict | None = None, timeout_s: float | None = None,
-                      retries: int = 3) -> Any:
-        """One JSON-RPC call; waits for non-matching-engine credits first; retries a 10028 after a backoff."""
+                      retries: int = 3, on_sent: Callable[[int], None] | None = None) -> Any:
+        """One JSON-RPC call; waits for non-matching-engine credits first; retries a 10028 after a backoff.
+        ``on_sent`` gets the request id of every attempt as it is sent (to join it with a capture)."""
         timeout = timeout_s if timeout_s is not None else self.cfg.request_timeout_ms / 1e3
         for attempt in range(retries + 1):
             wait = credits.wait_ns(self.credit, credits.NON_MATCHING, monotonic_ns())
@@ -242,6 +245,8 @@ class DeribitSession:
                 await asyncio.sleep(wait / 1e9)
             credits.take(self.credit, credits.NON_MATCHING, monotonic_ns())
             fut = self.send_request(method, params)
+            if on_sent is not None:
+                on_sent(self.last_request_id)
             try:
                 return await asyncio.wait_for(fut, timeout)
             except VenueError as exc:
@@ -254,7 +259,7 @@ class DeribitSession:
 
     def send_request(self, method: str, params: dict | None = None) -> asyncio.Future[Any]:
         """Send without waiting (no credit check); the future gets the result or a VenueError."""
-        rid = self._next_id
+        rid = self.last_request_id = self._next_id
         self._next_id = rid + 1 if rid + 1 < SLOW_ID_LIMIT else 1
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[rid] = (method, fut)

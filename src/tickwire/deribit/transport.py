@@ -1,7 +1,9 @@
 """WebSocket client transport over kernel TCP (ws://) or TLS (wss://), for the asyncio driver.
 
 The event loop owns the socket; after the HTTP upgrade every received chunk goes, with the TSC of its arrival,
-to ``on_bytes`` — the engine feeds it to the compiled deframer/decoder once per read. Frames are built with
+to ``on_bytes`` — the engine feeds it to the compiled deframer/decoder once per read. On plaintext connections
+the transport reads the socket itself with recvmsg (``tw_recv_ts``) so that every read also carries the kernel's
+receive time (SO_TIMESTAMPING software RX stamps, as a TSC value in :attr:`last_rx_tsc`; 0 when unknown). Frames are built with
 tickwire.netstack.ws (masked, as RFC 6455 requires of clients). The latency socket options come from the tuning
 catalogue (``tickwire.tuning.socket_option_specs``). On plaintext connections the hot path may write to the
 file descriptor directly (:attr:`direct_fd`) as long as nothing is queued in the transport.
@@ -19,7 +21,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from tickwire.native import lib
+from tickwire.clock import realtime_to_tsc, tsc_hz
+from tickwire.native import ffi, lib
 from tickwire.netstack import ws
 
 log = logging.getLogger("tickwire.transport")
@@ -44,6 +47,10 @@ class WsTransport(asyncio.Protocol):
         self.direct_fd = -1
         self.socket_options: dict[str, int] = {}
         self.closed = False
+        self.last_rx_tsc = 0  # kernel receive time of the bytes being delivered (TSC), 0 when unknown
+        self._rfd = -1  # our duplicate of the socket's fd while we read it ourselves (see _read_with_stamps)
+        self._rbuf = np.zeros(0, np.uint8)
+        self._rx_ns = np.zeros(1, np.int64)
 
     @classmethod
     async def open(cls, url: str, on_bytes: Callable[[bytes, int], None],
@@ -64,6 +71,8 @@ class WsTransport(asyncio.Protocol):
                                    timeout_s)
             proto._set_socket_options(socket_profile, tls)
             await asyncio.wait_for(proto._handshake(parts.hostname, port, parts.path or "/"), timeout_s)
+            if not tls:
+                proto._read_with_stamps()
         except (OSError, asyncio.TimeoutError) as exc:
             proto.close()
             raise TransportError(f"cannot connect to {parts.scheme}://{parts.hostname}:{port}: "
@@ -94,6 +103,49 @@ class WsTransport(asyncio.Protocol):
         if b" 101 " not in status + b" " or want not in head:
             raise OSError(f"WebSocket upgrade refused: {status.decode(errors='replace')[:80]}")
 
+    def _read_with_stamps(self, buf_bytes: int = 1 << 18) -> None:
+        """Take the reads over from the event loop's transport (which keeps the writes): a non-blocking recvmsg
+        per readiness that returns the kernel's receive stamp too. The loop refuses a reader on a transport's own
+        fd, so a duplicate is watched; it is closed with the connection."""
+        fd = self._transport.get_extra_info("socket").fileno()
+        err = lib.tw_enable_rx_timestamps(fd)
+        if err != 0:
+            log.info("kernel receive timestamps refused (errno %d): reads go through the event loop", -err)
+            return
+        self._rbuf = np.zeros(buf_bytes, np.uint8)
+        self._transport.pause_reading()
+        self._rfd = os.dup(fd)
+        asyncio.get_running_loop().add_reader(self._rfd, self._on_readable)
+
+    def _on_readable(self, max_reads: int = 16) -> None:
+        buf, cap = ffi.cast("void *", self._rbuf.ctypes.data), self._rbuf.shape[0]
+        stamp = ffi.cast("void *", self._rx_ns.ctypes.data)
+        for _ in range(max_reads):  # bounded: a flooding peer cannot keep the loop from its other work
+            n = lib.tw_recv_ts(self._rfd, buf, cap, stamp)
+            tsc, now_ns = lib.tw_rdtsc(), lib.tw_realtime_ns()
+            if n > 0:
+                self.last_rx_tsc = int(realtime_to_tsc(int(self._rx_ns[0]), tsc, now_ns, tsc_hz()))
+                self._on_bytes(self._rbuf[:n].tobytes(), tsc)
+                self.last_rx_tsc = 0
+                if n < cap:
+                    return
+            elif n == -lib.TW_EAGAIN:
+                return
+            else:  # 0: the peer closed; < 0: reset or another socket error
+                self._stop_reading()
+                if self._transport is not None:
+                    self._transport.close() if n == 0 else self._transport.abort()
+                return
+
+    def _stop_reading(self) -> None:
+        if self._rfd >= 0:
+            try:
+                asyncio.get_running_loop().remove_reader(self._rfd)
+            except RuntimeError:  # no running loop (closed from outside it): the fd goes anyway
+                pass
+            os.close(self._rfd)
+            self._rfd = -1
+
     # --- asyncio.Protocol ---
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
@@ -116,6 +168,7 @@ class WsTransport(asyncio.Protocol):
         self._on_bytes(data, tsc)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_reading()
         self.closed = True
         self.direct_fd = -1
         if self._upgrade is not None and not self._upgrade.done():
@@ -153,6 +206,7 @@ class WsTransport(asyncio.Protocol):
                 and self._transport.get_write_buffer_size() == 0)
 
     def close(self) -> None:
+        self._stop_reading()  # our duplicate fd would keep the socket open after the transport closed its own
         if self._transport is not None and not self.closed:
             self._transport.close()
         self.closed = True

@@ -18,6 +18,12 @@ def run(
                                      "process or a pinned feed process; orders stay on WebSocket)"),
     driver: Optional[str] = typer.Option(None, "--driver", help="hot path: spin (a compiled loop owns the socket; "
                                          "needs a core of its own), async (event-loop reads), auto (default)"),
+    cpu: Optional[int] = typer.Option(None, "--cpu", help="the engine's CPU (default: the core plan's engine "
+                                      "CPU, `tickwire hw plan`); the simulator runs on the others"),
+    pin: Optional[bool] = typer.Option(None, "--pin/--no-pin", help="pin the engine to its CPU and the "
+                                       "simulator to the others (default on; off on a host whose CPUs are shared)"),
+    capture: Optional[bool] = typer.Option(None, "--capture/--no-capture", help="record the run on lo and report "
+                                           "tick-to-trade on the wire (default on with the simulator)"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="log the session to stderr"),
 ) -> None:
@@ -35,7 +41,8 @@ def run(
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:
-        overrides = {"venue": venue, "strategy": strategy, "md": md, "driver": driver,
+        overrides = {"venue": venue, "strategy": strategy, "md": md, "driver": driver, "cpu": cpu, "pin": pin,
+                     "capture": capture,
                      "duration_s": parse_duration(duration) if duration else None,
                      "instruments": [s.strip() for s in instruments.split(",") if s.strip()] if instruments else None}
         cfg = load(config, overrides)

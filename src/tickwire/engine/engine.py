@@ -33,7 +33,7 @@ from tickwire.engine.hotpath import (
 )
 from tickwire.engine.binlog import LOG_REFUSED, BinLogWriter, binlog_stages
 from tickwire.engine.positions import PositionBook
-from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Probes
+from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Probes, stamp_kernel_rx
 from tickwire.deribit.errors import NOT_OPEN_CODES, TOO_MANY_REQUESTS
 from tickwire.deribit.session import DeribitSession, SessionClosed, VenueError
 from tickwire.engine.strategy import BookView, NumbaStrategy, OrderView, Strategy, new_market, write_actions
@@ -167,12 +167,15 @@ class Engine:
         buf = np.frombuffer(data, np.uint8)
         transport = self.session.transport if self.session is not None else None
         fd = transport.direct_fd if transport is not None and transport.can_send_direct() else -1
+        first_pass = self.probes.passes
         while True:
             ns, n_resp, n_fb, tx_len, sent = self.compiled_pass(buf, tsc, fd)
             self.after_pass(n_resp, n_fb, tx_len, sent)
             if ns < self.spans.shape[0]:
                 break
             buf = self._empty
+        if transport is not None and transport.last_rx_tsc:
+            stamp_kernel_rx(self.probes.stages, self.probes.count, first_pass, transport.last_rx_tsc)
         if ns < 0 or self.ws_st[ws.S_PHASE] == ws.PH_CLOSED:
             log.warning("websocket stream closed or broken (%s): reconnecting",
                         ws.ERR_NAMES[int(self.ws_st[ws.S_ERR])])
@@ -355,7 +358,7 @@ class Engine:
         if kind == REQ_NEW:
             if o["ack_tsc"] == 0:
                 o["ack_tsc"] = self._read_tsc
-                self.probes.add_rtt(RTT_ORDER, int(o["sent_tsc"]), self._read_tsc)
+                self.probes.add_rtt(RTT_ORDER, int(o["sent_tsc"]), self._read_tsc, rid)
             if error:
                 self._refused(int(r["err_code"]))
                 om.apply_local(self.orders, slot, om.L_NEW_REFUSED)
@@ -559,8 +562,10 @@ class Engine:
         assert self.session is not None
         for ccy in sorted({i.currency for i in self.inst}):
             start = int(lib.tw_rdtsc())
-            venue = await self.session.request("private/get_positions", {"currency": ccy, "kind": "future"})
-            self.probes.add_rtt(RTT_POSITION, start, self._read_tsc)
+            sent: list[int] = []
+            venue = await self.session.request("private/get_positions", {"currency": ccy, "kind": "future"},
+                                               on_sent=sent.append)
+            self.probes.add_rtt(RTT_POSITION, start, self._read_tsc, sent[-1] if sent else 0)
             self._reconcile_positions(venue or [], force)
 
     def _reconcile_positions(self, venue: list[dict], force: bool) -> None:

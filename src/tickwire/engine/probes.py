@@ -1,12 +1,13 @@
 """Latency probes: TSC stamps written into preallocated arrays by the hot loop; histograms built afterwards.
 
 Three kinds of samples, each a ring (the newest ``capacity`` samples are kept, ``count`` says how many came):
-- ``stages[i, ST_*]``: TSC at each stage of one hot pass (received, decoded, book applied, strategy decided,
-  risk passed, encoded, sent), 0 where a pass stopped early;
+- ``stages[i, ST_*]``: TSC at each stage of one hot pass (kernel receive stamp, received, decoded, book applied,
+  strategy decided, risk passed, encoded, sent), 0 where a pass stopped early or the kernel gave no stamp;
 - ``md[i]`` (MD_SAMPLE_DTYPE: inst, change_id, applied_ns in CLOCK_REALTIME): joined after the run with the venue's send time of that
   change_id (the simulator's ``sim/get_send_times``, same host clock) to give market-data latency;
 - ``rtt[KIND][i] = (start_tsc, end_tsc)`` for order placement (send -> ack) and position query (request ->
-  response).
+  response), with the request's JSON-RPC id in ``rtt_id[KIND][i]`` (joined with a capture of the run: the
+  venue's part of each round trip, tickwire.md.wire).
 
 ``count`` (one PROBE_COUNTS_DTYPE record) says how many samples each ring was given. The compiled pass takes
 the rings as one :class:`ProbeRings` record.
@@ -24,10 +25,10 @@ from numba import njit
 
 from tickwire.clock import tsc_hz
 from tickwire.engine import shims
-from tickwire.types import MD_SAMPLE_DTYPE, N_STAGES, PROBE_COUNTS_DTYPE, RTT_ORDER, RTT_POSITION
+from tickwire.types import MD_SAMPLE_DTYPE, N_STAGES, PROBE_COUNTS_DTYPE, RTT_ORDER, RTT_POSITION, ST_KERNEL_RX
 
 __all__ = ["MD_SAMPLE_DTYPE", "ProbeRings", "Probes", "RTT_ORDER", "RTT_POSITION", "Summary", "md_applied",
-           "stage_deltas_ns", "summarize"]
+           "stage_deltas_ns", "stamp_kernel_rx", "summarize"]
 
 
 class ProbeRings(NamedTuple):
@@ -47,6 +48,7 @@ class Probes:
         self.stages = np.zeros((capacity, N_STAGES), np.uint64)
         self.md = np.zeros(capacity, MD_SAMPLE_DTYPE)
         self.rtt = np.zeros((2, capacity, 2), np.uint64)
+        self.rtt_id = np.zeros((2, capacity), np.int64)
         self.tsc_hz = tsc_hz()
         self.rings = ProbeRings(self.stages, self.md, self.count)
 
@@ -59,20 +61,31 @@ class Probes:
         """Forget every sample (after warm-up)."""
         self.count[0] = 0
 
-    def add_rtt(self, kind: int, start_tsc: int, end_tsc: int) -> None:
+    def add_rtt(self, kind: int, start_tsc: int, end_tsc: int, req_id: int = 0) -> None:
         """Record one round trip measured on the slow path (answers are handled there)."""
         rtt_count = self.count[0]["rtt"]
         i = int(rtt_count[kind]) % self.capacity
         self.rtt[kind, i, 0] = start_tsc
         self.rtt[kind, i, 1] = end_tsc
+        self.rtt_id[kind, i] = req_id
         rtt_count[kind] += 1
+
+    def _rtt_done(self, kind: int) -> np.ndarray:
+        n = min(int(self.count[0]["rtt"][kind]), self.capacity)
+        pairs = self.rtt[kind, :n]
+        return (pairs[:, 1] > pairs[:, 0]) & (pairs[:, 0] > 0)
 
     def rtt_samples_ns(self, kind: int) -> np.ndarray:
         """Round trips of ``kind`` (RTT_ORDER / RTT_POSITION) in ns, oldest first among those kept."""
-        n = min(int(self.count[0]["rtt"][kind]), self.capacity)
-        pairs = self.rtt[kind, :n]
-        done = pairs[(pairs[:, 1] > pairs[:, 0]) & (pairs[:, 0] > 0)]
+        ok = self._rtt_done(kind)
+        done = self.rtt[kind, : ok.shape[0]][ok]
         return (done[:, 1] - done[:, 0]).astype(np.float64) * (1e9 / self.tsc_hz)
+
+    def rtt_by_id_ns(self, kind: int) -> dict[int, float]:
+        """Round trips of ``kind`` in ns by request id (those recorded with an id)."""
+        ok = self._rtt_done(kind)
+        ids = self.rtt_id[kind, : ok.shape[0]][ok]
+        return {int(i): float(ns) for i, ns in zip(ids, self.rtt_samples_ns(kind)) if i > 0}
 
     def md_samples(self) -> np.ndarray:
         """The market-data samples kept (MD_SAMPLE_DTYPE)."""
@@ -88,6 +101,16 @@ def md_applied(md: np.ndarray, count: np.ndarray, inst: int, change_id: int) -> 
     m.change_id = change_id
     m.applied_ns = shims.realtime_ns()
     c.md += 1
+
+
+@njit(cache=True)
+def stamp_kernel_rx(stages: np.ndarray, count: np.ndarray, first_pass: int, kernel_tsc: int) -> None:
+    """The passes ``first_pass`` .. now all ran on one read: give them its kernel receive stamp (TSC; the
+    transport converts the kernel's CLOCK_REALTIME stamp). Call after the passes of the read."""
+    cap = stages.shape[0]
+    passes = count[0].passes
+    for p in range(max(first_pass, passes - cap), passes):
+        stages[p % cap, ST_KERNEL_RX] = kernel_tsc
 
 
 @dataclass(frozen=True)

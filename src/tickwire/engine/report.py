@@ -24,8 +24,15 @@ def print_run(result, console: Console | None = None) -> None:
         console = Console(width=max(console.width, 110))  # the positions table needs the room
     if result.driver:
         console.print(f"hot path driver: {result.driver}")
+    if result.header:
+        console.print(result.header)
     console.print(latency_table(result.latency))
     console.print(latency_table(result.stages, "Hot path stages, engine side (µs)"))
+    if result.wire:
+        console.print(latency_table(result.wire, "On the wire, from the run's capture on lo (µs)"))
+        console.print("wire matching: " + ", ".join(f"{k} {v}" for k, v in result.wire_counts.items()))
+    if result.wire_note:
+        console.print(result.wire_note)
     counters = Table(title="Counters")
     counters.add_column("counter")
     counters.add_column("value", justify="right")
@@ -41,5 +48,9 @@ def print_run(result, console: Console | None = None) -> None:
                     f"{p['realized_pnl']:.3e}", f"{p['floating_pnl']:.3e}", f"{p['fees']:.3e}", str(p["fills"]))
     console.print(pnl)
     left = result.open_orders_left
+    if result.gc:
+        console.print(f"GC while trading: automatic collection off; {result.gc['safe_point_collections']:g} "
+                      f"young-generation collections at slow-path safe points, longest "
+                      f"{result.gc['max_pause_us']:,.0f} µs")
     console.print(f"run {result.duration_s:.1f}s; open orders left on the venue: {left if left >= 0 else 'unknown'}"
                   + (f"; kill switch fired: {', '.join(result.kill_reasons)}" if result.kill_reasons else ""))

@@ -3,6 +3,10 @@
 Market Data latency joins the book messages we applied (change_id, CLOCK_REALTIME at apply) with the
 simulator's own send time of each change_id (``sim/get_send_times``, same host clock). Order Placement is
 send -> answer, Position Query is private/get_positions request -> answer, both by the TSC.
+
+The engine pins itself to its own CPU, the simulator to the others, and locks its memory (engine.placement);
+while it trades the GC collects only at the slow path's safe points. With ``capture`` the run is recorded on lo
+(tcpdump, kernel timestamps) and the wire figures come from that capture (tickwire.md.wire).
 """
 from __future__ import annotations
 
@@ -21,10 +25,13 @@ from tickwire.config import EngineConfig
 from tickwire.deribit import venue as venues
 from tickwire.engine.engine import Engine, Instrument
 from tickwire.engine.driver import choose_driver
+from tickwire.engine.placement import GcSafePoints, place
 from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Summary, stage_deltas_ns, summarize
 from tickwire.deribit.session import Credentials, DeribitSession, SessionClosed, VenueError
 from tickwire.engine.strategy import load_strategy
-from tickwire.types import ST_BOOK, ST_DECODED, ST_ENCODED, ST_RECV, ST_RISK, ST_SENT, ST_STRATEGY
+from tickwire.types import (
+    ST_BOOK, ST_DECODED, ST_ENCODED, ST_KERNEL_RX, ST_RECV, ST_RISK, ST_SENT, ST_STRATEGY,
+)
 
 log = logging.getLogger("tickwire.run")
 
@@ -45,12 +52,22 @@ class RunResult:
     kill_reasons: list[str] = field(default_factory=list)
     samples: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     driver: str = ""  # which driver ran the hot path, and where
+    rtt_by_id: dict[str, dict[int, float]] = field(default_factory=dict, repr=False)  # "order"/"position"
+    wire: list[Summary] = field(default_factory=list)  # from the run's capture (empty without one)
+    wire_counts: dict[str, int] = field(default_factory=dict)
+    wire_note: str = ""  # why there are no wire figures, or what limited them
+    placement: dict[str, Any] = field(default_factory=dict)
+    header: str = ""
+    gc: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"latency_us": [s.as_dict() for s in self.latency], "hot_path_stages_us": [s.as_dict() for s in
-                self.stages], "counters": self.counters, "positions": self.positions,
+        return {"header": self.header, "placement": self.placement,
+                "latency_us": [s.as_dict() for s in self.latency], "hot_path_stages_us": [s.as_dict() for s in
+                self.stages], "wire_us": [s.as_dict() for s in self.wire], "wire_counts": self.wire_counts,
+                "wire_note": self.wire_note, "counters": self.counters, "positions": self.positions,
                 "venue_positions": self.venue_positions, "open_orders_left": self.open_orders_left,
-                "duration_s": self.duration_s, "kill_reasons": self.kill_reasons, "driver": self.driver}
+                "duration_s": self.duration_s, "kill_reasons": self.kill_reasons, "driver": self.driver,
+                "gc": self.gc}
 
 
 def label_prefix() -> str:
@@ -86,12 +103,30 @@ async def _md_latency(session: DeribitSession, engine: Engine) -> np.ndarray:
 
 
 async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event | None = None,
-                    on_ready: Any = None) -> RunResult:
-    """Run the engine against ``venue`` for ``cfg.duration_s`` (or until ``stop``); returns the figures."""
+                    on_ready: Any = None, capture: bool = False, capture_cpus: list[int] | None = None
+                    ) -> RunResult:
+    """Run the engine against ``venue`` for ``cfg.duration_s`` (or until ``stop``); returns the figures. With
+    ``capture`` the run is recorded on lo (the capture process on ``capture_cpus``) for the wire figures."""
     infos = await asyncio.to_thread(venues.fetch_instruments, venue.http, cfg.instruments)
     engine = Engine(cfg, [Instrument(i) for i in infos], load_strategy(cfg.strategy), label_prefix())
     await asyncio.to_thread(engine.warm_up)
     spin = await _spin_driver(cfg, venue, engine)
+    recording = _start_capture(venue, capture_cpus) if capture else None
+    try:
+        with GcSafePoints() as gc_points:
+            result = await _trade(cfg, venue, engine, stop, on_ready, gc_points, spin)
+    finally:
+        wire = await asyncio.to_thread(recording.stop) if recording is not None else None
+    result.gc = gc_points.as_dict()
+    if wire is not None:
+        _add_wire_figures(result, wire)
+    elif capture:
+        result.wire_note = "no wire figures: recording lo needs tcpdump or CAP_NET_RAW"
+    return result
+
+
+async def _trade(cfg: EngineConfig, venue: venues.Venue, engine: Engine, stop: asyncio.Event | None,
+                 on_ready: Any, gc_points: GcSafePoints, spin: Any) -> RunResult:
     creds = Credentials.from_env(default=venue.creds)  # TICKWIRE_CLIENT_ID/SECRET win over the sim's defaults
     detach_md = _attach_multicast(engine, venue, cfg.md == "multicast-process") if engine.multicast else None
     stamper = (asyncio.get_running_loop().create_task(_send_time_stamper(venue.url, creds, engine))
@@ -102,6 +137,7 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
     session.start()
     timers = asyncio.get_running_loop().create_task(engine.run_timers())
     spinning = asyncio.get_running_loop().create_task(spin.run()) if spin is not None else None
+    collector = asyncio.get_running_loop().create_task(_gc_safe_points(gc_points))
     t0 = time.monotonic()
     try:
         await session.wait_ready(30.0)
@@ -128,6 +164,7 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
         timers.cancel()
         if spinning is not None:
             spinning.cancel()
+        collector.cancel()
         await session.stop()
         if detach_md is not None:
             detach_md()
@@ -161,6 +198,41 @@ def engine_driver_note(cfg: EngineConfig, venue: venues.Venue) -> str:
     if driver == "spin" and venue.url.startswith("wss:"):
         driver, why = "async", "TLS: the spin driver reads the plaintext socket"
     return f"{driver} ({why})"
+
+
+GC_SAFE_POINT_S = 1.0
+
+
+async def _gc_safe_points(points: GcSafePoints) -> None:
+    """The slow path's GC safe point: the young generation, once a second, between two reads (automatic
+    collection is off while trading, see GcSafePoints)."""
+    while True:
+        await asyncio.sleep(GC_SAFE_POINT_S)
+        points.collect()
+
+
+def _start_capture(venue: venues.Venue, cpus: list[int] | None) -> Any:
+    """A WireRecording of the venue's port on lo, or None (and a log line) when capturing is not allowed."""
+    from urllib.parse import urlsplit
+
+    from tickwire.md.record import RecordError
+    from tickwire.md.wire import WireRecording
+
+    try:
+        return WireRecording(urlsplit(venue.url).port or 80, cpus)
+    except RecordError as exc:
+        log.warning("no wire figures: %s", exc)
+        return None
+
+
+def _add_wire_figures(result: RunResult, wire: Any) -> None:
+    """The wire rows (tick-to-trade on the wire; venue part and ours of every round trip) of ``result``."""
+    from tickwire.md.wire import wire_samples
+
+    samples, counts = wire_samples(wire, result.rtt_by_id["order"], result.rtt_by_id["position"])
+    result.wire = [summarize(name, ns) for name, ns in samples.items()]
+    result.wire_counts = counts
+    result.wire_note = wire.capture_error or ""
 
 
 MCAST_CHANNELS = range(1, 22)  # Deribit's incremental channels: all joined, only the engine's instruments kept
@@ -255,10 +327,12 @@ def _result(engine: Engine, md: np.ndarray, venue_pos: dict[str, float], left: i
     orders = p.rtt_samples_ns(RTT_ORDER)
     positions_q = p.rtt_samples_ns(RTT_POSITION)
     n = p.passes
-    stage_pairs = (("recv -> decoded", ST_RECV, ST_DECODED), ("decoded -> book applied", ST_DECODED, ST_BOOK),
+    stage_pairs = (("kernel rx -> user read", ST_KERNEL_RX, ST_RECV),
+                   ("recv -> decoded", ST_RECV, ST_DECODED), ("decoded -> book applied", ST_DECODED, ST_BOOK),
                    ("book -> strategy decided", ST_BOOK, ST_STRATEGY), ("strategy -> risk passed", ST_STRATEGY,
                    ST_RISK), ("risk -> encoded", ST_RISK, ST_ENCODED), ("encoded -> sent", ST_ENCODED, ST_SENT),
-                   ("tick to trade (recv -> sent)", ST_RECV, ST_SENT))
+                   ("tick to trade (recv -> sent)", ST_RECV, ST_SENT),
+                   ("tick to trade (kernel rx -> sent)", ST_KERNEL_RX, ST_SENT))
     stages = [summarize(name, stage_deltas_ns(p.stages, n, a, b)) for name, a, b in stage_pairs]
     return RunResult(
         latency=[summarize(LATENCY_ROWS[0], orders), summarize(LATENCY_ROWS[1], md),
@@ -269,7 +343,8 @@ def _result(engine: Engine, md: np.ndarray, venue_pos: dict[str, float], left: i
                    for k, (name, pos) in enumerate(engine.positions.positions.items())},
         venue_positions=venue_pos, open_orders_left=left, duration_s=elapsed,
         kill_reasons=sorted(engine.kill_reasons - {"shutdown"}),
-        samples={"order_ns": orders, "md_ns": md, "position_ns": positions_q})
+        samples={"order_ns": orders, "md_ns": md, "position_ns": positions_q},
+        rtt_by_id={"order": p.rtt_by_id_ns(RTT_ORDER), "position": p.rtt_by_id_ns(RTT_POSITION)})
 
 
 def _mid(engine: Engine, k: int) -> float:
@@ -278,8 +353,8 @@ def _mid(engine: Engine, k: int) -> float:
 
 
 def run(cfg: EngineConfig) -> RunResult:
-    """Blocking `tickwire run`: starts the simulator for ``venue = "sim"``; SIGUSR1 fires the kill switch,
-    SIGINT/SIGTERM stop the run early (orders are cancelled either way)."""
+    """Blocking `tickwire run`: pins itself (and the simulator it starts for ``venue = "sim"``), locks memory;
+    SIGUSR1 fires the kill switch, SIGINT/SIGTERM stop the run early (orders are cancelled either way)."""
     import uvloop
 
     async def main() -> RunResult:
@@ -296,17 +371,28 @@ def run(cfg: EngineConfig) -> RunResult:
         if cfg.venue == "sim":
             venue = await asyncio.to_thread(venues.start_sim, cfg.instruments, float(cfg.sim_rate),
                                             multicast=cfg.md.startswith("multicast"))
+            if venue.process is not None:
+                placement.pin_child(venue.process.pid)
         else:
             venue = venues.testnet()
         try:
             pid_file = _pid_file()
             pid_file.write_text(str(os.getpid()))
-            return await run_async(cfg, venue, stop, remember)
+            return await run_async(cfg, venue, stop, remember, capture=cfg.capture and venue.is_sim,
+                                   capture_cpus=placement.cpus.others if placement.pinned else None)
         finally:
             pid_file.unlink(missing_ok=True)
             await asyncio.to_thread(venue.close)
 
-    return uvloop.run(main())
+    placement = place(None if cfg.cpu < 0 else cfg.cpu, cfg.lock_memory, cfg.pin)
+    try:
+        result = uvloop.run(main())
+    finally:
+        placement.restore()
+    if cfg.capture and cfg.venue != "sim":
+        result.wire_note = "no wire figures: the testnet session is TLS and not on lo"
+    result.placement, result.header = placement.as_dict(), placement.header()
+    return result
 
 
 def _pid_file():

@@ -19,3 +19,6 @@ realtime_ns = types.ExternalFunction("tw_realtime_ns", types.int64())
 monotonic_ns = types.ExternalFunction("tw_monotonic_ns", types.int64())
 send = types.ExternalFunction("tw_send", types.int64(types.int32, types.voidptr, types.int64))
 recv = types.ExternalFunction("tw_recv", types.int64(types.int32, types.voidptr, types.int64))
+# recv_ts(fd, buf, len, rx_ns_out): a non-blocking recv that writes the kernel's receive time (CLOCK_REALTIME ns,
+# 0 when none) into rx_ns_out[0]; the spin driver's read (enable with native.lib.tw_enable_rx_timestamps)
+recv_ts = types.ExternalFunction("tw_recv_ts", types.int64(types.int32, types.voidptr, types.int64, types.voidptr))

@@ -24,7 +24,8 @@ class CorePlan:
     def cli_flags(self) -> str:
         """The plan as command-line flags for `tickwire run` and `tickwire tune`."""
         engine = format_cpulist(self.engine)
-        run = f"taskset -c {engine} tickwire run  # or CPUAffinity={engine} in its systemd unit"
+        run = (f"tickwire run --cpu {self.engine[0]}  # pins itself (default: this plan's engine CPU); "
+               f"or CPUAffinity={engine} in its systemd unit")
         tune = (f"tickwire tune apply --profile latency --housekeeping {format_cpulist(self.housekeeping)} "
                 f"--isolated {format_cpulist(self.isolated) or 'none'} --rx {format_cpulist(self.rx)}")
         return f"{run}\n{tune}" + (f" --nic {self.nic}" if self.nic else "")
@@ -96,3 +97,40 @@ def plan_host(nic: str | None = None, root: str = "/", rx_cores: int = 1, engine
         numa = read_int(root, f"/sys/class/net/{nic}/device/numa_node")
         node = numa if numa is not None and numa >= 0 else None
     return make_plan(cpus(root), nic=nic, nic_node=node, rx_cores=rx_cores, engine_cores=engine_cores)
+
+
+@dataclass(frozen=True)
+class RunCpus:
+    """Where `tickwire run` / `tickwire bench` put their processes: the engine alone on ``engine``, the
+    simulator and the capture on ``others`` (the OS shares them)."""
+
+    engine: int
+    others: list[int]
+    source: str  # "--cpu" (asked for) or "core plan"
+    notes: list[str] = field(default_factory=list)
+
+
+def run_cpus(plan: CorePlan, allowed: list[int], requested: int | None = None) -> RunCpus:
+    """The engine's CPU (``requested``, else the plan's first engine CPU that this process may use) and the CPUs
+    left for the simulator and everything else. ``allowed``: the CPUs this process may run on. ValueError when
+    ``requested`` is not one of them. With a single allowed CPU nothing can be kept apart: the engine and the
+    simulator share it, and the notes say so."""
+    if not allowed:
+        raise ValueError("this process may run on no CPU")
+    if requested is not None:
+        if requested not in allowed:
+            raise ValueError(f"cpu: CPU {requested} is not available to this process (allowed: "
+                             f"{format_cpulist(allowed)})")
+        engine, source = requested, "--cpu"
+    else:
+        engine = next((c for c in plan.engine if c in allowed), allowed[-1])
+        source = "core plan"
+    others = [c for c in allowed if c != engine]
+    notes = []
+    if not others:
+        notes.append(f"one CPU only: the engine and the simulator share CPU {engine}")
+        others = [engine]
+    elif len(allowed) == 2:
+        notes.append(f"2 CPUs: the engine has CPU {engine} to itself; the simulator, the capture and the OS "
+                     f"share CPU {format_cpulist(others)}")
+    return RunCpus(engine, others, source, notes)

@@ -1,8 +1,10 @@
 """`tickwire record` and `tickwire replay`: capture a live session on loopback into a pcap, replay a capture.
 
 Recording uses tcpdump when it is installed (``-U``: every packet is flushed, so the file is complete when it
-stops) and otherwise an AF_PACKET socket that writes the pcap itself (needs CAP_NET_RAW). Both write classic pcap
-that tshark/Wireshark open. This module stays light: the compiled pipeline is imported by the replay command only.
+stops) and otherwise an AF_PACKET socket that writes the pcap itself (needs CAP_NET_RAW). Both stamp every packet
+with the kernel's receive time in nanoseconds (tcpdump ``--time-stamp-precision nano``; SO_TIMESTAMPNS on the
+AF_PACKET socket) and write classic nanosecond pcap that tshark/Wireshark open (tickwire.md.wire reads these
+timestamps as the wire times of a run). This module stays light: the compiled pipeline is imported by the replay command only.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import typer
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
 
 class RecordError(RuntimeError):
@@ -47,6 +50,11 @@ class Recorder:
         self._stop = threading.Event()
         self._error: BaseException | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The tcpdump process id (None for the in-process AF_PACKET capture)."""
+        return self._proc.pid if self._proc is not None else None
+
     def start(self, timeout: float = 10.0) -> Recorder:
         if self.method == "tcpdump":
             self._start_tcpdump(timeout)
@@ -60,7 +68,7 @@ class Recorder:
             raise RecordError("tcpdump not found: install it (apt-get install tcpdump) or use --method afpacket")
         # -U and --immediate-mode: every packet reaches the file at once (no 1 s ring-block delay at stop)
         cmd = [exe, "-i", self.iface, "-w", str(self.out), "-U", "--immediate-mode", "-n", "-s",
-               str(self.snaplen)]
+               str(self.snaplen), "--time-stamp-precision", "nano"]
         if os.geteuid() == 0:
             cmd += ["-Z", "root"]  # keep write access to the output file
         if self.port is not None:
@@ -90,6 +98,7 @@ class Recorder:
         except OSError as exc:
             sock.close()
             raise RecordError(f"cannot capture on {self.iface!r}: {exc}") from exc
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)  # the kernel's receive time of every packet
         sock.settimeout(0.05)
         self._thread = threading.Thread(target=self._afpacket_loop, args=(sock,), daemon=True)
         self._thread.start()
@@ -101,14 +110,14 @@ class Recorder:
             with sock, PcapWriter(self.out, nanosecond=True, snaplen=self.snaplen) as w:
                 while not self._stop.is_set():
                     try:
-                        data, addr = sock.recvfrom(self.snaplen)
+                        data, anc, _flags, addr = sock.recvmsg(self.snaplen, 64)
                     except TimeoutError:
                         continue
                     if addr[2] == PACKET_OUTGOING:  # loopback shows every packet twice: keep the incoming copy
                         continue
                     if self.port is not None and not _has_port(data, self.port):
                         continue
-                    w.write(time.time_ns(), data)
+                    w.write(_kernel_ns(anc), data)
                     w.flush()
                     self.packets += 1
         except BaseException as exc:  # reported by stop()
@@ -155,6 +164,15 @@ class Recorder:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _kernel_ns(ancillary: list[tuple[int, int, bytes]]) -> int:
+    """The SO_TIMESTAMPNS stamp (struct timespec) of a received packet; now when the kernel attached none."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            sec, nsec = struct.unpack_from("qq", data)
+            return sec * 1_000_000_000 + nsec
+    return time.time_ns()
 
 
 def _has_port(frame: bytes, port: int) -> bool:
