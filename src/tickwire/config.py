@@ -93,7 +93,7 @@ def _check(cfg: EngineConfig) -> EngineConfig:
     for path in sorted(_POSITIVE):
         value = _get(cfg, path)
         if not (value > 0 and math.isfinite(value)):  # inf would switch a limit off, nan compares false
-            raise ConfigError(f"{path}: must be a finite number > 0 (got {value!r})")
+            raise ConfigError(f"{path}: must be > 0 and finite (got {value!r})")
     for name, value in cfg.strategy_params.items():
         if not math.isfinite(value):
             raise ConfigError(f"strategy_params.{name}: must be a finite number (got {value!r})")

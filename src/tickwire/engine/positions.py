@@ -78,11 +78,9 @@ class PositionBook:
         impossible fill (price or amount not a positive finite number, direction not buy/sell)."""
         tid = str(trade.get("trade_id", ""))
         name = trade.get("instrument_name", "")
-        try:
-            price, amount = float(trade["price"]), float(trade["amount"])
-            fee = float(trade.get("fee", 0.0) or 0.0)
-        except (KeyError, TypeError, ValueError):
-            return False
+        price, amount, fee = trade.get("price"), trade.get("amount"), trade.get("fee", 0.0) or 0.0
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (price, amount, fee)):
+            return False  # JSON numbers only: no strings, no null
         if (not tid or tid in self.seen_trades or name not in self.positions
                 or trade.get("direction") not in ("buy", "sell")
                 or not (math.isfinite(price) and math.isfinite(amount) and math.isfinite(fee))
@@ -90,7 +88,7 @@ class PositionBook:
             return False
         self._remember(tid)
         side = SIDE_BUY if trade["direction"] == "buy" else SIDE_SELL
-        self.positions[name].apply_fill(side, price, amount, fee)
+        self.positions[name].apply_fill(side, float(price), float(amount), float(fee))
         return True
 
     def _remember(self, tid: str) -> None:
