@@ -119,7 +119,9 @@ class OrderAnswers:
             return
         rid = msg.get("id")
         if vc.is_int(rid):
-            if rid >= ORDER_ID_BASE:
+            if not 0 <= rid < 1 << 62:
+                self._malformed(f"answer with id {rid}: no request of ours has it")
+            elif rid >= ORDER_ID_BASE:
                 r = self._resp_from_json(rid, msg)
                 if r is not None:
                     self._on_order_answer(rid, r)
