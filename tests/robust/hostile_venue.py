@@ -214,6 +214,16 @@ class HostileVenue:
     async def after_ready(self, conn: Conn) -> None:
         """Scenario hook: runs once per connection after the engine subscribed."""
 
+    async def first_resting_order(self, conn: Conn) -> dict | None:
+        """On the first connection: the first of our resting orders, once there is one (None on later ones)."""
+        if conn is not self.connections[0]:
+            return None
+        await wait_for(lambda: self.open_orders(), 30, "a resting order")
+        return self.open_orders()[0]
+
+    async def notify(self, conn: Conn, channel: str, data: Any) -> None:
+        await conn.send({"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": data}})
+
 
 async def wait_for(cond: Any, timeout_s: float = 30.0, what: str = "condition") -> None:
     """Until ``cond()`` is true; AssertionError naming ``what`` after a generous deadline."""

@@ -325,10 +325,9 @@ class PhantomFills(HostileVenue):
     """user.trades that must not count: unknown label, negative amount, 50x the order's amount, wrong side."""
 
     async def after_ready(self, conn: Conn) -> None:
-        if conn is not self.connections[0]:
+        o = await self.first_resting_order(conn)
+        if o is None:
             return
-        await wait_for(lambda: self.open_orders(), 30, "a resting order")
-        o = self.open_orders()[0]
         base = {"instrument_name": NAME, "price": o["price"], "direction": o["direction"], "fee": 0.0,
                 "order_id": o["order_id"], "label": o["label"], "timestamp": 1}
         trades = [dict(base, trade_id="p1", label="someone-else-7", order_id="OTHER-1", amount=6000.0),
@@ -337,8 +336,7 @@ class PhantomFills(HostileVenue):
                   dict(base, trade_id="p4", amount=o["amount"] * 50),
                   dict(base, trade_id="p5", direction="sell" if o["direction"] == "buy" else "buy",
                        amount=o["amount"])]
-        await conn.send({"jsonrpc": "2.0", "method": "subscription",
-                         "params": {"channel": f"user.trades.{NAME}.raw", "data": trades}})
+        await self.notify(conn, f"user.trades.{NAME}.raw", trades)
         self.sent_phantoms = True
 
 
@@ -358,16 +356,14 @@ class OwnFill(HostileVenue):
     """One real fill of our resting order (its label, its amount): it must count."""
 
     async def after_ready(self, conn: Conn) -> None:
-        if conn is not self.connections[0]:
+        o = await self.first_resting_order(conn)
+        if o is None:
             return
-        await wait_for(lambda: self.open_orders(), 30, "a resting order")
-        o = self.open_orders()[0]
         self.position += o["amount"] if o["direction"] == "buy" else -o["amount"]
         trade = {"instrument_name": NAME, "price": o["price"], "direction": o["direction"], "fee": 0.0,
                  "order_id": o["order_id"], "label": o["label"], "trade_id": "real-1", "amount": o["amount"]}
         o["order_state"], o["filled_amount"] = "filled", o["amount"]
-        await conn.send({"jsonrpc": "2.0", "method": "subscription",
-                         "params": {"channel": f"user.trades.{NAME}.raw", "data": [trade]}})
+        await self.notify(conn, f"user.trades.{NAME}.raw", [trade])
         self.filled = o
 
 

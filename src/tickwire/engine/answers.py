@@ -23,6 +23,7 @@ from tickwire.engine import orders as om
 from tickwire.engine import venue_check as vc
 from tickwire.engine.hotpath import ORDER_ID_BASE, REQ_CANCEL, REQ_CANCEL_ALL, REQ_EDIT, REQ_NEW
 from tickwire.engine.probes import RTT_ORDER
+from tickwire.netstack import ws
 from tickwire.types import (
     C_DUPLICATES, C_FILLS, C_REJECTS, C_RATE_LIMITED, ORD_PENDING_REPLACE, ORDER_RESP_DTYPE, OST_NAMES, RESP_ERROR,
     RESP_ORDER,
@@ -62,18 +63,10 @@ class OrderAnswers:
     def _error_text(self, rid: int, ns: int) -> str:
         """The venue's own error message for a slow-path request (the compiled decoder keeps only the code):
         re-read the spans of this read with orjson, which is rare (slow-path errors only)."""
-        import orjson
-
-        from tickwire.netstack import ws
-
         for src, off, ln, op in self.spans[:ns]:
             if op != ws.OP_TEXT:
                 continue
-            area = self.rx if src == ws.SRC_RX else self.ctrl
-            try:
-                msg = orjson.loads(area[off:off + ln].tobytes())
-            except orjson.JSONDecodeError:
-                continue
+            msg = self._span_json(int(src), int(off), int(ln))
             err = msg.get("error") if isinstance(msg, dict) and msg.get("id") == rid else None
             if isinstance(err, dict):
                 return str(err.get("message", ""))[:500]
