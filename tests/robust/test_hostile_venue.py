@@ -297,6 +297,8 @@ def test_malformed_notifications_are_dropped_not_the_connection() -> None:
 
     result = trade(Malformed(), body)
     assert result.counters["reconnects"] == 0 and result.counters["bad_messages"] >= 5
+    book = result.as_dict()["books"][NAME]  # --json carries the final book
+    assert book["valid"] and book["best_bid"] == 59_999.5 and book["best_ask"] == 60_000.5
 
 
 class KillsEveryConnection(HostileVenue):
