@@ -183,3 +183,21 @@ def test_corrupt_capture_fuzz_has_no_crash_and_no_traceback(tmp_path: Path) -> N
     tracebacks = [r for r in rows if r["traceback"]]
     assert not tracebacks, tracebacks[:3]
     assert {r["code"] for r in rows} <= {0, 2}, [r for r in rows if r["code"] not in (0, 2)][:3]
+
+
+@pytest.mark.parametrize("length,error", [((1 << 63) - 1, "message larger than the receive buffer"),
+                                          ((1 << 63) - 9, "message larger than the receive buffer"),
+                                          (1 << 63 | 1, "64-bit payload length with the top bit set")])
+def test_replay_of_a_huge_websocket_length_reports_it_and_distrusts_the_book(tmp_path: Path, length: int,
+                                                                              error: str) -> None:
+    msgs = synth.book_messages(30, seed=8)
+    stream = synth.ws_frames(msgs[:10]) + bytes([0x81, 127]) + length.to_bytes(8, "big") + b"{}" + synth.ws_frames(
+        msgs[10:])
+    pkts = synth.session_packets(stream, mss=500)  # valid checksums: the bytes reach the deframer
+    synth.write_packets(tmp_path / "h.pcap", [(t, f) for t, f, *_ in pkts])
+    out = subprocess.run([sys.executable, "-m", "tickwire.cli", "replay", str(tmp_path / "h.pcap"), "--json",
+                          "--no-timing"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-800:]
+    rep = json.loads(out.stdout)
+    assert rep["websocket"]["errors"] == {error: 1}
+    assert rep["instruments"]["BTC-PERPETUAL"]["valid"] is False
