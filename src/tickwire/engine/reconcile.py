@@ -154,8 +154,13 @@ class Reconciler:
         try:
             for attempt in range(RESYNC_ATTEMPTS):
                 session = self.session
-                if session is None or not session.ready.is_set():
+                if session is None or not session.connected.is_set():
                     return  # the reconnect subscribes afresh
+                if not session.ready.is_set():  # the book broke while the session was still reconciling
+                    try:
+                        await asyncio.wait_for(session.ready.wait(), 4 * wait_s)
+                    except asyncio.TimeoutError:
+                        return
                 log.info("book %s broke: resubscribing (attempt %d)", channel, attempt + 1)
                 try:
                     await session.request("private/unsubscribe", {"channels": [channel]})
