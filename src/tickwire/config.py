@@ -5,6 +5,7 @@ and out-of-range values raise ConfigError naming the key path, e.g. ``risk.max_p
 """
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -24,7 +25,7 @@ class _Base(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
 class SessionConfig(_Base):
     """Connection behaviour of the Deribit session (slow path)."""
 
-    url: str = ""  # empty: the venue's default (the simulator's URL, or Deribit testnet)
+    url: str = ""  # venue = "testnet" only: another Deribit API endpoint (empty: Deribit testnet)
     heartbeat_s: int = 10  # Deribit's minimum is 10 s
     request_timeout_ms: int = 2000  # then private/get_order_state, never a blind resend
     reconnect_min_ms: int = 50
@@ -95,8 +96,12 @@ def _get(cfg: Any, path: str) -> Any:
 
 def _check(cfg: EngineConfig) -> EngineConfig:
     for path in sorted(_POSITIVE):
-        if not _get(cfg, path) > 0:
-            raise ConfigError(f"{path}: must be > 0 (got {_get(cfg, path)!r})")
+        value = _get(cfg, path)
+        if not (value > 0 and math.isfinite(value)):  # inf would switch a limit off, nan compares false
+            raise ConfigError(f"{path}: must be > 0 and finite (got {value!r})")
+    for name, value in cfg.strategy_params.items():
+        if not math.isfinite(value):
+            raise ConfigError(f"strategy_params.{name}: must be a finite number (got {value!r})")
     if cfg.session.heartbeat_s < 10:
         raise ConfigError(f"session.heartbeat_s: Deribit's minimum is 10 (got {cfg.session.heartbeat_s})")
     if cfg.session.reconnect_max_ms < cfg.session.reconnect_min_ms:
@@ -106,6 +111,9 @@ def _check(cfg: EngineConfig) -> EngineConfig:
     for name in cfg.instruments:
         if not _INSTRUMENT.match(name):
             raise ConfigError(f"instruments: {name!r} is not a Deribit instrument name (e.g. BTC-PERPETUAL)")
+    twice = sorted({name for name in cfg.instruments if cfg.instruments.count(name) > 1})
+    if twice:
+        raise ConfigError(f"instruments: listed more than once: {', '.join(twice)}")
     if cfg.md.startswith("multicast") and cfg.venue != "sim":
         raise ConfigError(f"md: multicast market data needs venue = \"sim\" here (got venue {cfg.venue!r}): "
                           "Deribit's multicast feed is only reachable in a colocation rack")
@@ -115,6 +123,9 @@ def _check(cfg: EngineConfig) -> EngineConfig:
         raise ConfigError(f"strategy: expected 'package.module:Name' (got {cfg.strategy!r})")
     if cfg.session.url and not cfg.session.url.startswith(("ws://", "wss://")):
         raise ConfigError(f"session.url: must start with ws:// or wss:// (got {cfg.session.url!r})")
+    if cfg.session.url and cfg.venue == "sim":
+        raise ConfigError("session.url: the simulator picks its own URL; set venue = \"testnet\" to trade on "
+                          f"another Deribit API endpoint (got {cfg.session.url!r})")
     return cfg
 
 

@@ -74,7 +74,7 @@ def collect() -> Report:
     cache_dir = numba.config.CACHE_DIR or "next to each module (__pycache__); set NUMBA_CACHE_DIR to move it"
     report.add("numba cache dir", cache_dir)
     report.add("CPUs", os.cpu_count())
-    from tickwire.engine.driver import choose_driver, usable_cpus
+    from tickwire.engine.driver import choose_driver
 
     driver, why = choose_driver("auto")
     report.add("hot-path driver", f"async by default; --driver auto would run {driver} ({why}; CPUs "

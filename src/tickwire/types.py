@@ -27,8 +27,8 @@ LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_IPV4 = 0, 1, 101, 228
 LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2 = 113, 276
 
 # PACKET_DTYPE.kind: what the parser found in one captured frame.
-PKT_OTHER, PKT_TCP, PKT_UDP, PKT_IP_FRAGMENT, PKT_MALFORMED = 0, 1, 2, 3, 4
-PKT_KIND_NAMES = ("other", "tcp", "udp", "ip_fragment", "malformed")
+PKT_OTHER, PKT_TCP, PKT_UDP, PKT_IP_FRAGMENT, PKT_MALFORMED, PKT_BAD_CHECKSUM = 0, 1, 2, 3, 4, 5
+PKT_KIND_NAMES = ("other", "tcp", "udp", "ip_fragment", "malformed", "bad_checksum")
 # TCP flags (PACKET_DTYPE.tcp_flags)
 TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 

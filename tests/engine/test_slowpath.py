@@ -67,6 +67,8 @@ def test_refused_order_is_rejected_and_a_position_breach_fires_the_kill_switch()
     big = {"trade_id": "t9", "instrument_name": "BTC-PERPETUAL", "direction": "sell", "price": 90_000.0,
            "amount": 600.0, "fee": 0.0, "label": ""}  # a fill from elsewhere on the account, over the limit
     _notify(e, "user.trades.BTC-PERPETUAL.raw", [big])
+    assert not e.kill_reasons and e.refused_fills == 1  # not our order: only the venue's position may say so
+    e._reconcile_positions([("BTC-PERPETUAL", -600.0, 90_000.0)], force=True)
     assert e.kill_reasons == {"breach"} and e.rstate[0]["killed"] == 1
     assert e.submit([buy(0, 180_000, 1)]) == 0  # nothing new passes
 

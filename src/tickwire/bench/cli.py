@@ -17,7 +17,7 @@ def bench(
     driver: str = typer.Option("async", "--driver", help="our engine's driver(s), comma-separated (each runs "
                                "in turn beside the baseline)"),
     pin: bool = typer.Option(True, "--pin/--no-pin", help="clients on the engine CPU of the core plan, the "
-                             "simulator and the capture on the others"),
+                             "simulator and the capture on the others (--seed: simulator and tickwire on two CPUs)"),
     capture: bool = typer.Option(True, "--capture/--no-capture", help="record the run on lo for the wire rows "
                                  "(tick-to-trade on the wire, venue part / our part of each round trip)"),
     out: Path = typer.Option(Path("report"), help="directory for report.md, latency.png, bench.json"),
@@ -27,7 +27,6 @@ def bench(
     order_rate: float = typer.Option(1000.0, "--order-rate", help="--seed: scheduled orders per second"),
     poll_ms: int = typer.Option(100, "--poll-ms", help="--seed: position query period"),
     rounds: int = typer.Option(0, "--rounds", help="--seed: after/before turns (0: one per 5 minutes, max 6)"),
-    pin: bool = typer.Option(True, "--pin/--no-pin", help="--seed: simulator and tickwire on two CPUs"),
     rt_priority: int = typer.Option(0, "--rt-priority", help="--seed: SCHED_FIFO priority of the ring's "
                                     "processes in the Thread Switch row (0: normal scheduling)"),
 ) -> None:

@@ -8,7 +8,12 @@
     ... -> connection lost -> handler.on_lost() (kill switch: stop quoting) -> backoff -> connect again
 
 The token is refreshed (grant_type refresh_token) before it expires; ``test_request`` heartbeats are answered
-with public/test. Non-matching-engine requests spend the client-side credit budget first and wait when it is
+with public/test. Liveness: when the handler has taken no complete message for two heartbeat intervals (a silent
+venue, or one that drips bytes without ever finishing a frame), or two requests in a row time out, the
+connection is dropped and made again. Any exception while connecting or reconciling (a malformed answer
+included) ends that connection attempt, not the session: the reason is kept in ``last_error`` (shown by
+``wait_ready``) and the next attempt comes after an exponential backoff with jitter, capped at
+``reconnect_max_ms``, that is reset only by a connection that stayed up for ``2 * reconnect_max_ms``. Non-matching-engine requests spend the client-side credit budget first and wait when it is
 empty; a 10028 too_many_requests answer drains the mirror and the request is retried after a backoff.
 Credentials are held by :class:`Credentials`, whose repr hides the secret; no request params of public/auth are
 ever logged or put into an exception.
@@ -29,7 +34,7 @@ from tickwire.clock import monotonic_ns
 from tickwire.config import CreditConfig, SessionConfig
 from tickwire.deribit import credits
 from tickwire.deribit.errors import FATAL_AUTH_CODES, NOT_SUBSCRIBED, TOO_MANY_REQUESTS
-from tickwire.deribit.transport import TransportError, WsTransport
+from tickwire.deribit.transport import WsTransport
 
 log = logging.getLogger("tickwire.session")
 
@@ -65,6 +70,14 @@ class VenueError(Exception):
         self.method, self.code, self.message = method, code, message
 
 
+class MalformedAnswer(VenueError):
+    """A venue answer or notification that fails validation (wrong type, missing field, impossible value): it
+    changes no state."""
+
+    def __init__(self, method: str, what: str) -> None:
+        super().__init__(method, 0, f"malformed answer: {what}")
+
+
 class SessionClosed(ConnectionError):
     """The request could not complete because the connection went away."""
 
@@ -75,6 +88,7 @@ class SessionHandler(Protocol):
     def on_bytes(self, data: bytes, tsc: int) -> None: ...
     async def on_ready(self, session: DeribitSession) -> None: ...
     def on_lost(self, reason: str) -> None: ...
+    def messages_received(self) -> int: ...  # complete messages taken so far (liveness: must keep moving)
 
 
 class DeribitSession:
@@ -92,6 +106,10 @@ class DeribitSession:
         self.rate_limited = 0
         self.refreshes = 0
         self.test_requests = 0
+        self.liveness_drops = 0
+        self.last_error = ""
+        self._timeouts_in_row = 0
+        self._watchdog: asyncio.Task[None] | None = None
         self.credit = credits.new_budget(credit_cfg, monotonic_ns())
         self._next_id = 1
         self.last_request_id = 0  # the id of the latest request sent
@@ -112,7 +130,7 @@ class DeribitSession:
         self._lost.set()
         if self.transport is not None:
             self.transport.close()
-        for task in (self._refresh_task, self._runner):
+        for task in (self._refresh_task, self._watchdog, self._runner):
             if task is not None and not task.done():
                 task.cancel()
                 try:
@@ -132,8 +150,11 @@ class DeribitSession:
             failed.cancel()
         if self.failed is not None:
             raise self.failed
+        if self._runner is not None and self._runner.done() and not self._runner.cancelled():
+            self._runner.result()  # the session loop itself died: raise its exception
         if not self.ready.is_set():
-            raise asyncio.TimeoutError(f"no session with {self.url} within {timeout_s:g}s")
+            why = f" (last error: {self.last_error})" if self.last_error else ""
+            raise asyncio.TimeoutError(f"no session with {self.url} within {timeout_s:g}s{why}")
 
     def drop_connection(self) -> None:
         """Close the socket as if the network failed (the session reconnects); for the CLI and tests."""
@@ -142,23 +163,29 @@ class DeribitSession:
 
     async def _run(self) -> None:
         attempt = 0
+        stable_ns = 2 * self.cfg.reconnect_max_ms * 1_000_000
         while not self._stop.is_set():
+            up_since = 0
             try:
                 await self._connect_once()
-                attempt = 0
+                up_since = monotonic_ns()
                 await self._lost.wait()
             except VenueError as exc:
-                log.warning("session: %s", exc)
+                self._note_error(exc)
                 if exc.method == "public/auth" and exc.code in FATAL_AUTH_CODES:
                     self.failed = exc
                     self._failed.set()
                     self._stop.set()
-            except (TransportError, SessionClosed, asyncio.TimeoutError, OSError) as exc:
-                log.warning("session: %s", exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure ends this connection, never the session
+                self._note_error(exc)
             finally:
                 self._teardown()
             if self._stop.is_set():
                 break
+            if up_since and monotonic_ns() - up_since >= stable_ns:
+                attempt = 0  # only a connection that stayed up resets the backoff
             self.reconnects += 1
             delay = min(self.cfg.reconnect_max_ms, self.cfg.reconnect_min_ms * 2 ** min(attempt, 16)) / 1e3
             attempt += 1
@@ -167,8 +194,13 @@ class DeribitSession:
             except asyncio.TimeoutError:
                 pass
 
+    def _note_error(self, exc: BaseException) -> None:
+        self.last_error = describe(exc)
+        log.warning("session: %s", self.last_error)
+
     async def _connect_once(self) -> None:
         self._lost.clear()
+        self._timeouts_in_row = 0
         self.transport = await WsTransport.open(self.url, self._on_bytes, self._on_transport_lost,
                                                 self.cfg.socket_profile)
         self.connected.set()
@@ -180,19 +212,39 @@ class DeribitSession:
         if self.cfg.cancel_on_disconnect:
             await self.request("private/enable_cancel_on_disconnect", {"scope": "connection"})
         got = await self.request("private/subscribe", {"channels": self.channels})
-        missing = set(self.channels) - set(got or [])
+        if got is not None and not isinstance(got, list):
+            raise MalformedAnswer("private/subscribe", f"result is a {type(got).__name__}, not a list")
+        missing = set(self.channels) - {c for c in got or [] if isinstance(c, str)}
         if missing:
             raise VenueError("private/subscribe", NOT_SUBSCRIBED, f"not subscribed: {sorted(missing)}")
         await self.handler.on_ready(self)
         self.ready.set()
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch_liveness(), name="deribit-liveness")
         log.info("session ready (%d channels, reconnects=%d)", len(self.channels), self.reconnects)
+
+    async def _watch_liveness(self) -> None:
+        """Drop the connection when no complete message arrived for two heartbeat intervals."""
+        window_ns = 2 * self.cfg.heartbeat_s * 1_000_000_000
+        seen, since = self.handler.messages_received(), monotonic_ns()
+        while not self._lost.is_set():
+            await asyncio.sleep(min(1.0, self.cfg.heartbeat_s / 4))
+            count = self.handler.messages_received()
+            if count != seen:
+                seen, since = count, monotonic_ns()
+            elif monotonic_ns() - since > window_ns:
+                self.liveness_drops += 1
+                self.last_error = f"no message from the venue for {2 * self.cfg.heartbeat_s}s (two heartbeats)"
+                log.warning("session: %s: reconnecting", self.last_error)
+                self.drop_connection()
+                return
 
     def _teardown(self) -> None:
         self.ready.clear()
         self.connected.clear()
-        if self._refresh_task is not None:
-            self._refresh_task.cancel()
-            self._refresh_task = None
+        for task in (self._refresh_task, self._watchdog):
+            if task is not None:
+                task.cancel()
+        self._refresh_task = self._watchdog = None
         if self.transport is not None:
             self.transport.close()
             self.transport = None
@@ -210,9 +262,13 @@ class DeribitSession:
                 fut.set_exception(SessionClosed(f"{method}: {why}"))
 
     # --- token refresh ---
-    def _schedule_refresh(self, auth: dict) -> None:
-        self._refresh_token = auth.get("refresh_token", "")
-        expires = float(auth.get("expires_in", 0) or 0)
+    def _schedule_refresh(self, auth: Any) -> None:
+        if not isinstance(auth, dict):
+            raise MalformedAnswer("public/auth", f"result is a {type(auth).__name__}, not an object")
+        token, expires = auth.get("refresh_token", ""), auth.get("expires_in", 0) or 0
+        if not isinstance(token, str) or not isinstance(expires, (int, float)) or not 0 <= expires < 1e9:
+            raise MalformedAnswer("public/auth", "refresh_token or expires_in of the wrong type or range")
+        self._refresh_token = token
         if self._refresh_token and expires > 0:
             self._refresh_task = asyncio.get_running_loop().create_task(self._refresh_after(expires * 0.8))
 
@@ -248,7 +304,16 @@ class DeribitSession:
             if on_sent is not None:
                 on_sent(self.last_request_id)
             try:
-                return await asyncio.wait_for(fut, timeout)
+                result = await asyncio.wait_for(fut, timeout)
+                self._timeouts_in_row = 0
+                return result
+            except asyncio.TimeoutError:
+                self._timeouts_in_row += 1
+                if self._timeouts_in_row >= 2:  # the venue stopped answering: a new connection, not more waiting
+                    self.last_error = f"{method}: two requests in a row without an answer"
+                    log.warning("session: %s: reconnecting", self.last_error)
+                    self.drop_connection()
+                raise asyncio.TimeoutError(f"{method}: no answer within {timeout:g}s") from None
             except VenueError as exc:
                 if exc.code != TOO_MANY_REQUESTS or attempt == retries:
                     raise
@@ -282,7 +347,7 @@ class DeribitSession:
             if not fut.done():
                 err = msg.get("error")
                 if err is not None:
-                    fut.set_exception(VenueError(method, int(err.get("code", 0)), str(err.get("message", ""))))
+                    fut.set_exception(venue_error(method, err))
                 else:
                     fut.set_result(msg.get("result"))
             return True
@@ -293,6 +358,22 @@ class DeribitSession:
                 fut.add_done_callback(_ignore_result)
             return True
         return False
+
+
+def venue_error(method: str, err: Any) -> VenueError:
+    """The exception for a JSON-RPC ``error`` member, whatever its shape (a venue may send anything)."""
+    if not isinstance(err, dict):
+        return MalformedAnswer(method, f"error is a {type(err).__name__}, not an object")
+    code, message = err.get("code"), err.get("message", "")
+    if not isinstance(code, int) or isinstance(code, bool):
+        return MalformedAnswer(method, f"error code {str(code)[:40]!r} is not an integer")
+    return VenueError(method, code, str(message)[:500])
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` (a TimeoutError's message is often empty: the type alone would say nothing)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _ignore_result(fut: asyncio.Future[Any]) -> None:

@@ -124,13 +124,25 @@ def free_udp_pair(attempts: int = 50) -> int:
     raise VenueError("no free UDP port pair for the simulator's multicast feed")
 
 
-def testnet() -> Venue:
-    """Deribit testnet with keys from TICKWIRE_CLIENT_ID / TICKWIRE_CLIENT_SECRET."""
+def testnet(url: str = TESTNET_WS) -> Venue:
+    """Deribit testnet (or another Deribit API endpoint at ``url``, config ``session.url``) with keys from
+    TICKWIRE_CLIENT_ID / TICKWIRE_CLIENT_SECRET; the HTTP API is the same host and port, ``/ws/api/v2`` ->
+    ``/api/v2``."""
     try:
         creds = Credentials.from_env()
     except ValueError as exc:
         raise VenueError(f"--venue testnet: {exc}") from None
-    return Venue(TESTNET_WS, TESTNET_HTTP, creds, False)
+    return Venue(url, http_url(url), creds, False)
+
+
+def http_url(ws_url: str) -> str:
+    """The HTTP API root that belongs to a Deribit WebSocket URL (ws -> http, wss -> https, /ws/api/v2 ->
+    /api/v2)."""
+    scheme, rest = ws_url.split("://", 1)
+    host, _, path = rest.partition("/")
+    path = "/" + path
+    path = path[3:] if path.startswith("/ws/") else path
+    return f"{'https' if scheme == 'wss' else 'http'}://{host}{path.rstrip('/') or '/api/v2'}"
 
 
 def fetch_instruments(http: str, names: tuple[str, ...], timeout_s: float = 10.0) -> list[dict]:

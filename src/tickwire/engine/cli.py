@@ -33,7 +33,7 @@ def run(
 
     from tickwire.config import ConfigError, load, parse_duration
     from tickwire.engine.report import print_run
-    from tickwire.engine.run import run as run_engine
+    from tickwire.engine.run import RunFailed, run as run_engine
     from tickwire.deribit.session import VenueError
     from tickwire.engine.strategy import StrategyLoadError, load_strategy
     from tickwire.deribit.transport import TransportError
@@ -51,6 +51,9 @@ def run(
     except (ConfigError, StrategyLoadError, VenueStartError, VenueError, TransportError, TimeoutError) as exc:
         typer.echo(f"tickwire run: {exc}", err=True)
         raise typer.Exit(2) from None
+    except RunFailed as exc:
+        typer.echo(f"tickwire run: failed: {exc}", err=True)
+        raise typer.Exit(3) from None
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2))
     else:

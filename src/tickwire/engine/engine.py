@@ -5,11 +5,10 @@ decode (netstack.deribit_json), book, numba strategy, risk, encode, send. Order 
 records; what the compiled decoder does not take (user.orders, user.trades, portfolio, slow-path answers,
 heartbeats) is handled here with orjson.
 
-Slow-path duties: order answers and notifications drive the order state machine (tickwire.engine.orders);
-fills drive positions; every ``position_poll_ms`` private/get_positions is reconciled; requests without an
-answer in time are resolved with private/get_order_state (or the open-orders list for an order the venue has
-not acknowledged yet), never resent; a change_id gap resubscribes the book channel (a fresh snapshot); after
-a reconnect, open orders, fills and positions are reconciled so that no order is lost or duplicated.
+Slow-path duties live in two mixins: :mod:`tickwire.engine.answers` (order answers and notifications drive the
+order state machine, validated fills drive positions) and :mod:`tickwire.engine.reconcile` (reconciliation after
+a reconnect, position polling, request timeouts, book resyncs, supervised background tasks). A malformed venue
+message is counted and dropped (``bad_messages``), never a reason to drop the connection.
 The kill switch (breach, disconnect, signal, CLI) stops new orders and sends private/cancel_all.
 """
 from __future__ import annotations
@@ -26,25 +25,22 @@ from tickwire.config import EngineConfig
 from tickwire.engine import risk
 from tickwire.deribit import credits
 from tickwire.engine import orders as om
+from tickwire.engine.answers import OrderAnswers
+from tickwire.engine.reconcile import VENUE_TROUBLE, Reconciler
 from tickwire.md.book import Books, book_clear, book_top
-from tickwire.engine.hotpath import (
-    ORDER_ID_BASE, REQ_CANCEL, REQ_CANCEL_ALL, REQ_EDIT, REQ_NEW, HotPass, HotState, new_order_path, new_receive,
-    no_strategy,
-)
-from tickwire.engine.binlog import LOG_REFUSED, BinLogWriter, binlog_stages
+from tickwire.engine.hotpath import HotPass, HotState, new_order_path, new_receive, no_strategy
 from tickwire.engine.positions import PositionBook
-from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Probes, stamp_kernel_rx
-from tickwire.deribit.errors import NOT_OPEN_CODES, TOO_MANY_REQUESTS
-from tickwire.deribit.session import DeribitSession, SessionClosed, VenueError
+from tickwire.engine.binlog import BinLogWriter, binlog_stages
+from tickwire.engine.probes import Probes, stamp_kernel_rx
+from tickwire.deribit.session import DeribitSession, SessionClosed
 from tickwire.engine.strategy import BookView, NumbaStrategy, OrderView, Strategy, new_market, write_actions
 from tickwire.native import lib
 from tickwire.deribit.instruments import InstrumentTable
 from tickwire.netstack import ws
-from tickwire.types import (
-    BOOK_NO_PRICE, C_DUPLICATES, C_FILLS, C_KILLS, C_POSITION_FIXES, C_RATE_LIMITED, C_RECONNECTS,
-    C_REJECTS, C_TIMEOUTS, COUNTER_NAMES, N_COUNTERS, ORD_PENDING_CANCEL, ORD_PENDING_NEW, ORD_PENDING_REPLACE,
-    ORDER_RESP_DTYPE, OST_NAMES, RESP_ERROR, RESP_ORDER, SIDE_BUY, SIDE_SELL,
-)
+from tickwire.types import BOOK_NO_PRICE, C_KILLS, C_RECONNECTS, COUNTER_NAMES, N_COUNTERS
+
+# what a malformed venue message can raise in slow-path code that validation missed: the message is dropped
+MESSAGE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, UnicodeError)
 
 log = logging.getLogger("tickwire.engine")
 
@@ -61,7 +57,7 @@ class Instrument:
         self.currency = str(info.get("base_currency") or self.settlement)
 
 
-class Engine:
+class Engine(OrderAnswers, Reconciler):
     """One engine: books, orders, positions, risk, a strategy, probes; driven by a DeribitSession."""
 
     def __init__(self, cfg: EngineConfig, instruments: list[Instrument], strategy_cls: type,
@@ -97,9 +93,8 @@ class Engine:
         self.kill_reasons: set[str] = set()
         self.session: DeribitSession | None = None
         self._read_tsc = 0
-        self._mismatch: dict[str, float] = {}
-        self._queries: set[int] = set()  # cids with a state query in flight
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._init_answers(order_capacity)
+        self._init_reconcile()
         self.strategy = strategy_cls(self, **dict(cfg.strategy_params))
         if isinstance(self.strategy, NumbaStrategy):
             kernel, self.params = type(self.strategy).kernel, self.strategy.params_array()
@@ -170,7 +165,7 @@ class Engine:
         first_pass = self.probes.passes
         while True:
             ns, n_resp, n_fb, tx_len, sent = self.compiled_pass(buf, tsc, fd)
-            self.after_pass(n_resp, n_fb, tx_len, sent)
+            self.after_pass(ns, n_resp, n_fb, tx_len, sent)
             if ns < self.spans.shape[0]:
                 break
             buf = self._empty
@@ -182,19 +177,26 @@ class Engine:
             if self.session is not None:
                 self.session.drop_connection()
 
-    def after_pass(self, n_resp: int, n_fb: int, tx_len: int, sent: int, read_tsc: int = 0) -> None:
+    def after_pass(self, ns: int, n_resp: int, n_fb: int, tx_len: int, sent: int, read_tsc: int = 0) -> None:
         """The slow-path part of one compiled pass (either driver): send what it could not, then the order
-        answers and messages it handed over, then the changed books it leaves to Python. ``read_tsc``: when the
-        bytes were read (answers' round trips end there), if not already set by :meth:`on_bytes`."""
+        answers and messages it handed over (a malformed one is counted and dropped), then the changed books it
+        leaves to Python. ``read_tsc``: when the bytes were read (answers' round trips end there), if not already
+        set by :meth:`on_bytes`."""
         if read_tsc:
             self._read_tsc = read_tsc
         self._flush(tx_len, sent)
         if self.binlog is not None:
             binlog_stages(self.binlog.words, self.binlog.rec, self.probes.stages, self.probes.passes)
         for k in range(n_resp):
-            self._on_resp(self.resps[k])
+            try:
+                self._on_resp(self.resps[k], ns)
+            except MESSAGE_ERRORS as exc:
+                self._malformed(f"answer {int(self.resps[k]['req_id'])}: {type(exc).__name__}: {exc}")
         for k in range(n_fb):
-            self._on_fallback(int(self.fb[k, 0]))
+            try:
+                self._on_fallback(int(self.fb[k, 0]))
+            except MESSAGE_ERRORS as exc:
+                self._malformed(f"{type(exc).__name__}: {exc}")
         if self.touched.any():
             self._after_books()
 
@@ -217,6 +219,10 @@ class Engine:
         ``op.tx[:tx_len]`` holds its frames."""
         return self.hot.read(buf, tsc, fd)
 
+    def messages_received(self) -> int:
+        """Complete WebSocket messages and control frames taken on this connection (the session's liveness)."""
+        return int(self.ws_st[ws.S_MSGS] + self.ws_st[ws.S_CTRL_FRAMES])
+
     def _on_fallback(self, span: int) -> None:
         src, off, ln, opcode = (int(x) for x in self.spans[span])
         if opcode == ws.OP_PING and self.session is not None and self.session.transport is not None:
@@ -224,55 +230,19 @@ class Engine:
             return
         if opcode != ws.OP_TEXT:
             return
-        area = self.rx if src == ws.SRC_RX else self.ctrl
-        try:
-            msg = orjson.loads(area[off:off + ln].tobytes())
-        except orjson.JSONDecodeError:
+        msg = self._span_json(src, off, ln)
+        if msg is None:
             log.warning("venue sent a message that is not JSON (%d bytes): ignored", ln)
-            return
-        if isinstance(msg, dict):
+        elif isinstance(msg, dict):
             self._on_json(msg)
 
-    def _on_resp(self, r: np.void) -> None:
-        """A JSON-RPC answer the compiled decoder turned into an ORDER_RESP record."""
-        rid = int(r["req_id"])
-        if rid >= ORDER_ID_BASE:
-            self._on_order_answer(rid, r)
-            self._refresh_exposure()
-            return
-        if self.session is None:
-            return
-        if r["kind"] == RESP_ERROR:
-            self.session.on_message({"id": rid, "error": {"code": int(r["err_code"]), "message": "error"}})
-        else:
-            self.session.on_message({"id": rid, "result": self._order_dict(r)})
-
-    def _resp_from_json(self, rid: int, msg: dict) -> np.void:
-        """An order answer the compiled decoder left to orjson, as the same ORDER_RESP record."""
-        r = np.zeros(1, ORDER_RESP_DTYPE)[0]
-        r["req_id"] = rid
-        r["us_out"] = int(msg.get("usOut", 0) or 0)
-        err = msg.get("error")
-        if err is not None:
-            r["kind"], r["err_code"] = RESP_ERROR, int(err.get("code", 0) or 0)
-            return r
-        result = msg.get("result") or {}
-        order = result.get("order", result) if isinstance(result, dict) else {}
-        r["kind"] = RESP_ORDER
-        r["order_state"] = om.VENUE_STATES.get(order.get("order_state", ""), om.V_OPEN)
-        inst = self.index.get(order.get("instrument_name", ""), -1)
-        lot = self.inst[inst].lot_size if inst >= 0 else 1.0
-        r["filled"] = round(float(order.get("filled_amount", 0) or 0) / lot)
-        raw = str(order.get("order_id", "")).encode()[: r["oid"].shape[0]]
-        r["oid"][: len(raw)] = np.frombuffer(raw, np.uint8)
-        r["oid_len"] = len(raw)
-        return r
-
-    @staticmethod
-    def _order_dict(r: np.void) -> dict:
-        """The fields of a decoded order answer, as the Order object keys (for slow-path callers)."""
-        return {"order_id": bytes(r["oid"][: r["oid_len"]]).decode(), "order_state": OST_NAMES[int(r["order_state"])],
-                "filled_lots": int(r["filled"]), "last_update_timestamp": int(r["us_out"]) // 1000}
+    def _span_json(self, src: int, off: int, ln: int) -> Any:
+        """The JSON value of one deframed message (valid until the next read), None when it is not JSON."""
+        area = self.rx if src == ws.SRC_RX else self.ctrl
+        try:
+            return orjson.loads(area[off:off + ln].tobytes())
+        except orjson.JSONDecodeError:
+            return None
 
     def _flush(self, tx_len: int, sent: int) -> None:
         """Whatever the compiled path framed but could not write directly goes through the transport."""
@@ -285,7 +255,7 @@ class Engine:
     def _after_books(self) -> None:
         for inst in np.flatnonzero(self.touched):
             if self.touched[inst] == 2:
-                self._spawn(self._resync(int(inst)))
+                self._start_resync(int(inst))
             elif self.py_strategy is not None:
                 bp, bq, ap, aq = book_top(self.books.px, self.books.qty, self.books.state, inst)
                 st = self.books.state[inst]
@@ -305,143 +275,6 @@ class Engine:
         tx_len, sent = self.hot.send(n, fd)
         self._flush(tx_len, sent)
         return tx_len
-
-    # --- slow path: everything orjson decoded ---
-    def _on_json(self, msg: dict) -> None:
-        if self.session is not None and self.session.on_message(msg):
-            return
-        rid = msg.get("id")
-        if isinstance(rid, int) and rid >= ORDER_ID_BASE:
-            self._on_order_answer(rid, self._resp_from_json(rid, msg))
-            self._refresh_exposure()
-            return
-        if msg.get("method") != "subscription":
-            return
-        params = msg.get("params") or {}
-        channel, data = params.get("channel", ""), params.get("data")
-        if channel.startswith("user.orders."):
-            for order in data if isinstance(data, list) else [data]:
-                self._apply_order(order)
-            self._refresh_exposure()
-        elif channel.startswith("user.trades."):
-            self._apply_trades(data or [])
-        elif channel.startswith("user.portfolio."):
-            self.portfolio = data or {}
-        elif channel.startswith("trades.") and self.py_strategy is not None:
-            inst = self.index.get(channel.split(".")[1], -1)
-            for t in data or []:
-                if inst >= 0:
-                    side = SIDE_BUY if t.get("direction") == "buy" else SIDE_SELL
-                    self.submit(self.py_strategy.on_trade(inst, side,
-                                                          round(float(t["price"]) / self.inst[inst].tick_size),
-                                                          round(float(t["amount"]) / self.inst[inst].lot_size)))
-
-    def _slot_of(self, cid: int) -> int:
-        slot = cid & (self.orders.shape[0] - 1)
-        return slot if self.orders[slot]["cid"] == cid and self.orders[slot]["state"] != 0 else -1
-
-    def _cid_of(self, label: str | None) -> int:
-        if not label or not label.startswith(self.label):
-            return -1
-        try:
-            return int(label[len(self.label):])
-        except ValueError:
-            return -1
-
-    def _on_order_answer(self, rid: int, r: np.void) -> None:
-        cid, kind = divmod(rid - ORDER_ID_BASE, 4)
-        slot = self._slot_of(cid) if kind != REQ_CANCEL_ALL else -1
-        if slot < 0:
-            return
-        o = self.orders[slot]
-        error = r["kind"] == RESP_ERROR
-        if kind == REQ_NEW:
-            if o["ack_tsc"] == 0:
-                o["ack_tsc"] = self._read_tsc
-                self.probes.add_rtt(RTT_ORDER, int(o["sent_tsc"]), self._read_tsc, rid)
-            if error:
-                self._refused(int(r["err_code"]))
-                om.apply_local(self.orders, slot, om.L_NEW_REFUSED)
-            else:
-                self._apply_record(slot, r)
-        elif kind == REQ_CANCEL:
-            if error:
-                code = int(r["err_code"])
-                if code not in NOT_OPEN_CODES:
-                    self._refused(code)
-                om.apply_local(self.orders, slot, om.L_CANCEL_REFUSED)
-                self._spawn(self._query_order(cid))
-            else:
-                self._apply_record(slot, r)
-        elif kind == REQ_EDIT:
-            if error:
-                self._refused(int(r["err_code"]))
-            else:
-                self._apply_record(slot, r)
-            om.apply_local(self.orders, slot, om.L_EDIT_DONE)  # edited or refused: it rests (or it finished)
-            if error:
-                self._spawn(self._query_order(cid))  # the price/amount we hold may be the refused ones
-        self._notify(slot)
-
-    def _apply_record(self, slot: int, r: np.void) -> None:
-        o = self.orders[slot]
-        if o["oid_len"] == 0 and r["oid_len"]:
-            o["oid"][:] = r["oid"]
-            o["oid_len"] = r["oid_len"]
-        self._venue_update(slot, int(r["order_state"]), int(r["filled"]), int(r["us_out"]) // 1000)
-
-    def _venue_update(self, slot: int, vstate: int, vfilled: int, ts_ms: int) -> None:
-        if om.apply_venue(self.orders, slot, vstate, vfilled, ts_ms):
-            self.counters[C_FILLS] += 1
-
-    def _refused(self, code: int) -> None:
-        self.counters[C_REJECTS] += 1
-        if self.binlog is not None:
-            self.binlog.put(LOG_REFUSED, code)
-        if code == TOO_MANY_REQUESTS:  # our credit mirror was optimistic: stop until it refills
-            self.counters[C_RATE_LIMITED] += 1
-            credits.drain(self.cstate, credits.MATCHING, monotonic_ns())
-
-    def _apply_order(self, order: dict, cid: int = -1) -> int:
-        """Apply a venue Order object (notification or query); returns the slot or -1 if not ours."""
-        cid = cid if cid >= 0 else self._cid_of(order.get("label"))
-        slot = self._slot_of(cid) if cid >= 0 else -1
-        if slot < 0:
-            return -1
-        o = self.orders[slot]
-        inst = self.inst[int(o["inst"])]
-        if o["oid_len"] == 0 and order.get("order_id"):
-            raw = str(order["order_id"]).encode()[: o["oid"].shape[0]]
-            o["oid"][: len(raw)] = np.frombuffer(raw, np.uint8)
-            o["oid_len"] = len(raw)
-        vstate = om.VENUE_STATES.get(order.get("order_state", ""), om.V_OPEN)
-        if "filled_lots" in order:
-            vfilled = int(order["filled_lots"])
-        else:
-            vfilled = round(float(order.get("filled_amount", 0) or 0) / inst.lot_size)
-        before = int(o["state"])
-        self._venue_update(slot, vstate, vfilled, int(order.get("last_update_timestamp", 0) or 0))
-        if before == ORD_PENDING_REPLACE and int(o["state"]) == ORD_PENDING_REPLACE and order.get("replaced"):
-            om.apply_local(self.orders, slot, om.L_EDIT_DONE)
-        if int(o["state"]) != before:
-            self._notify(slot)
-        return slot
-
-    def _apply_trades(self, trades: list[dict]) -> None:
-        changed = False
-        for t in trades:
-            if self._cid_of(t.get("label")) < 0 and t.get("label"):
-                continue  # another client's trade on this account: positions reconcile covers it
-            if self.positions.on_trade(t):
-                changed = True
-            else:
-                self.counters[C_DUPLICATES] += 1
-        if changed:
-            self._refresh_exposure()
-
-    def _notify(self, slot: int) -> None:
-        if self.py_strategy is not None:
-            self.submit(self.py_strategy.on_order(self._view(self.orders[slot])))
 
     def _refresh_exposure(self) -> None:
         risk.recompute_exposure(self.orders, self.rstate, self.expo)
@@ -482,150 +315,6 @@ class Engine:
         self.bid[:] = 0
         self.ask[:] = 0
 
-    async def on_ready(self, session: DeribitSession) -> None:
-        """(Re)connected and subscribed: reconcile orders, fills and positions with the venue."""
-        self.session = session
-        reconnect = self.counters[C_RECONNECTS] > 0
-        await self._reconcile_orders(reconnect)
-        await self._poll_positions(force=True)
-        self._refresh_exposure()
-        self._rearm_after_disconnect()
-
-    async def _reconcile_orders(self, reconnect: bool) -> None:
-        assert self.session is not None
-        venue: dict[int, dict] = {}
-        for name in self.instruments:
-            for order in await self.session.request("private/get_open_orders_by_instrument",
-                                                    {"instrument_name": name}) or []:
-                cid = self._cid_of(order.get("label"))
-                if cid >= 0:
-                    if cid in venue:
-                        self.counters[C_DUPLICATES] += 1
-                    venue[cid] = order
-            trades = await self.session.request("private/get_user_trades_by_instrument",
-                                                {"instrument_name": name, "count": 1000, "sorting": "desc"})
-            self._apply_trades([t for t in (trades or {}).get("trades", []) if self._cid_of(t.get("label")) >= 0])
-        for order in venue.values():
-            self._apply_order(order)
-        for slot in np.flatnonzero([om.is_live(s) for s in self.orders["state"]]):
-            o = self.orders[slot]
-            cid = int(o["cid"])
-            if cid in venue:
-                continue
-            if o["oid_len"]:
-                await self._query_order(cid)
-            elif reconnect and self.cfg.session.cancel_on_disconnect:
-                # never acknowledged, not open on the venue: its request died with the old connection, or
-                # cancel-on-disconnect removed it; fills (if any) were applied from the trade history above
-                om.apply_venue(self.orders, int(slot), om.V_CANCELLED, int(o["filled"]), int(o["last_ts"]) + 1)
-        self._refresh_exposure()
-
-    async def _query_order(self, cid: int) -> None:
-        """Resolve an order whose answer is late or was refused: private/get_order_state, never a resend."""
-        slot = self._slot_of(cid)
-        if slot < 0 or cid in self._queries or self.session is None:
-            return
-        o = self.orders[slot]
-        self._queries.add(cid)
-        try:
-            if o["oid_len"]:
-                order = await self.session.request("private/get_order_state",
-                                                   {"order_id": bytes(o["oid"][: o["oid_len"]]).decode()})
-                self._apply_order(order or {}, cid)
-            else:
-                name = self.instruments[int(o["inst"])]
-                for order in await self.session.request("private/get_open_orders_by_instrument",
-                                                        {"instrument_name": name}) or []:
-                    if self._cid_of(order.get("label")) == cid:
-                        self._apply_order(order)
-        except (VenueError, SessionClosed, asyncio.TimeoutError) as exc:
-            log.info("order state query for %s%d failed: %s", self.label, cid, type(exc).__name__)
-        finally:
-            self._queries.discard(cid)
-            self._refresh_exposure()
-
-    async def _resync(self, inst: int) -> None:
-        """A change_id gap: resubscribe the book channel; the venue answers with a fresh snapshot."""
-        if self.session is None or not self.session.ready.is_set():
-            return
-        channel = f"book.{self.instruments[inst]}.{self.cfg.session.book_interval}"
-        log.info("change_id gap on %s: resubscribing", channel)
-        try:
-            await self.session.request("private/unsubscribe", {"channels": [channel]})
-            await self.session.request("private/subscribe", {"channels": [channel]})
-        except (VenueError, SessionClosed, asyncio.TimeoutError) as exc:
-            log.warning("resync of %s failed (%s): reconnecting", channel, type(exc).__name__)
-            self.session.drop_connection()
-
-    # --- periodic work ---
-    async def _poll_positions(self, force: bool = False) -> None:
-        assert self.session is not None
-        for ccy in sorted({i.currency for i in self.inst}):
-            start = int(lib.tw_rdtsc())
-            sent: list[int] = []
-            venue = await self.session.request("private/get_positions", {"currency": ccy, "kind": "future"},
-                                               on_sent=sent.append)
-            self.probes.add_rtt(RTT_POSITION, start, self._read_tsc, sent[-1] if sent else 0)
-            self._reconcile_positions(venue or [], force)
-
-    def _reconcile_positions(self, venue: list[dict], force: bool) -> None:
-        """Adopt the venue's size when it differs twice in a row with the same value (a fill may be in flight)."""
-        mismatched = {}
-        for p in venue:
-            name = p.get("instrument_name")
-            mine = self.positions.positions.get(name)
-            if mine is not None and abs(mine.size - float(p.get("size", 0.0))) > 1e-9:
-                mismatched[name] = float(p.get("size", 0.0))
-        confirmed = [p for p in venue if p.get("instrument_name") in mismatched
-                     and (force or self._mismatch.get(p["instrument_name"]) == mismatched[p["instrument_name"]])]
-        if confirmed:
-            fixed = self.positions.reconcile(confirmed, in_flight=False)
-            self.counters[C_POSITION_FIXES] += len(fixed)
-            self._refresh_exposure()
-        self._mismatch = {k: v for k, v in mismatched.items() if k not in {p["instrument_name"] for p in confirmed}}
-
-    def _check_timeouts(self) -> None:
-        timeout_ticks = self.cfg.session.request_timeout_ms * 1e-3 * self.probes.tsc_hz
-        now = int(lib.tw_rdtsc())
-        for slot in np.flatnonzero(np.isin(self.orders["state"], (ORD_PENDING_NEW, ORD_PENDING_CANCEL))):
-            o = self.orders[slot]
-            waiting = o["state"] == ORD_PENDING_NEW and o["ack_tsc"] == 0 or o["state"] == ORD_PENDING_CANCEL
-            if waiting and now - int(o["sent_tsc"]) > timeout_ticks and int(o["cid"]) not in self._queries:
-                self.counters[C_TIMEOUTS] += 1
-                o["sent_tsc"] = now  # next check one timeout later
-                self._spawn(self._query_order(int(o["cid"])))
-
-    async def run_timers(self) -> None:
-        """Position polling, timeouts, Python-tier timers and masking-key refresh, until cancelled."""
-        period = self.cfg.position_poll_ms / 1e3
-        next_timer = 0
-        while True:
-            await asyncio.sleep(period)
-            if self.session is None or not self.session.ready.is_set():
-                continue
-            try:
-                await self._poll_positions()
-            except (VenueError, SessionClosed, asyncio.TimeoutError) as exc:
-                log.info("position poll failed: %s", type(exc).__name__)
-            self._check_timeouts()
-            self._check_binlog()
-            self.op.refill_keys()
-            now = monotonic_ns()
-            if self.py_strategy is not None and self.py_strategy.timer_ms and now >= next_timer:
-                next_timer = now + self.py_strategy.timer_ms * 1_000_000
-                self.submit(self.py_strategy.on_timer(now))
-
-    def _check_binlog(self) -> None:
-        """A dead log writer means the engine runs unobserved: stop quoting and say why (once)."""
-        if self.binlog is not None and "binlog writer died" not in self.kill_reasons and not self.binlog.alive():
-            self.kill(f"binlog writer died: exit code {self.binlog.process.exitcode}, "
-                      f"{self.binlog.dropped()} record(s) refused")
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.append(task)
-        task.add_done_callback(self._tasks.remove)
-
     async def shutdown(self, timeout_s: float = 2.0) -> int:
         """Stop quoting, cancel everything, wait until the venue shows no open order; returns those left."""
         self.kill("shutdown")
@@ -638,7 +327,7 @@ class Engine:
                 for name in self.instruments:
                     left += len(await self.session.request("private/get_open_orders_by_instrument",
                                                            {"instrument_name": name}) or [])
-            except (VenueError, SessionClosed, asyncio.TimeoutError):
+            except VENUE_TROUBLE:
                 left = -1
             if left == 0:
                 break
@@ -650,7 +339,9 @@ class Engine:
     # --- results ---
     def counter_dict(self) -> dict[str, int]:
         out = {name: int(self.counters[i]) for i, name in enumerate(COUNTER_NAMES)}
+        out["bad_messages"], out["refused_fills"] = self.bad_messages, self.refused_fills
         if self.session is not None:
+            out["liveness_drops"] = self.session.liveness_drops
             out["reconnects"] = self.session.reconnects
             out["rate_limited"] += self.session.rate_limited
         return out

@@ -1,15 +1,20 @@
 """Positions from our fills, inverse-perpetual PnL, and reconciliation against the venue.
 
 Fills arrive twice (in the order response's ``trades`` and on user.trades) and possibly out of order, so they are
-de-duplicated by ``trade_id``. Inverse perpetuals (BTC-PERPETUAL) are sized in USD and settled in BTC:
+de-duplicated by ``trade_id``: the newest ``SEEN_TRADES`` ids are remembered (a ring plus a set, so memory stays
+bounded however long the session runs; a fill older than that is covered by position reconciliation). Inverse perpetuals (BTC-PERPETUAL) are sized in USD and settled in BTC:
 a long of ``q`` USD entered at ``e`` and closed at ``x`` makes ``q * (1/e - 1/x)`` BTC; the entry price of a
 growing position is the harmonic mean of the fill prices weighted by USD (what Deribit reports).
 """
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass, field
 
 from tickwire.types import SIDE_BUY, SIDE_SELL
+
+SEEN_TRADES = 1 << 16
 
 
 @dataclass
@@ -57,22 +62,40 @@ class PositionBook:
     positions: dict[str, Position] = field(default_factory=dict)
     seen_trades: set[str] = field(default_factory=set)
     corrections: int = 0
+    seen_capacity: int = SEEN_TRADES
+    _seen_order: deque[str] = field(default_factory=deque, repr=False)
 
     def __post_init__(self) -> None:
         for name in self.instruments:
             self.positions.setdefault(name, Position(name))
 
+    def seen(self, trade_id: str) -> bool:
+        """True when this trade id was applied (among the newest ``seen_capacity``)."""
+        return trade_id in self.seen_trades
+
     def on_trade(self, trade: dict) -> bool:
-        """Apply a user trade (Deribit UserTrade object) once; False for a duplicate or a foreign instrument."""
+        """Apply a user trade (Deribit UserTrade object) once; False for a duplicate, a foreign instrument or an
+        impossible fill (price or amount not a positive finite number, direction not buy/sell)."""
         tid = str(trade.get("trade_id", ""))
         name = trade.get("instrument_name", "")
-        if not tid or tid in self.seen_trades or name not in self.positions:
+        price, amount, fee = trade.get("price"), trade.get("amount"), trade.get("fee", 0.0) or 0.0
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (price, amount, fee)):
+            return False  # JSON numbers only: no strings, no null
+        if (not tid or tid in self.seen_trades or name not in self.positions
+                or trade.get("direction") not in ("buy", "sell")
+                or not (math.isfinite(price) and math.isfinite(amount) and math.isfinite(fee))
+                or price <= 0 or amount <= 0):
             return False
-        self.seen_trades.add(tid)
+        self._remember(tid)
         side = SIDE_BUY if trade["direction"] == "buy" else SIDE_SELL
-        self.positions[name].apply_fill(side, float(trade["price"]), float(trade["amount"]),
-                                        float(trade.get("fee", 0.0) or 0.0))
+        self.positions[name].apply_fill(side, float(price), float(amount), float(fee))
         return True
+
+    def _remember(self, tid: str) -> None:
+        if len(self._seen_order) >= self.seen_capacity:
+            self.seen_trades.discard(self._seen_order.popleft())
+        self._seen_order.append(tid)
+        self.seen_trades.add(tid)
 
     def reconcile(self, venue: list[dict], in_flight: bool) -> list[str]:
         """Compare with the venue's positions; adopt the venue's size when we differ and no fill is in flight.

@@ -27,7 +27,8 @@ from tickwire.engine.engine import Engine, Instrument
 from tickwire.engine.driver import choose_driver
 from tickwire.engine.placement import GcSafePoints, place
 from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Summary, stage_deltas_ns, summarize
-from tickwire.deribit.session import Credentials, DeribitSession, SessionClosed, VenueError
+from tickwire.deribit.session import Credentials, DeribitSession, describe
+from tickwire.engine.reconcile import VENUE_TROUBLE
 from tickwire.engine.strategy import load_strategy
 from tickwire.types import (
     ST_BOOK, ST_DECODED, ST_ENCODED, ST_KERNEL_RX, ST_RECV, ST_RISK, ST_SENT, ST_STRATEGY,
@@ -36,6 +37,10 @@ from tickwire.types import (
 log = logging.getLogger("tickwire.run")
 
 LATENCY_ROWS = ("Order Placement", "Market Data", "Position Query")
+
+
+class RunFailed(RuntimeError):
+    """A background task of the run died (session loop, timers, an engine task): the run stops, loudly."""
 
 
 @dataclass
@@ -50,6 +55,7 @@ class RunResult:
     open_orders_left: int
     duration_s: float
     kill_reasons: list[str] = field(default_factory=list)
+    books: dict[str, dict[str, Any]] = field(default_factory=dict)
     samples: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     driver: str = ""  # which driver ran the hot path, and where
     rtt_by_id: dict[str, dict[int, float]] = field(default_factory=dict, repr=False)  # "order"/"position"
@@ -66,8 +72,8 @@ class RunResult:
                 self.stages], "wire_us": [s.as_dict() for s in self.wire], "wire_counts": self.wire_counts,
                 "wire_note": self.wire_note, "counters": self.counters, "positions": self.positions,
                 "venue_positions": self.venue_positions, "open_orders_left": self.open_orders_left,
-                "duration_s": self.duration_s, "kill_reasons": self.kill_reasons, "driver": self.driver,
-                "gc": self.gc}
+                "duration_s": round(self.duration_s, 3), "kill_reasons": self.kill_reasons, "driver": self.driver,
+                "books": self.books, "gc": self.gc}
 
 
 def label_prefix() -> str:
@@ -134,19 +140,18 @@ async def _trade(cfg: EngineConfig, venue: venues.Venue, engine: Engine, stop: a
     session = DeribitSession(venue.url, creds, engine.channels(), engine, cfg.session, cfg.credits)
     engine.session = session
     stop = stop or asyncio.Event()
-    session.start()
-    timers = asyncio.get_running_loop().create_task(engine.run_timers())
-    spinning = asyncio.get_running_loop().create_task(spin.run()) if spin is not None else None
-    collector = asyncio.get_running_loop().create_task(_gc_safe_points(gc_points))
+    runner = session.start()
+    timers = asyncio.get_running_loop().create_task(engine.run_timers(), name="engine-timers")
+    spinning = (asyncio.get_running_loop().create_task(spin.run(), name="spin-driver") if spin is not None
+                else None)
+    collector = asyncio.get_running_loop().create_task(_gc_safe_points(gc_points), name="gc-safe-points")
     t0 = time.monotonic()
     try:
         await session.wait_ready(30.0)
         if on_ready is not None:
             await on_ready(engine, session)
-        try:
-            await asyncio.wait_for(stop.wait(), cfg.duration_s)
-        except asyncio.TimeoutError:
-            pass
+        supervised = (runner, timers) + ((spinning,) if spinning is not None else ())
+        await _supervise(engine, stop, supervised, cfg.duration_s)
         elapsed = time.monotonic() - t0
         left = await engine.shutdown()
         md = np.zeros(0)
@@ -158,8 +163,8 @@ async def _trade(cfg: EngineConfig, venue: venues.Venue, engine: Engine, stop: a
                 for p in await session.request("private/get_positions", {"currency": ccy, "kind": "future"}) or []:
                     if p.get("instrument_name") in engine.index:
                         venue_pos[p["instrument_name"]] = float(p.get("size", 0.0))
-        except (VenueError, SessionClosed, asyncio.TimeoutError) as exc:
-            log.warning("after-run queries failed: %s", exc)
+        except VENUE_TROUBLE as exc:
+            log.warning("after-run queries failed: %s", describe(exc))
     finally:
         timers.cancel()
         if spinning is not None:
@@ -233,6 +238,28 @@ def _add_wire_figures(result: RunResult, wire: Any) -> None:
     result.wire = [summarize(name, ns) for name, ns in samples.items()]
     result.wire_counts = counts
     result.wire_note = wire.capture_error or ""
+
+
+async def _supervise(engine: Engine, stop: asyncio.Event, tasks: tuple[asyncio.Task[Any], ...],
+                     duration_s: float) -> None:
+    """Until ``stop`` or ``duration_s``; raises RunFailed as soon as a background task dies (the session loop,
+    the timers or the spin driver ending, or an engine task recording a failure): a run never ends 0 with a dead
+    task."""
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(engine.failed.wait())]
+    try:
+        await asyncio.wait([*waiters, *tasks], timeout=duration_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+    for task in tasks:
+        if task.done():
+            cause = task.exception() if not task.cancelled() else None
+            engine.kill("task died")
+            raise RunFailed(f"background task {task.get_name()} ended: "
+                            f"{describe(cause) if cause is not None else 'returned'}") from cause
+    if engine.failure is not None:
+        engine.kill("task died")
+        raise RunFailed(f"an engine task died: {describe(engine.failure)}") from engine.failure
 
 
 MCAST_CHANNELS = range(1, 22)  # Deribit's incremental channels: all joined, only the engine's instruments kept
@@ -338,13 +365,32 @@ def _result(engine: Engine, md: np.ndarray, venue_pos: dict[str, float], left: i
         latency=[summarize(LATENCY_ROWS[0], orders), summarize(LATENCY_ROWS[1], md),
                  summarize(LATENCY_ROWS[2], positions_q)],
         stages=stages, counters=engine.counter_dict(),
-        positions={name: {"size": pos.size, "average_price": pos.average_price, "realized_pnl": pos.realized_pnl,
-                          "floating_pnl": pos.floating_pnl(_mid(engine, k)), "fees": pos.fees, "fills": pos.fills}
+        positions={name: {"size": _round(pos.size), "average_price": _round(pos.average_price),
+                          "realized_pnl": _round(pos.realized_pnl), "floating_pnl": _round(pos.floating_pnl(
+                              _mid(engine, k))), "fees": _round(pos.fees), "fills": pos.fills}
                    for k, (name, pos) in enumerate(engine.positions.positions.items())},
-        venue_positions=venue_pos, open_orders_left=left, duration_s=elapsed,
-        kill_reasons=sorted(engine.kill_reasons - {"shutdown"}),
+        venue_positions={k: _round(v) for k, v in venue_pos.items()}, open_orders_left=left, duration_s=elapsed,
+        kill_reasons=sorted(engine.kill_reasons - {"shutdown"}), books=_books(engine),
         samples={"order_ns": orders, "md_ns": md, "position_ns": positions_q},
         rtt_by_id={"order": p.rtt_by_id_ns(RTT_ORDER), "position": p.rtt_by_id_ns(RTT_POSITION)})
+
+
+def _round(x: float) -> float:
+    """Sums of fills are binary floats (2999.6000000000004): 10 significant digits are all they carry."""
+    return float(f"{x:.10g}")
+
+
+def _books(engine: Engine) -> dict[str, dict[str, Any]]:
+    """The final book of each instrument: top of book in price units, validity, chain and error counts."""
+    out = {}
+    for k, inst in enumerate(engine.inst):
+        s = engine.books.summary(k)
+        out[inst.name] = {
+            "best_bid": _round(s["best_bid"] * inst.tick_size) if s["bids"] else None,
+            "best_ask": _round(s["best_ask"] * inst.tick_size) if s["asks"] else None,
+            "bid_levels": s["bids"], "ask_levels": s["asks"], "valid": bool(s["valid"]),
+            "last_change_id": s["last_change_id"], "gaps": s["gaps"], "errors": s["errors"]}
+    return out
 
 
 def _mid(engine: Engine, k: int) -> float:
@@ -374,7 +420,7 @@ def run(cfg: EngineConfig) -> RunResult:
             if venue.process is not None:
                 placement.pin_child(venue.process.pid)
         else:
-            venue = venues.testnet()
+            venue = venues.testnet(cfg.session.url or venues.TESTNET_WS)
         try:
             pid_file = _pid_file()
             pid_file.write_text(str(os.getpid()))

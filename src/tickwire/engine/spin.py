@@ -182,11 +182,11 @@ class SpinDriver:
             KILL_FLAG[0] = 0
             engine.kill("signal")
         elif reason == SPIN_WORK:
-            engine.after_pass(n_resp, n_fb, tx_len, sent, self._last_read_tsc())
+            engine.after_pass(ns, n_resp, n_fb, tx_len, sent, self._last_read_tsc())
             if ns == engine.spans.shape[0]:
                 engine.on_bytes(b"", int(lib.tw_rdtsc()))  # the rest of that read, through the same deframer
         elif reason != SPIN_TIME:
-            engine.after_pass(n_resp, n_fb, tx_len, sent)
+            engine.after_pass(ns, n_resp, n_fb, tx_len, sent)
             why = {SPIN_CLOSED: "closed by the venue", SPIN_OVERFLOW: "a frame larger than the receive buffer",
                    SPIN_ERROR: f"socket error {errno.errorcode.get(err, err)}"}[reason]
             log.warning("spin driver: connection %s: reconnecting", why)

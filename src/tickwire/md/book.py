@@ -15,7 +15,11 @@ Semantics (shared with the reference twin ``RefBook``, which the tests compare a
   otherwise ``n_gaps`` += 1 and ``valid = 0`` until the next snapshot (the caller resubscribes);
 - ``new`` of an existing price or ``change`` of a missing one sets the amount and counts an error; an amount <= 0
   deletes; ``delete`` of a missing price counts an error (or a drop when the side was truncated);
-- a side holds at most ``depth`` levels: the worst level is dropped (``truncated = 1``, ``n_dropped`` += 1).
+- a side holds at most ``depth`` levels: the worst level is dropped (``truncated = 1``, ``n_dropped`` += 1);
+- impossible data is refused, never applied: a price outside ``0 < price <= BOOK_MAX_PRICE`` ticks, a negative
+  amount, a negative change_id, or a change whose ``change_id`` is not above its ``prev_change_id`` (ids going
+  backwards). The book becomes invalid (``n_errors`` += 1) and ignores the rest of that message and everything
+  until the next snapshot, and the event reports GAP so that the caller resubscribes, as for a broken chain.
 
 All ``@njit`` functions take ``(px, qty, st, ...)`` so the engine, the multicast feed handler and replay share them.
 """
@@ -31,6 +35,8 @@ from tickwire.types import (
 
 # book_apply_level / book_apply_event results
 APPLIED, IGNORED, GAP, INCONSISTENT, DROPPED = 0, 1, 2, 3, 4
+BOOK_MAX_PRICE = 1 << 40  # ticks: 5.5e11 USD at BTC-PERPETUAL's 0.5 tick; anything above is a corrupt message
+_REFUSED = -2  # last_change_id while a refused message poisons the book until the next snapshot starts
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
@@ -169,6 +175,19 @@ def book_apply_level(px, qty, st, inst, side, action, price, amount):
 
 
 @njit(cache=True, _nrt=False)
+def book_event_possible(ev):
+    """False for data no venue can mean: a price outside (0, BOOK_MAX_PRICE] ticks, a negative amount, a negative
+    change_id, or a change message whose change_id does not move forward from its prev_change_id."""
+    if ev.change_id < 0 or ev.amount < 0:
+        return False
+    if ev.action != 0 and (ev.price <= 0 or ev.price > BOOK_MAX_PRICE):
+        return False
+    if ev.flags & EVF_FIRST and not ev.flags & EVF_SNAPSHOT and ev.change_id <= ev.prev_change_id:
+        return False
+    return True
+
+
+@njit(cache=True, _nrt=False)
 def book_apply_event(px, qty, st, ev):
     """Apply one EV_BOOK event record (EVENT_DTYPE), with the change_id chain. Returns APPLIED, IGNORED (book
     invalid: waiting for a snapshot), GAP (chain broken here: the book is now invalid), INCONSISTENT or DROPPED."""
@@ -178,6 +197,8 @@ def book_apply_event(px, qty, st, ev):
     if ev.flags & EVF_SNAPSHOT:
         if ev.flags & EVF_FIRST:
             book_clear(px, qty, st, inst)
+        elif st[inst].last_change_id == _REFUSED:
+            return IGNORED
     elif ev.flags & EVF_FIRST:
         if st[inst].valid == 0:
             return IGNORED
@@ -187,6 +208,11 @@ def book_apply_event(px, qty, st, ev):
             return GAP
     elif st[inst].valid == 0:
         return IGNORED
+    if not book_event_possible(ev):
+        book_clear(px, qty, st, inst)
+        st[inst].last_change_id = _REFUSED
+        st[inst].n_errors += 1
+        return GAP
     status = APPLIED
     if ev.action != 0:
         status = book_apply_level(px, qty, st, inst, ev.side, ev.action, ev.price, ev.amount)
@@ -301,11 +327,20 @@ class RefBook:
             if flags & EVF_FIRST:
                 self.sides = ({}, {})
                 self.last_change_id, self.valid, self.truncated = -1, False, False
+            elif self.last_change_id == _REFUSED:
+                return
         elif not self.valid:
             return
         elif flags & EVF_FIRST and prev_change_id != self.last_change_id:
             self.valid = False
             self.n_gaps += 1
+            return
+        impossible = (change_id < 0 or amount < 0 or (action and not 0 < price <= BOOK_MAX_PRICE)
+                      or (flags & EVF_FIRST and not flags & EVF_SNAPSHOT and change_id <= prev_change_id))
+        if impossible:
+            self.sides = ({}, {})
+            self.last_change_id, self.valid, self.truncated = _REFUSED, False, False
+            self.n_errors += 1
             return
         if action:
             self.apply_level(side, action, price, amount)

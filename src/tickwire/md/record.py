@@ -234,8 +234,14 @@ def replay_command(
     udp: list[str] = typer.Option([], help="UDP handler to run on UDP packets (e.g. sbe)"),
     tick: list[str] = typer.Option([], help="instrument tick/lot sizes NAME=TICK:LOT (besides the defaults)"),
     source: str = typer.Option("file", help="file | dpdk (the file played through DPDK's net_pcap)"),
+    checksums: str = typer.Option("auto", help="auto (verify; accept the partial checksums of captures taken on "
+                                  "the sending host) | strict | off"),
 ) -> None:
-    """Replay a capture through the compiled path; print throughput per stage, gaps and the final books."""
+    """Replay a capture through the compiled path; print throughput per stage, gaps and the final books.
+
+    A capture damaged after its file header (truncated or corrupt record, pcap or pcapng alike) replays the
+    packets before the damage, reports it (``capture_error``) and exits 0; a file that is not a capture at all
+    exits 2."""
     from tickwire.md.replay import replay_file
     from tickwire.native import NativeUnavailableError
     from tickwire.deribit.instruments import InstrumentTable
@@ -248,7 +254,7 @@ def replay_command(
     for name, t, lot in _parse_specs(tick):
         table.add(name, t, lot)
     try:
-        report = replay_file(file, speed=speed, udp=tuple(udp), table=table, source=source)
+        report = replay_file(file, speed=speed, udp=tuple(udp), table=table, source=source, checksums=checksums)
     except (PcapError, ValueError, DpdkError, NativeUnavailableError) as exc:
         typer.echo(f"replay: {exc}", err=True)
         raise typer.Exit(2) from None

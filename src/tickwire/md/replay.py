@@ -30,10 +30,10 @@ from tickwire.md import _stream as fs
 from tickwire.deribit.json_decode import FB_NAMES, new_outputs
 from tickwire.deribit.instruments import InstrumentTable
 from tickwire.deribit._ref import ref_decode
-from tickwire.netstack.packet import N_KINDS, new_packets, parse_packets
+from tickwire.netstack.packet import CNT_OFFLOADED, CSUM_MODES, N_COUNTS, N_KINDS, new_packets, parse_packets
 from tickwire.netstack.pcap import PacketBatch, read_capture
 from tickwire.netstack.tcp import FLOW_STAT_NAMES, F_USED, TcpReassembler, tcp_flush
-from tickwire.netstack.ws import ERR_NAMES, S_ERR, STAT_NAMES
+from tickwire.netstack.ws import ERR_NAMES, MASK_YES, S_ERR, S_MASK, STAT_NAMES
 from tickwire.types import (
     BOOK_BID, BOOK_NO_PRICE, EV_BOOK, EV_KIND_NAMES, EV_TICKER, EV_TRADE, EVENT_DTYPE, PKT_KIND_NAMES,
     PKT_UDP,
@@ -106,6 +106,7 @@ class ReplayReport:
     book_gaps: int = 0
     instruments: dict[str, dict[str, Any]] = field(default_factory=dict)
     udp: dict[str, Any] = field(default_factory=dict)
+    checksums: dict[str, Any] = field(default_factory=dict)
     capture_error: str | None = None
     throughput: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -121,7 +122,10 @@ class Replay:
 
     def __init__(self, table: InstrumentTable | None = None, books: Books | None = None,
                  udp_handlers: tuple[UdpHandler, ...] = (), max_flows: int = 128, rx_cap: int = 2 << 20,
-                 arena_bytes: int = 64 << 20) -> None:
+                 arena_bytes: int = 64 << 20, checksums: str = "auto") -> None:
+        if checksums not in CSUM_MODES:
+            raise ValueError(f"checksums must be one of {', '.join(CSUM_MODES)}, got {checksums!r}")
+        self.checksums = checksums
         self.table = table or InstrumentTable()
         self.books = books or Books(len(self.table.arr))
         self.udp_handlers = udp_handlers
@@ -137,7 +141,7 @@ class Replay:
         self.st = np.zeros(2 + fs.N_COUNTERS, np.int64)
         self.events, self.resps, self.fb = new_outputs(events=1 << 16, resps=4096, spans=1 << 16)
         self.dec_out = np.zeros(5, np.int64)
-        self.kinds = np.zeros(N_KINDS, np.int64)
+        self.kinds = np.zeros(N_COUNTS, np.int64)
         self.stages = {s: _Stage() for s in STAGES}
         self.fallbacks: Counter[str] = Counter()
         self.slow_decoded = 0
@@ -247,7 +251,7 @@ class Replay:
         if n > getattr(self, "_pk_cap", 0):
             self._pk, self._pk_cap = pk, n
         self._timed("parse", n, parse_packets, batch.buf, batch.off, batch.caplen, batch.ts_ns, batch.linktype, pk,
-                    self.kinds)
+                    self.kinds, CSUM_MODES[self.checksums])
         self.packets += n
         self._stream(pk, batch.buf)
         self._udp(batch, pk)
@@ -284,6 +288,7 @@ class Replay:
         rep = ReplayReport(source=source.name, packets=self.packets)
         rep.capture_error = getattr(getattr(source, "capture", None), "error", None)
         rep.packet_kinds = {PKT_KIND_NAMES[k]: int(self.kinds[k]) for k in range(N_KINDS) if self.kinds[k]}
+        rep.checksums = {"mode": self.checksums, "offloaded_accepted": int(self.kinds[CNT_OFFLOADED])}
         rep.tcp = {"flows": len(used)} | {name: int(flows[used, col].sum()) for col, name in FLOW_STAT_NAMES.items()}
         rep.tcp["flow_table_full"] = int(self.st[2 + fs.C_TABLE_FULL])
         errors = Counter(ERR_NAMES[int(self.wst[f, S_ERR])] for f in used if self.wst[f, S_ERR])
@@ -303,6 +308,10 @@ class Replay:
             if summary["messages"] == 0 and not self.ev_counts[slot].any():
                 continue
             rep.instruments[name] = self._instrument(slot, summary)
+        # a venue stream that ended on a protocol error lost what followed: its books cannot be trusted
+        broken = any(self.wst[f, S_ERR] and self.wst[f, S_MASK] != MASK_YES for f in used)
+        for book in rep.instruments.values():
+            book["valid"] = book["valid"] and not broken
         rep.udp = {h.name: h.report() for h in self.udp_handlers}
         rep.throughput = {s: {"seconds": st.ns / 1e9, "items": st.items,
                               "items_per_s": st.items / (st.ns / 1e9) if st.ns else 0.0}
@@ -360,14 +369,16 @@ def open_source(path: str | Path, kind: str = "file") -> PacketSource:
 
 
 def replay_file(path: str | Path, speed: str = "max", udp: tuple[str, ...] = (),
-                table: InstrumentTable | None = None, source: str = "file") -> ReplayReport:
-    """Replay a pcap/pcapng file (the `tickwire replay` command); ``source`` as in ``open_source``."""
+                table: InstrumentTable | None = None, source: str = "file", checksums: str = "auto") -> ReplayReport:
+    """Replay a pcap/pcapng file (the `tickwire replay` command); ``source`` as in ``open_source``, ``checksums``
+    auto | strict | off (see tickwire.netstack.packet)."""
     handlers = []
     for name in udp:
         if name not in UDP_HANDLERS:
             raise ValueError(f"unknown UDP handler {name!r}; known: {sorted(UDP_HANDLERS) or 'none'}")
         handlers.append(UDP_HANDLERS[name]())
-    return Replay(table=table, udp_handlers=tuple(handlers)).run(open_source(path, source), speed=speed)
+    return Replay(table=table, udp_handlers=tuple(handlers), checksums=checksums).run(open_source(path, source),
+                                                                                      speed=speed)
 
 
 __all__ = ["PacketSource", "PcapSource", "Replay", "ReplayReport", "UdpHandler", "UDP_HANDLERS", "open_source",

@@ -5,7 +5,9 @@
     for batch in cap.batches(4096): ...          # PacketBatch views: the packet-source seam replay consumes
 
 A corrupt or truncated file raises ``PcapError`` naming the byte offset; with ``strict=False`` the packets before
-the damage are returned and ``cap.error`` holds the message instead (a capture cut by a crash stays usable).
+the damage are returned and ``cap.error`` holds the message instead (a capture cut by a crash stays usable). The
+rule is the same for pcap and pcapng and for a cut anywhere after the 4-byte magic (a pcap global header or a
+pcapng section header cut short gives zero packets and the error); a file without a capture magic always raises.
 """
 from __future__ import annotations
 
@@ -229,12 +231,16 @@ def read_capture(path: str | os.PathLike[str], strict: bool = True) -> Capture:
         fmt = "pcapng"
         args: tuple = ()
     elif PCAP_MAGIC_US in (magic_le, magic_be) or PCAP_MAGIC_NS in (magic_le, magic_be):
-        if size < 24:
-            raise PcapError(f"{path}: truncated pcap global header (offset 0, {size} bytes)")
         big = magic_be in (PCAP_MAGIC_US, PCAP_MAGIC_NS)
         nanos = PCAP_MAGIC_NS in (magic_le, magic_be)
-        linktype = struct.unpack(">I" if big else "<I", bytes(data[20:24]))[0] & 0x0FFFFFFF
         fmt = "pcap-ns" if nanos else "pcap"
+        if size < 24:
+            error = f"{path}: truncated pcap global header at byte offset 0 ({size} bytes, after 0 packets)"
+            if strict:
+                raise PcapError(error)
+            empty = np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int32)
+            return Capture(path, data, *empty, np.empty(0, np.int64), np.empty(0, np.int32), fmt, error)
+        linktype = struct.unpack(">I" if big else "<I", bytes(data[20:24]))[0] & 0x0FFFFFFF
         args = (big, nanos, linktype)
     else:
         raise PcapError(f"{path}: not a pcap/pcapng file (magic {head.hex()} at offset 0)")

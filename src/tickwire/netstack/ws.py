@@ -29,10 +29,11 @@ OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
 SRC_RX, SRC_CTRL = 0, 1
 PH_HTTP, PH_FRAMES, PH_HUNT, PH_CLOSED = 0, 1, 2, 3
 MASK_ANY, MASK_NO, MASK_YES = -1, 0, 1  # expected mask bit: server->client frames are unmasked
-ERR_NONE, ERR_RSV, ERR_OPCODE, ERR_CONTROL, ERR_CONTINUATION, ERR_MASK, ERR_TOO_LARGE, ERR_HTTP = range(8)
+(ERR_NONE, ERR_RSV, ERR_OPCODE, ERR_CONTROL, ERR_CONTINUATION, ERR_MASK, ERR_TOO_LARGE, ERR_HTTP,
+ ERR_LENGTH) = range(9)
 ERR_NAMES = ("none", "rsv bits set", "reserved opcode", "bad control frame", "bad continuation",
              "mask bit does not match the direction", "message larger than the receive buffer",
-             "no HTTP upgrade end within 16 KiB")
+             "no HTTP upgrade end within 16 KiB", "64-bit payload length with the top bit set")
 CTRL_CAP = 4096
 HTTP_MAX = 16384
 
@@ -129,12 +130,16 @@ def _header(rx, p, end, st):
     elif ln == 127:
         if end - p < 10:
             return 0, 0, 0, 0, 0
-        if rx[p + 2] & 0x80:
+        if rx[p + 2] & 0x80:  # RFC 6455 5.2: the most significant bit MUST be 0
+            st[S_ERR] = ERR_LENGTH
             return -1, 0, op, fin, masked
         ln = 0
         for k in range(8):
             ln = (ln << 8) | np.int64(rx[p + 2 + k])
         hl = 10
+    if ln > rx.shape[0]:  # bounded before any arithmetic: header_len + ln can no longer wrap
+        st[S_ERR] = ERR_TOO_LARGE
+        return -1, 0, op, fin, masked
     if masked:
         hl += 4
     if end - p < hl:
