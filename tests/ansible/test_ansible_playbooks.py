@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ansiblerun import ANSIBLE_DIR, ROOT, hoststate, recap, run
+import hoststate
+from ansiblerun import ANSIBLE_DIR, VENV, recap, run
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab playbook runs as root on localhost")
+pytestmark = pytest.mark.root  # the lab playbook runs as root on localhost
 
 # Files the roles create on the host; the test removes the ones that were not there before.
 ROLE_FILES = ("/etc/sysctl.d/90-tickwire.conf", "/etc/tickwire/sysfs.json", "/etc/tickwire",
@@ -74,7 +75,7 @@ def test_tuning_tags_converge_then_a_second_run_changes_nothing_then_revert():
         assert "[never]" in Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
         assert "net.core.busy_read=50" in Path("/etc/sysctl.d/90-tickwire.conf").read_text().replace(" ", "")
 
-        audit = subprocess.run([str(ROOT / ".venv/bin/tickwire"), "tune", "audit", "--only", "net,vm,kernel",
+        audit = subprocess.run([str(VENV / "bin" / "tickwire"), "tune", "audit", "--only", "net,vm,kernel",
                                 "--strict"], capture_output=True, text=True, timeout=120)
         assert audit.returncode == 0, audit.stdout[-3000:]  # what the role applied is what the catalogue wants
 
@@ -122,7 +123,7 @@ def _render(tmp_path: Path, *extra: str) -> Path:
 def test_engine_unit_passes_systemd_analyze_verify(tmp_path):
     from tickwire.config import load
 
-    venv = ROOT / ".venv"
+    venv = VENV
     unit = _render(tmp_path, "-e", f"tickwire_engine_venv={venv}", "-e", "tickwire_nic=eth0",
                    "-e", "tickwire_engine_cpus=1")
     text = unit.read_text()

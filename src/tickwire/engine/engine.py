@@ -34,7 +34,7 @@ from tickwire.engine.hotpath import (
 from tickwire.engine.positions import PositionBook
 from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Probes
 from tickwire.deribit.errors import NOT_OPEN_CODES, TOO_MANY_REQUESTS
-from tickwire.deribit.session import DeribitSession, SessionClosed, VenueError
+from tickwire.deribit.session import DeribitSession, SessionClosed, VenueError, ignore_result
 from tickwire.engine.strategy import BookView, NumbaStrategy, OrderView, Strategy, new_market, write_actions
 from tickwire.native import lib
 from tickwire.deribit.instruments import InstrumentTable
@@ -449,7 +449,7 @@ class Engine:
         (log.info if reason == "shutdown" else log.warning)("kill switch: %s", reason)
         if first and self.session is not None and self.session.ready.is_set():
             try:
-                self.session.send_request("private/cancel_all", {}).add_done_callback(_ignore)
+                self.session.send_request("private/cancel_all", {}).add_done_callback(ignore_result)
             except SessionClosed:
                 pass  # cancel-on-disconnect cancels them
 
@@ -636,11 +636,6 @@ class Engine:
 
     def live_order_count(self) -> int:
         return int(om.count_live(self.orders))
-
-
-def _ignore(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled():
-        fut.exception()
 
 
 __all__ = ["Engine", "Instrument"]

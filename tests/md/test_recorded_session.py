@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +15,9 @@ import orjson
 import pytest
 import websockets
 
+import requires
+from _reference import reference_books
+
 from tickwire.md.book import RefBook
 from tickwire.md.record import Recorder
 from tickwire.md.replay import PcapSource, Replay
@@ -24,8 +25,6 @@ from tickwire.deribit.instruments import InstrumentTable
 from tickwire.deribit._ref import ref_decode
 from tickwire.types import BOOK_ASK, BOOK_BID
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _reference import reference_books  # noqa: E402
 
 TICKWIRE = str(Path(sys.executable).with_name("tickwire"))
 CHANNELS = ["book.BTC-PERPETUAL.raw", "book.ETH-PERPETUAL.raw", "trades.BTC-PERPETUAL.raw"]
@@ -78,10 +77,9 @@ async def _session(info: dict, n_book: int) -> dict[str, RefBook]:
 
 @pytest.mark.parametrize("method", ["tcpdump", "afpacket"])
 def test_recorded_session_replays_to_the_live_book(tmp_path: Path, method: str) -> None:
-    if method == "tcpdump" and shutil.which("tcpdump") is None:
-        pytest.skip("tcpdump not installed")
-    if os.geteuid() != 0:
-        pytest.skip("capturing on loopback needs root (CAP_NET_RAW)")
+    if method == "tcpdump":
+        requires.need_tool("tcpdump", "apt-get install tcpdump")
+    requires.need("root", "capturing on loopback needs CAP_NET_RAW")
     proc, info = _start_sim()
     out = tmp_path / f"{method}.pcap"
     try:
@@ -111,10 +109,9 @@ def test_recorded_session_replays_to_the_live_book(tmp_path: Path, method: str) 
         assert report["instruments"][name]["last_change_id"] == book.last_change_id
         assert report["instruments"][name]["checksum"] == f"{book.checksum():016x}"
         assert report["instruments"][name]["valid"]
-    tshark = shutil.which("tshark")
-    if tshark:  # the recording opens in tshark
-        res = subprocess.run([tshark, "-r", str(out), "-c", "5"], capture_output=True, text=True, timeout=60)
-        assert res.returncode == 0 and res.stdout.strip()
+    tshark = requires.need_tool("tshark", "apt-get install tshark")  # the recording opens in tshark
+    res = subprocess.run([tshark, "-r", str(out), "-c", "5"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip()
 
 
 def test_record_command_captures_loopback_udp(tmp_path: Path) -> None:
@@ -123,8 +120,7 @@ def test_record_command_captures_loopback_udp(tmp_path: Path) -> None:
 
     from tickwire.netstack.pcap import read_capture
 
-    if os.geteuid() != 0:
-        pytest.skip("capturing on loopback needs root (CAP_NET_RAW)")
+    requires.need("root", "capturing on loopback needs CAP_NET_RAW")
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("127.0.0.1", 0))
     port = rx.getsockname()[1]
