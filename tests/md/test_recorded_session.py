@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from tickwire.md.book import RefBook
 from tickwire.md.record import Recorder
 from tickwire.md.replay import PcapSource, Replay
 from tickwire.deribit.instruments import InstrumentTable
+from tickwire.deribit.venue import Venue, start_sim
 from tickwire.deribit._ref import ref_decode
 from tickwire.types import BOOK_ASK, BOOK_BID
 
@@ -30,23 +30,11 @@ TICKWIRE = str(Path(sys.executable).with_name("tickwire"))
 CHANNELS = ["book.BTC-PERPETUAL.raw", "book.ETH-PERPETUAL.raw", "trades.BTC-PERPETUAL.raw"]
 
 
-def _start_sim() -> tuple[subprocess.Popen[bytes], dict]:
-    proc = subprocess.Popen([TICKWIRE, "sim", "--port", "0", "--ready-json", "--rate", "150", "--seed", "11"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        proc.wait()
-        pytest.fail("simulator did not start")
-    return proc, json.loads(line)
-
-
-async def _session(info: dict, n_book: int) -> dict[str, RefBook]:
+async def _session(venue: Venue, n_book: int) -> dict[str, RefBook]:
     """Subscribe, build books live from what arrives, unsubscribe (so nothing unread stays in flight), close."""
     table = InstrumentTable()
     books: dict[str, RefBook] = {}
-    async with websockets.connect(info["url"], max_size=None) as ws:
+    async with websockets.connect(venue.url, max_size=None) as ws:
         async def call(i: int, method: str, params: dict) -> dict:
             await ws.send(orjson.dumps({"jsonrpc": "2.0", "id": i, "method": method, "params": params}))
             while True:
@@ -61,8 +49,8 @@ async def _session(info: dict, n_book: int) -> dict[str, RefBook]:
                 books.setdefault(table.names[ev[4]], RefBook()).apply_event(ev[0], ev[3], ev[1], ev[2], ev[8],
                                                                           ev[9], ev[6], ev[7])
 
-        auth = await call(1, "public/auth", {"grant_type": "client_credentials", "client_id": info["client_id"],
-                                             "client_secret": info["client_secret"]})
+        auth = await call(1, "public/auth", {"grant_type": "client_credentials", "client_id": venue.creds.client_id,
+                                             "client_secret": venue.creds.client_secret})
         assert "result" in auth, auth
         assert (await call(2, "private/subscribe", {"channels": CHANNELS}))["result"]
         seen = 0
@@ -80,22 +68,12 @@ def test_recorded_session_replays_to_the_live_book(tmp_path: Path, method: str) 
     if method == "tcpdump":
         requires.need_tool("tcpdump", "apt-get install tcpdump")
     requires.need("root", "capturing on loopback needs CAP_NET_RAW")
-    proc, info = _start_sim()
     out = tmp_path / f"{method}.pcap"
-    try:
-        port = int(info["url"].split(":")[2].split("/")[0])
+    with start_sim(("BTC-PERPETUAL", "ETH-PERPETUAL"), rate=150.0, seed=11) as venue:
+        port = int(venue.url.split(":")[2].split("/")[0])
         with Recorder(out, iface="lo", port=port, method=method) as rec:
-            live = asyncio.run(_session(info, n_book=300))
+            live = asyncio.run(_session(venue, n_book=300))
         assert rec.packets > 50
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
     assert set(live) == {"BTC-PERPETUAL", "ETH-PERPETUAL"} and all(b.valid for b in live.values())
     replay = Replay()
     report = replay.run(PcapSource(out)).as_dict(timing=False)

@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 import uvloop
-from sim_bench import book, orders, orders_open_loop, start_sim, stop_sim
+from sim_bench import book, orders, orders_open_loop
+
+from tickwire.deribit.venue import start_sim
 
 SECONDS = float(os.environ.get("TW_SIM_BENCH_SECONDS", "3"))
 REPEAT = int(os.environ.get("TW_SIM_BENCH_REPEAT", "3"))
@@ -35,12 +37,9 @@ def _fmt(p: dict[str, float]) -> str:
 
 
 def _orders(stack: str, seconds: float, rate: float) -> dict[str, Any]:
-    proc, info = start_sim("--rate", "0", "--no-rate-limits", "--stack", stack, "--instruments", "BTC-PERPETUAL")
-    try:
-        piped = uvloop.run(orders(info["url"], seconds, window=64, pid=proc.pid))
-        opened = uvloop.run(orders_open_loop(info["url"], seconds, rate, pid=proc.pid))
-    finally:
-        stop_sim(proc)
+    with start_sim(("BTC-PERPETUAL",), rate=0.0, extra=("--no-rate-limits", "--stack", stack)) as venue:
+        piped = uvloop.run(orders(venue.url, seconds, window=64, pid=venue.process.pid))
+        opened = uvloop.run(orders_open_loop(venue.url, seconds, rate, pid=venue.process.pid))
     assert piped.count > 0 and opened.count > 0
     return {"sat": piped.rate, "sat_cpu": piped.per_cpu, "sat_share": piped.cpu / piped.seconds,
             "open": opened.rate, "open_cpu": opened.per_cpu, "lat": opened.percentiles_us(),
@@ -48,11 +47,8 @@ def _orders(stack: str, seconds: float, rate: float) -> dict[str, Any]:
 
 
 def _book(stack: str, seconds: float, rate: int, parse: bool = True) -> dict[str, Any]:
-    proc, info = start_sim("--rate", str(rate), "--stack", stack, "--instruments", "BTC-PERPETUAL")
-    try:
-        run = uvloop.run(book(info["url"], seconds, parse=parse, pid=proc.pid))
-    finally:
-        stop_sim(proc)
+    with start_sim(("BTC-PERPETUAL",), rate=float(rate), extra=("--stack", stack)) as venue:
+        run = uvloop.run(book(venue.url, seconds, parse=parse, pid=venue.process.pid))
     assert run.received.count > 0
     return {"flow": run.flow_per_s, "sent": run.sent_per_s, "sent_cpu": run.sent_per_cpu,
             "share": run.cpu / run.received.seconds, "got": run.received.rate,
