@@ -3,12 +3,30 @@ when missing, failed under TICKWIRE_REQUIRE, see requires.py) and the fixtures s
 tests/ itself is on sys.path (pytest's rootdir conftest), so test files import the shared modules here by name."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 import requires
+from cpu_load import busy_cores
 from _mcast_capture import CAPTURE, Payloads, read_payloads
 
 _FACILITY_MARKERS = ("root", "dpdk", "netns")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--cpu-load", action="store_true",
+                     help="run the tests with a busy loop on every core (tests/cpu_load.py; `make bench` does)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cpu_load(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With --cpu-load: every core busy for the whole session (a slow machine must not fail a test)."""
+    if not request.config.getoption("--cpu-load"):
+        yield
+        return
+    with busy_cores():
+        yield
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
