@@ -1,6 +1,10 @@
 """The Ansible side for real on this machine: ansible-lint (production profile), a --check run of the whole
 site on the lab inventory that changes nothing, a real run of the tuning tags on localhost that a second run
-finds converged (changed=0) and that the test then reverts, and the engine's unit checked by systemd-analyze."""
+finds converged (changed=0) and that the test then reverts, and the engine's unit checked by systemd-analyze.
+
+Writes host state: sysctls and sysfs values, files under /etc, /usr/local/sbin, /opt (ROLE_FILES). Each test holds
+the host-wide lock (hoststate.exclusive: two checkouts running `make test` at once take turns) and restores the
+values and removes the files it created in a ``finally`` block, so a failure half-way restores them too."""
 from __future__ import annotations
 
 import os

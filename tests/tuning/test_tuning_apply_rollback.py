@@ -1,6 +1,9 @@
 """Real audit / apply / rollback on this host (root), always restoring what changed: the test compares
 `sysctl -a` and the catalogue's sysfs/procfs files before and after. Only net, vm, kernel and irq knobs are applied
-(other engineers share this machine); boot knobs go to a GRUB drop-in in a temp dir."""
+(other engineers share this machine); boot knobs go to a GRUB drop-in in a temp dir.
+
+Writes host state (/proc/sys, /sys, /proc/irq): every test holds the host-wide lock (hoststate.exclusive, so two
+checkouts running `make test` at once take turns) and rolls back in a ``finally`` block, even when it fails half-way."""
 from __future__ import annotations
 
 import json
