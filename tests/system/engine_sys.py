@@ -14,6 +14,11 @@ from tickwire.engine.strategy import Strategy
 from tickwire.deribit.venue import Venue
 
 
+# Start-up bound on top of the run itself: the first engine in a process compiles the compiled pass (minutes on a
+# cold numba cache and a busy machine).
+START_UP_S = 600.0
+
+
 def engine_run(venue: Venue, on_ready: Any = None, until: Any = None, timeout_s: float = 120.0,
                **overrides: Any) -> RunResult:
     """One engine run against ``venue`` (strategy and config from ``overrides``), bounded in time.
@@ -23,7 +28,7 @@ def engine_run(venue: Venue, on_ready: Any = None, until: Any = None, timeout_s:
     makes the run longer, not the test fail. Without it the run lasts ``duration_s`` (default 4 s)."""
     if until is None:
         cfg = load(None, {"duration_s": 4.0, **overrides})
-        return asyncio.run(asyncio.wait_for(run_async(cfg, venue, on_ready=on_ready), cfg.duration_s + 90))
+        return asyncio.run(asyncio.wait_for(run_async(cfg, venue, on_ready=on_ready), cfg.duration_s + START_UP_S))
     cfg = load(None, {**overrides, "duration_s": timeout_s})
 
     async def main() -> RunResult:
@@ -46,7 +51,7 @@ def engine_run(venue: Venue, on_ready: Any = None, until: Any = None, timeout_s:
             for task in watchers:
                 task.cancel()
 
-    return asyncio.run(asyncio.wait_for(main(), timeout_s + 90))
+    return asyncio.run(asyncio.wait_for(main(), timeout_s + START_UP_S))
 
 
 def counters(engine: Any) -> dict[str, int]:
