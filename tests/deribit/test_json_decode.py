@@ -1,5 +1,7 @@
-"""Compiled Deribit JSON codec vs the orjson reference path: every real sample, then hypothesis-generated and
-malformed messages. Equal values or an explicit fallback — never a mismatch."""
+"""Compiled Deribit JSON codec vs the orjson reference path: every real sample; whole valid messages (where the
+compiled path must decode, not fall back); hypothesis-generated odd values, damaged JSON and random bytes; a
+WebSocket stream through decode_read at random read boundaries. Equal values or an explicit fallback — never a
+mismatch."""
 from __future__ import annotations
 
 import random
