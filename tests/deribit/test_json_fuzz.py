@@ -48,6 +48,9 @@ def test_one_million_inputs_zero_mismatches(capsys: pytest.CaptureFixture[str]) 
         verdicts[got[0]] += 1
         if got != _ref.ref_decode(raw, table):
             mismatches.append(seed)
+        if seed % 100_000 == 99_999:
+            with capsys.disabled():
+                print(f"\nJSON fuzz: {seed + 1:,} inputs, {len(mismatches)} mismatches", flush=True)
     seconds = time.monotonic() - t0
     with capsys.disabled():
         print(f"\nJSON fuzz: {N_INPUTS:,} inputs in {seconds:.0f} s: {verdicts['events']:,} event messages and "
