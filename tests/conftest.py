@@ -1,35 +1,41 @@
-"""Suite-wide pytest configuration: skips with a reason for tests whose host facility is missing."""
+"""Suite-wide pytest configuration: host facilities (markers ``dpdk``, ``netns``, ``root``: skipped with a reason
+when missing, failed under TICKWIRE_REQUIRE, see requires.py) and the fixtures several test directories share.
+tests/ itself is on sys.path (pytest's rootdir conftest), so test files import the shared modules here by name."""
 from __future__ import annotations
 
-import os
-import shutil
+from collections.abc import Iterator
 
 import pytest
 
+import requires
+from cpu_load import busy_cores
+from _mcast_capture import CAPTURE, Payloads, read_payloads
 
-def _dpdk_missing_reason() -> str | None:
-    from tickwire import native
-
-    if native.available("_tw_dpdk"):
-        return None
-    return "tickwire._tw_dpdk not built: apt-get install dpdk libdpdk-dev dpdk-dev, then make install"
+_FACILITY_MARKERS = ("root", "dpdk", "netns")
 
 
-def _netns_missing_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root for network namespaces"
-    if shutil.which("ip") is None:
-        return "needs iproute2 (`ip netns`)"
-    return None
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--cpu-load", action="store_true",
+                     help="run the tests with a busy loop on every core (tests/cpu_load.py; `make bench` does)")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    reasons = {"dpdk": _dpdk_missing_reason, "netns": _netns_missing_reason}
-    cache: dict[str, str | None] = {}
-    for item in items:
-        for marker, reason_of in reasons.items():
-            if marker in item.keywords:
-                if marker not in cache:
-                    cache[marker] = reason_of()
-                if cache[marker]:
-                    item.add_marker(pytest.mark.skip(reason=cache[marker]))
+@pytest.fixture(scope="session", autouse=True)
+def _cpu_load(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With --cpu-load: every core busy for the whole session (a slow machine must not fail a test)."""
+    if not request.config.getoption("--cpu-load"):
+        yield
+        return
+    with busy_cores():
+        yield
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for facility in _FACILITY_MARKERS:
+        if facility in item.keywords:
+            requires.need(facility)
+
+
+@pytest.fixture(scope="session")
+def capture() -> Payloads:
+    """The real Deribit multicast capture (5,066 UDP packets)."""
+    return read_payloads(CAPTURE)

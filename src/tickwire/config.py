@@ -63,7 +63,7 @@ class EngineConfig(_Base):
     strategy: str = "tickwire.engine.strategies.market_maker:MarketMaker"
     strategy_params: dict[str, float] = {}
     duration_s: float = 30.0
-    position_poll_ms: int = 100  # private/get_positions period (the seed's position scenario)
+    position_poll_ms: int = 100  # private/get_positions period (the position-query latency figure)
     sim_rate: int = 100  # book messages/s per instrument the simulator generates (venue sim only)
     # market data: book.* over WebSocket, or multicast SBE (in the engine's process, or in a feed process of its own)
     md: Literal["websocket", "multicast", "multicast-process"] = "websocket"

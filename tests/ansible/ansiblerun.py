@@ -1,7 +1,6 @@
 """Helpers for the Ansible tests: run ansible-* from the venv inside ansible/ (so ansible.cfg applies)."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -11,22 +10,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = ROOT / "ansible"
 BIN = Path(sys.executable).parent
-COLLECTIONS = ROOT / ".venv" / "ansible_collections"
-
-
-def _load_hoststate():
-    spec = importlib.util.spec_from_file_location("hoststate", ROOT / "tests" / "tuning" / "hoststate.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
-hoststate = _load_hoststate()
+VENV = Path(sys.prefix)  # the venv running the tests, wherever `make VENV=...` put it
+COLLECTIONS = VENV / "ansible_collections"
 
 
 def env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"), "NO_COLOR": "1"}
+            "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"), "NO_COLOR": "1",
+            # ansible.cfg names ../.venv; the collections are wherever this venv is
+            "ANSIBLE_COLLECTIONS_PATH": f"{VENV}:~/.ansible/collections:/usr/share/ansible/collections"}
 
 
 def run(tool: str, *args: str, cwd: Path = ANSIBLE_DIR, timeout: int = 240) -> subprocess.CompletedProcess[str]:

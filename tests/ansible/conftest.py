@@ -1,20 +1,16 @@
-"""Ansible tests need the collections of ansible/requirements.yml and systemd-analyze."""
+"""Ansible tests need the collections of ansible/requirements.yml (installed into the venv by `make install`; the
+suite never downloads them) and systemd-analyze."""
 from __future__ import annotations
-
-import shutil
-import subprocess
-import sys
 
 import pytest
 
-from ansiblerun import ANSIBLE_DIR, COLLECTIONS
+import requires
+from ansiblerun import COLLECTIONS
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _collections() -> None:
-    """The roles need ansible.posix and community.general: installed by `make install`, or here the same way."""
+    """The roles need ansible.posix and community.general, installed by `make install` next to the venv."""
     if not (COLLECTIONS / "ansible" / "posix").is_dir():
-        subprocess.run([sys.executable, str(ANSIBLE_DIR / "install_collections.py"), str(COLLECTIONS)], check=True,
-                       timeout=300)
-    if shutil.which("systemd-analyze") is None:
-        pytest.skip("systemd-analyze missing (the Makefile installs Debian's systemd package)")
+        requires.missing("tools", f"Ansible collections missing in {COLLECTIONS}: run `make install`")
+    requires.need_tool("systemd-analyze", "the Makefile installs Debian's systemd package")

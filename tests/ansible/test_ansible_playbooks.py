@@ -1,6 +1,10 @@
 """The Ansible side for real on this machine: ansible-lint (production profile), a --check run of the whole
 site on the lab inventory that changes nothing, a real run of the tuning tags on localhost that a second run
-finds converged (changed=0) and that the test then reverts, and the engine's unit checked by systemd-analyze."""
+finds converged (changed=0) and that the test then reverts, and the engine's unit checked by systemd-analyze.
+
+Writes host state: sysctls and sysfs values, files under /etc, /usr/local/sbin, /opt (ROLE_FILES). Each test holds
+the host-wide lock (hoststate.exclusive: two checkouts running `make test` at once take turns) and restores the
+values and removes the files it created in a ``finally`` block, so a failure half-way restores them too."""
 from __future__ import annotations
 
 import os
@@ -9,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from ansiblerun import ANSIBLE_DIR, ROOT, hoststate, recap, run
+import hoststate
+from ansiblerun import ANSIBLE_DIR, VENV, recap, run
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab playbook runs as root on localhost")
+pytestmark = pytest.mark.root  # the lab playbook runs as root on localhost
 
 # Files the roles create on the host; the test removes the ones that were not there before.
 ROLE_FILES = ("/etc/sysctl.d/90-tickwire.conf", "/etc/tickwire/sysfs.json", "/etc/tickwire",
@@ -74,7 +79,7 @@ def test_tuning_tags_converge_then_a_second_run_changes_nothing_then_revert():
         assert "[never]" in Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
         assert "net.core.busy_read=50" in Path("/etc/sysctl.d/90-tickwire.conf").read_text().replace(" ", "")
 
-        audit = subprocess.run([str(ROOT / ".venv/bin/tickwire"), "tune", "audit", "--only", "net,vm,kernel",
+        audit = subprocess.run([str(VENV / "bin" / "tickwire"), "tune", "audit", "--only", "net,vm,kernel",
                                 "--strict"], capture_output=True, text=True, timeout=120)
         assert audit.returncode == 0, audit.stdout[-3000:]  # what the role applied is what the catalogue wants
 
@@ -122,7 +127,7 @@ def _render(tmp_path: Path, *extra: str) -> Path:
 def test_engine_unit_passes_systemd_analyze_verify(tmp_path):
     from tickwire.config import load
 
-    venv = ROOT / ".venv"
+    venv = VENV
     unit = _render(tmp_path, "-e", f"tickwire_engine_venv={venv}", "-e", "tickwire_nic=eth0",
                    "-e", "tickwire_engine_cpus=1")
     text = unit.read_text()

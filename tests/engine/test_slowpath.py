@@ -91,7 +91,7 @@ def test_summaries_match_numpy_percentiles():
     assert summarize("empty", np.zeros(0)).count == 0
 
 
-def test_report_prints_the_seed_table_rows_and_columns():
+def test_report_prints_the_latency_table_rows_and_columns():
     from io import StringIO
 
     from rich.console import Console

@@ -17,7 +17,6 @@ from tickwire.netstack.mcast import ChannelMap
 from tickwire.bench.stats import latency_percentiles_us
 
 
-
 @njit(_nrt=False)
 def _compiled_passes(buf, offsets, lengths, rx, out, status, reps):  # noqa: ANN001, ANN202
     """decode_batch driven by a compiled loop, as a spin receive loop calls it (decode until full, reset)."""
@@ -88,14 +87,18 @@ def decode_rates(payloads: list[bytes], seconds: float, repeat_ref: int = 1) -> 
             "ns_per_msg": 1e9 / compiled}
 
 
-def latency(channel_map: ChannelMap, seconds: float, rate: float) -> dict[str, Any]:
+def latency(channel_map: ChannelMap, seconds: float | None, rate: float, min_changes: int = 0) -> dict[str, Any]:
     """Per book change: receive time - the time the simulator handed it to its listeners, in µs, on each feed.
+    Measures for ``seconds``, or (``seconds`` None) until both feeds saw ``min_changes`` of the same changes.
 
     The simulator writes the WebSocket message first, then calls the listeners (the stamp, then the multicast
     publisher): WebSocket latency is slightly understated, multicast includes SBE encoding. Both clients run in
     the simulator's process and event loop (one box, 2 cores): compare them, do not read them as absolutes.
     """
-    obs = run_both(channel_map, seconds=seconds, rate=rate)
+    if seconds is None:
+        obs = run_both(channel_map, rate=rate, until=lambda o, _: len(o.ws_rx.keys() & o.mc_rx.keys()) >= min_changes)
+    else:
+        obs = run_both(channel_map, seconds=seconds, rate=rate)
     keys = [k for k in obs.published if k in obs.ws_rx and k in obs.mc_rx]
     ws = [obs.ws_rx[k] - obs.published[k] for k in keys]
     mc = [obs.mc_rx[k] - obs.published[k] for k in keys]

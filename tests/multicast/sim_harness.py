@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,8 +115,12 @@ async def _mc_reader(source: McastSocketSource, feed: McastFeed, obs: Observed, 
         await asyncio.sleep(0 if n else 0.0005)
 
 
-def run_both(channel_map: ChannelMap, seconds: float, rate: float = 100.0) -> Observed:
-    """Simulator + WebSocket client + multicast receiver for ``seconds``; what each feed saw."""
+def run_both(channel_map: ChannelMap, seconds: float | None = None, rate: float = 100.0,
+             until: Callable[[Observed, McastFeed], bool] | None = None, timeout_s: float = 120.0) -> Observed:
+    """Simulator + WebSocket client + multicast receiver; what each feed saw. Runs for ``seconds`` (a benchmark's
+    measuring window) or until ``until(observed, feed)`` holds, checked every 50 ms, at most ``timeout_s``."""
+    if (seconds is None) == (until is None):
+        raise ValueError("give either seconds or until")
     obs = Observed()
 
     async def main() -> None:
@@ -131,7 +136,12 @@ def run_both(channel_map: ChannelMap, seconds: float, rate: float = 100.0) -> Ob
             async with SimServer(config, listeners=[stamps, publisher]) as sim:
                 tasks = [asyncio.create_task(_ws_reader(sim.url, config.credentials, names, units, obs, stop)),
                          asyncio.create_task(_mc_reader(source, feed, obs, stop))]
-                await asyncio.sleep(seconds)
+                if seconds is not None:
+                    await asyncio.sleep(seconds)
+                else:
+                    deadline = time.monotonic() + timeout_s
+                    while not until(obs, feed) and time.monotonic() < deadline:  # type: ignore[misc]
+                        await asyncio.sleep(0.05)
                 stop.set()
                 await asyncio.gather(*tasks)
         obs.published = stamps.published

@@ -2,23 +2,22 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
-from test_mcast_source import free_udp_ports
+from mcast_ports import loopback_channel_map
 
 from tickwire import types as T
 from tickwire.md.book import Books
 from tickwire.md.mcast_feed import McastMarketData
 from tickwire.deribit.instruments import InstrumentTable
-from tickwire.netstack.mcast import ChannelMap
 from tickwire.sim.config import SimConfig
 from tickwire.sim.multicast import MulticastPublisher
 from tickwire.sim.server import SimServer
 
 
 def test_engine_source_keeps_the_engines_slots_and_books_in_sync_with_the_simulator() -> None:
-    inc, snap = free_udp_ports(2)
-    channel_map = ChannelMap(port_incremental=inc, port_snapshot=snap)
+    channel_map = loopback_channel_map()
     table = InstrumentTable(capacity=32)  # the engine's: BTC-PERPETUAL slot 0, ETH-PERPETUAL slot 1
     books = Books(32, 1024)
     batches: list[np.ndarray] = []
@@ -30,7 +29,11 @@ def test_engine_source_keeps_the_engines_slots_and_books_in_sync_with_the_simula
         try:
             md.attach(asyncio.get_running_loop(), lambda ev: batches.append(ev.copy()))
             async with SimServer(config, listeners=[MulticastPublisher(channel_map)]) as sim:
-                await asyncio.sleep(1.5)
+                # until both engine books are valid and have moved a while (deadline 60 s, no fixed window)
+                deadline = asyncio.get_running_loop().time() + 60.0
+                while asyncio.get_running_loop().time() < deadline and not all(
+                        books.state[slot]["valid"] == 1 and md.feed.stats["events"] > 200 for slot in (0, 1)):
+                    await asyncio.sleep(0.05)
                 for name in ("BTC-PERPETUAL", "ETH-PERPETUAL"):  # the venue's own book at this instant
                     result[name] = sim.venue.exchange.snapshot(name)
                 md.receive(0)  # what is still queued, delivered to the attached callback
@@ -58,8 +61,7 @@ def test_spin_driver_poll_returns_the_events(capture) -> None:
 
     from tickwire.netstack.mcast import McastSender
 
-    inc, snap = free_udp_ports(2)
-    channel_map = ChannelMap(port_incremental=inc, port_snapshot=snap)
+    channel_map = loopback_channel_map()
     md = McastMarketData(channel_map, channels=[11])
     sender = McastSender()
     try:
@@ -67,12 +69,10 @@ def test_spin_driver_poll_returns_the_events(capture) -> None:
         for p in sent:
             sender.send(p, *channel_map.group(struct.unpack_from("<H", p, 2)[0]))
         events, received = [], 0
-        for _ in range(50):
-            ev = md.poll(timeout_ms=100)
-            events.append(ev)
+        deadline = time.monotonic() + 60.0  # generous: a busy machine is slow
+        while received < len(sent) and time.monotonic() < deadline:
+            events.append(md.poll(timeout_ms=100))
             received = md.feed.stats["packets"]
-            if received == len(sent):
-                break
     finally:
         sender.close()
         md.close()

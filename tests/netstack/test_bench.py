@@ -1,13 +1,10 @@
 """Opt-in benchmarks (`pytest -m bench`), each with a smoke test that runs it for a fraction of a second."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import benchlib
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-import benchlib  # noqa: E402
 
 
 @pytest.mark.bench

@@ -1,13 +1,11 @@
 """Load generators for the simulator benchmark: picows clients that send orders open-loop (a fixed send
 schedule; latency from the scheduled send time, so a stalled simulator cannot hide its backlog), pipeline orders
 (a fixed window in flight, for saturation throughput) or count book messages. The simulator runs as a subprocess;
-its own CPU time (psutil user+sys) is sampled at the start and end of each measured window."""
+its own CPU time (psutil user+sys) is sampled at the start and end of each measured window. The simulator is started
+with tickwire.deribit.venue.start_sim, as the engine starts it."""
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,27 +17,6 @@ from picows import WSListener, WSMsgType, ws_connect
 
 CLIENT_ID = "tickwire-sim"
 CLIENT_SECRET = "tickwire-sim-secret"
-
-
-def start_sim(*args: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    """``tickwire sim --port 0 --ready-json ARGS`` as a subprocess; returns it and its ready line."""
-    proc = subprocess.Popen([sys.executable, "-m", "tickwire.sim", "--port", "0", "--ready-json", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        raise RuntimeError(f"simulator did not start: {proc.communicate()[1]}")
-    return proc, json.loads(line)
-
-
-def stop_sim(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
 
 
 @dataclass

@@ -17,8 +17,9 @@ import pytest
 ccxt = pytest.importorskip("ccxt", reason="ccxt is a test extra: pip install -e '.[test]'")
 import ccxt.pro  # noqa: E402 - after the importorskip above
 
-from sim_bench import start_sim, stop_sim  # noqa: E402
 from sim_wsclient import CLIENT_ID, CLIENT_SECRET  # noqa: E402
+
+from tickwire.deribit.venue import start_sim  # noqa: E402
 
 BTC = "BTC/USD:BTC"  # ccxt's symbol of BTC-PERPETUAL
 
@@ -80,11 +81,8 @@ def test_the_guard_stops_a_client_whose_urls_were_not_changed(monkeypatch: pytes
 
 @pytest.fixture
 def sim() -> Iterator[dict[str, Any]]:
-    proc, info = start_sim("--rate", "200", "--instruments", "BTC-PERPETUAL,ETH-PERPETUAL", "--tier", "unlimited")
-    try:
-        yield info
-    finally:
-        stop_sim(proc)
+    with start_sim(("BTC-PERPETUAL", "ETH-PERPETUAL"), rate=200.0, extra=("--tier", "unlimited")) as venue:
+        yield {"url": venue.url, "http": venue.http}
 
 
 def _rest_base(info: dict[str, Any]) -> str:

@@ -3,19 +3,32 @@ the venue answers at the printed URLs with the printed credentials, and SIGTERM/
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 
 import pytest
-from sim_bench import start_sim
 from sim_wsclient import WsClient, ahttp
+
+
+def _ready_sim(*args: str) -> tuple[subprocess.Popen[str], dict]:
+    """The raw subprocess and its parsed ready line: this file tests that contract itself, so it does not go
+    through tickwire.deribit.venue.start_sim (which every other test uses)."""
+    proc = subprocess.Popen([sys.executable, "-m", "tickwire.sim", "--port", "0", "--ready-json", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        proc.kill()
+        pytest.fail(f"simulator did not start: {proc.communicate()[1]}")
+    return proc, json.loads(line)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_ready_json_serves_and_exits_cleanly(sig: signal.Signals) -> None:
-    proc, info = start_sim("--rate", "50", "--faults", "reject=1")
+    proc, info = _ready_sim("--rate", "50", "--faults", "reject=1")
     try:
         assert set(info) == {"url", "http", "client_id", "client_secret", "pid"}
         assert info["pid"] == proc.pid

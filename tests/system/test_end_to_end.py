@@ -3,10 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tickwire.engine.positions import Position
-from tickwire.types import SIDE_BUY, SIDE_SELL
-
-from engine_sys import engine_run, venue_call
+from engine_sys import counters, engine_run, position_answers, venue_call
 
 # the first engine in a process compiles the compiled path (minutes on a cold numba cache)
 pytestmark = pytest.mark.timeout(900)
@@ -15,8 +12,14 @@ pytestmark = pytest.mark.timeout(900)
 MM_TIGHT = {"half_spread": 0.5, "requote": 1.0, "size": 1.0, "max_position": 5.0, "skew": 0.5}
 
 
+def _traded_and_measured(engine, session) -> bool:
+    c = counters(engine)
+    return (c["orders_sent"] >= 3 and c["cancels_sent"] >= 1 and c["fills"] >= 1
+            and len(engine.probes.md_samples()) > 100 and position_answers(engine) > 10)
+
+
 def test_market_maker_trades_and_positions_equal_the_venue(sim):
-    result = engine_run(sim, duration_s=6.0, strategy_params=MM_TIGHT)
+    result = engine_run(sim, until=_traded_and_measured, strategy_params=MM_TIGHT)
     c = result.counters
     assert c["orders_sent"] >= 3 and c["cancels_sent"] >= 1 and c["fills"] >= 1, c
     assert c["rejects"] == 0 and c["reconnects"] == 0
@@ -26,17 +29,19 @@ def test_market_maker_trades_and_positions_equal_the_venue(sim):
     venue = {p["instrument_name"]: p for p in venue_call(sim, "private/get_positions", currency="BTC")}
     assert ours["size"] == venue["BTC-PERPETUAL"]["size"] == result.venue_positions["BTC-PERPETUAL"]
     assert abs(ours["size"]) <= 5 * 10
-    # PnL: replay the venue's own trade list through the reference position and compare with ours
+    # PnL from the venue's own trade list, computed here (not by the Position class under test). An inverse
+    # perpetual's fill of q USD at p moves side * q / p BTC, so for every mark m:
+    #   realized + size * (1/avg - 1/m) == sum(side * q * (1/p - 1/m)),  i.e.  realized + size/avg == sum(side*q/p)
     trades = venue_call(sim, "private/get_user_trades_by_instrument", instrument_name="BTC-PERPETUAL",
                         count=1000, sorting="asc")["trades"]
     assert len(trades) == ours["fills"] >= 1
-    ref = Position("BTC-PERPETUAL")
-    for t in trades:
-        ref.apply_fill(SIDE_BUY if t["direction"] == "buy" else SIDE_SELL, t["price"], t["amount"], t.get("fee", 0.0))
-    assert ours["size"] == ref.size
-    assert ours["realized_pnl"] == pytest.approx(ref.realized_pnl, abs=1e-12)
-    assert ours["fees"] == pytest.approx(ref.fees, abs=1e-12)
-    if ref.size:
+    signed = [(1 if t["direction"] == "buy" else -1) * t["amount"] for t in trades]
+    assert ours["size"] == sum(signed)
+    coins = sum(q / t["price"] for q, t in zip(signed, trades))
+    held = ours["size"] / ours["average_price"] if ours["size"] else 0.0
+    assert ours["realized_pnl"] + held == pytest.approx(coins, abs=1e-12)
+    assert ours["fees"] == pytest.approx(sum(t.get("fee", 0.0) for t in trades), abs=1e-12)
+    if ours["size"]:
         assert ours["average_price"] == pytest.approx(venue["BTC-PERPETUAL"]["average_price"], rel=1e-6)
     lat = {s.name: s for s in result.latency}
     assert lat["Order Placement"].count == c["orders_sent"]
@@ -45,7 +50,8 @@ def test_market_maker_trades_and_positions_equal_the_venue(sim):
 
 
 def test_python_tier_taker_sends_market_orders_that_fill(sim):
-    result = engine_run(sim, duration_s=4.0, strategy="tickwire.engine.strategies.taker:Taker",
+    result = engine_run(sim, until=lambda engine, _: counters(engine)["fills"] >= 1,
+                        strategy="tickwire.engine.strategies.taker:Taker",
                         strategy_params={"threshold": 0.2, "cooldown_ms": 100, "size": 1, "max_position": 3})
     c = result.counters
     assert c["orders_sent"] >= 1 and c["fills"] >= 1 and c["rejects"] == 0, c

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -26,7 +27,8 @@ def test_verbose_run_never_prints_the_secret_and_tickwire_kill_stops_it(tmp_path
     """A real `tickwire run` (it starts its own simulator), killed from another process with `tickwire kill`."""
     env = {**os.environ, "TICKWIRE_CLIENT_ID": "tickwire-sim", "TICKWIRE_CLIENT_SECRET": SIM_SECRET,
            "TICKWIRE_RUNTIME_DIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "tickwire.cli", "run", "--duration", "4s", "--json", "--verbose"],
+    # a long run that this test ends (SIGINT) once the kill switch fired: no race against a fixed duration
+    proc = subprocess.Popen([sys.executable, "-m", "tickwire.cli", "run", "--duration", "600s", "--json", "--verbose"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         err_head = []
@@ -36,9 +38,15 @@ def test_verbose_run_never_prints_the_secret_and_tickwire_kill_stops_it(tmp_path
             err_head.append(line)
             if "session ready" in line or not line:
                 break
-        time.sleep(1.0)
         kill = subprocess.run([sys.executable, "-m", "tickwire.cli", "kill"], capture_output=True, text=True,
-                              env=env, timeout=60)
+                              env=env, timeout=120)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until the engine logged that the kill switch fired
+            line = proc.stderr.readline()
+            err_head.append(line)
+            if "kill switch: signal" in line or not line:
+                break
+        proc.send_signal(signal.SIGINT)
         out, err_tail = proc.communicate(timeout=400)
     finally:
         if proc.poll() is None:

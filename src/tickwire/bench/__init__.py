@@ -1,1 +1,1 @@
-"""Benchmarks: the seed scenarios (orders, marketdata, positions), ours vs a plain baseline client, reports."""
+"""Benchmarks: three scenarios (orders, marketdata, positions), ours vs a plain baseline client, reports."""

@@ -1,4 +1,4 @@
-"""``tickwire bench``: the seed scenarios, ours vs the baseline client, with a report. Heavy imports inside."""
+"""``tickwire bench``: the order/market-data/position scenarios, ours vs the baseline client, with a report. Heavy imports inside."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""The seed scenarios, ours vs the baseline, on one simulator in one run.
+"""The benchmark scenarios, ours vs the baseline, on one simulator in one run.
 
 - ``orders``: order placement round trips (one far post-only bid placed / cancelled per book update, within the
   same request budget for both clients);

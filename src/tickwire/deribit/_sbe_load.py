@@ -9,7 +9,8 @@ from numba import types
 from numba.extending import intrinsic
 
 
-def _loader(value_type: types.Type):  # noqa: ANN202 - returns a numba intrinsic
+def _loader(value_type: types.Type):  # noqa: ANN202
+    """A numba intrinsic loading one ``value_type`` from a byte buffer at an offset (unaligned, little-endian)."""
     @intrinsic
     def load(typingctx, buf, off):  # noqa: ANN001, ANN202
         def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202

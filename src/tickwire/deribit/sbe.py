@@ -73,7 +73,8 @@ _NAME_MAX = T.SBE_NAME_MAX
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def _take(fill, k, n, cap):  # noqa: ANN001, ANN202 - reserve n records of array k (capacity cap); -1 when full
+def _take(fill, k, n, cap):  # noqa: ANN001, ANN202
+    """Reserve n records of array k (capacity cap); -1 when full."""
     cur = fill[N_ARRAYS + k]
     if cur + n > cap:
         return -1
@@ -87,7 +88,8 @@ def _null_u64_to_zero(v):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, _nrt=False)
-def _levels(buf, p, gbl, gn, levels, fill, snapshot):  # noqa: ANN001, ANN202 - Book changes / Snapshot levels
+def _levels(buf, p, gbl, gn, levels, fill, snapshot):  # noqa: ANN001, ANN202
+    """Decode the levels group of a Book changes or Snapshot message."""
     first = _take(fill, F_LEVELS, gn, len(levels))
     if first < 0:
         return -T.SBE_ERR_CAPACITY
@@ -107,7 +109,8 @@ def _levels(buf, p, gbl, gn, levels, fill, snapshot):  # noqa: ANN001, ANN202 - 
 
 
 @njit(cache=True, _nrt=False)
-def _instrument(buf, root, v2, instruments, fill):  # noqa: ANN001, ANN202 - Instrument 1000 / V2 1010 root block
+def _instrument(buf, root, v2, instruments, fill):  # noqa: ANN001, ANN202
+    """Decode the root block of an Instrument (1000) or InstrumentV2 (1010) message."""
     idx = _take(fill, F_INSTRUMENTS, 1, len(instruments))
     if idx < 0:
         return -T.SBE_ERR_CAPACITY

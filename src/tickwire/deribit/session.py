@@ -355,7 +355,7 @@ class DeribitSession:
             if (msg.get("params") or {}).get("type") == "test_request" and self.transport is not None:
                 self.test_requests += 1
                 fut = self.send_request("public/test", {})
-                fut.add_done_callback(_ignore_result)
+                fut.add_done_callback(ignore_result)
             return True
         return False
 
@@ -376,7 +376,8 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _ignore_result(fut: asyncio.Future[Any]) -> None:
+def ignore_result(fut: asyncio.Future[Any]) -> None:
+    """Done-callback of a fire-and-forget request: fetch its exception so asyncio does not log it as unretrieved."""
     if not fut.cancelled():
         fut.exception()
 

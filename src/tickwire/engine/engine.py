@@ -32,7 +32,7 @@ from tickwire.engine.hotpath import HotPass, HotState, new_order_path, new_recei
 from tickwire.engine.positions import PositionBook
 from tickwire.engine.binlog import BinLogWriter, binlog_stages
 from tickwire.engine.probes import Probes, stamp_kernel_rx
-from tickwire.deribit.session import DeribitSession, SessionClosed
+from tickwire.deribit.session import DeribitSession, SessionClosed, ignore_result
 from tickwire.engine.strategy import BookView, NumbaStrategy, OrderView, Strategy, new_market, write_actions
 from tickwire.native import lib
 from tickwire.deribit.instruments import InstrumentTable
@@ -294,7 +294,7 @@ class Engine(OrderAnswers, Reconciler):
         (log.info if reason == "shutdown" else log.warning)("kill switch: %s", reason)
         if first and self.session is not None and self.session.ready.is_set():
             try:
-                self.session.send_request("private/cancel_all", {}).add_done_callback(_ignore)
+                self.session.send_request("private/cancel_all", {}).add_done_callback(ignore_result)
             except SessionClosed:
                 pass  # cancel-on-disconnect cancels them
 
@@ -348,11 +348,6 @@ class Engine(OrderAnswers, Reconciler):
 
     def live_order_count(self) -> int:
         return int(om.count_live(self.orders))
-
-
-def _ignore(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled():
-        fut.exception()
 
 
 __all__ = ["Engine", "Instrument"]

@@ -1,4 +1,4 @@
-"""Printing a run's figures: the latency table (the seed report's rows and columns), stages, counters, PnL."""
+"""Printing a run's figures: the latency table (Order Placement, Market Data, Position Query), stages, counters, PnL."""
 from __future__ import annotations
 
 from rich.console import Console

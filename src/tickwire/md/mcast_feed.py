@@ -29,7 +29,7 @@ from tickwire.md.book import (
     GAP, INCONSISTENT, Books, book_apply_event, book_clear, book_side_count,
 )
 from tickwire.deribit import sbe as D
-from tickwire.deribit.instruments import InstrumentTable
+from tickwire.deribit.instruments import InstrumentTable, lookup_instrument
 
 # Every kernel here is compiled without the numba runtime (_nrt=False, nothing allocates): with it, each call
 # would incref/decref every array argument atomically (FeedState and SbeOut hold ~30 arrays).
@@ -74,7 +74,8 @@ def new_state(n_slots: int, pending: int = PENDING_EVENTS, first_free_slot: int 
 
 
 @njit(cache=True, _nrt=False)
-def _units(fs, value, unit):  # noqa: ANN001, ANN202 - float price/amount -> whole ticks/lots, counting misfits
+def _units(fs, value, unit):  # noqa: ANN001, ANN202
+    """Convert a float price/amount to whole ticks/lots, counting values that are not a whole multiple."""
     x = value / unit
     r = np.round(x)
     if abs(x - r) > 1e-6 * max(1.0, abs(x)):
@@ -83,7 +84,8 @@ def _units(fs, value, unit):  # noqa: ANN001, ANN202 - float price/amount -> who
 
 
 @njit(cache=True, _nrt=False)
-def _accept(fs, c, s, px, qty, bst):  # noqa: ANN001, ANN202 - sequence check of one packet; False: drop it
+def _accept(fs, c, s, px, qty, bst):  # noqa: ANN001, ANN202
+    """Check one packet's sequence number on its channel; False: drop the packet."""
     hi = fs.chan_hi[c]
     if hi < 0:
         fs.chan_hi[c] = s
@@ -122,7 +124,8 @@ def _abort_snapshot(fs, c, px, qty, bst):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, _nrt=False)
-def _channel_gap(fs, c, px, qty, bst):  # noqa: ANN001, ANN202 - packets of channel c were lost
+def _channel_gap(fs, c, px, qty, bst):  # noqa: ANN001, ANN202
+    """Packets of channel c were lost: abort its snapshot and invalidate the books it carries."""
     _abort_snapshot(fs, c, px, qty, bst)
     for slot in range(len(fs.inc_chan)):
         if fs.inc_chan[slot] == c and bst[slot].valid:
@@ -130,27 +133,13 @@ def _channel_gap(fs, c, px, qty, bst):  # noqa: ANN001, ANN202 - packets of chan
 
 
 @njit(cache=True, _nrt=False)
-def _slot(fs, iid):  # noqa: ANN001, ANN202 - slot of a known instrument, else -1 (counted)
+def _slot(fs, iid):  # noqa: ANN001, ANN202
+    """The slot of a known instrument id, else -1 (counted)."""
     if iid < ID_LIMIT:
         slot = fs.slot_of[iid]
         if slot >= 0:
             return slot
     fs.stats[T.MCF_STAT_UNKNOWN_INSTRUMENT] += 1
-    return -1
-
-
-@njit(cache=True, _nrt=False)
-def _table_slot(insts, rec):  # noqa: ANN001, ANN202 - slot of rec's name in the instrument table, else -1
-    for k in range(len(insts)):
-        if insts[k].name_len != rec.name_len or rec.name_len == 0:
-            continue
-        same = True
-        for j in range(rec.name_len):
-            if insts[k].name[j] != rec.name[j]:
-                same = False
-                break
-        if same:
-            return k
     return -1
 
 
@@ -162,7 +151,8 @@ def _instrument(fs, rec, insts, px, qty, bst):  # noqa: ANN001, ANN202
         return
     slot = fs.slot_of[iid]
     if slot < 0:
-        slot = _table_slot(insts, rec)  # the engine's slot for this name, when it already has one
+        # the engine's slot for this name, when it already has one
+        slot = lookup_instrument(insts, rec.name, 0, rec.name_len) if rec.name_len > 0 else -1
         if slot < 0:
             slot = fs.next_slot[0]
             if slot >= len(fs.inst_id):
@@ -197,7 +187,8 @@ def _emit_level(fs, events, n, slot, side, action, flags, price, amount, ts_ms, 
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def _action(change):  # noqa: ANN001, ANN202 - SBE bookChange -> ACT_LEVEL_*
+def _action(change):  # noqa: ANN001, ANN202
+    """Map an SBE bookChange value to ACT_LEVEL_*."""
     if change == T.SBE_CHANGE_CREATED:
         return T.ACT_LEVEL_NEW
     if change == T.SBE_CHANGE_CHANGED:
@@ -207,7 +198,8 @@ def _action(change):  # noqa: ANN001, ANN202 - SBE bookChange -> ACT_LEVEL_*
 
 @njit(cache=True, _nrt=False)
 def _apply_levels(fs, out, first, n_levels, slot, flags0, last, ts_ms, rx_ns, change_id, prev, mi, events, n_ev,
-                  px, qty, bst):  # noqa: ANN001, ANN202 - emit + apply one message's levels; returns (n_ev, gap)
+                  px, qty, bst):  # noqa: ANN001, ANN202
+    """Emit and apply one message's levels; returns (n_ev, gap)."""
     snapshot = flags0 & T.EVF_SNAPSHOT
     count = max(n_levels, 1)  # an empty message still moves the chain: one ACT_LEVEL_NONE event
     for j in range(count):
@@ -238,7 +230,8 @@ def _apply_levels(fs, out, first, n_levels, slot, flags0, last, ts_ms, rx_ns, ch
 
 
 @njit(cache=True, _nrt=False)
-def _buffer(fs, out, b, slot, flags0, rx_ns, mi):  # noqa: ANN001, ANN202 - book message -> the pending ring
+def _buffer(fs, out, b, slot, flags0, rx_ns, mi):  # noqa: ANN001, ANN202
+    """Append a book message to the pending ring (while the instrument waits for a snapshot)."""
     count = max(np.int64(b.n_levels), 1)
     for j in range(count):
         flags = flags0 if j == 0 else 0
@@ -258,7 +251,8 @@ def _buffer(fs, out, b, slot, flags0, rx_ns, mi):  # noqa: ANN001, ANN202 - book
 
 
 @njit(cache=True, _nrt=False)
-def _replay(fs, slot, events, n_ev, px, qty, bst):  # noqa: ANN001, ANN202 - buffered events after a snapshot
+def _replay(fs, slot, events, n_ev, px, qty, bst):  # noqa: ANN001, ANN202
+    """Apply the buffered events that follow a snapshot."""
     head = fs.pend_head[0]
     size = len(fs.pend)
     for k in range(max(0, head - size), head):
@@ -329,7 +323,8 @@ def _book(fs, out, m, rx_ns, mi, events, n_ev, px, qty, bst):  # noqa: ANN001, A
 
 
 @njit(cache=True, _nrt=False)
-def _same_book(fs, out, s, slot, px, qty, bst):  # noqa: ANN001, ANN202 - does a one-message snapshot equal the book?
+def _same_book(fs, out, s, slot, px, qty, bst):  # noqa: ANN001, ANN202
+    """Does a one-message snapshot equal the book?"""
     n_bid = 0
     for j in range(s.n_levels):
         lv = out.levels[s.first_level + j]
@@ -411,7 +406,8 @@ def _trades(fs, out, m, rx_ns, mi, events, n_ev):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, _nrt=False)
-def _ticker(fs, out, m, rx_ns, mi, events, n_ev):  # noqa: ANN001, ANN202 - best bid then best ask, as the JSON path
+def _ticker(fs, out, m, rx_ns, mi, events, n_ev):  # noqa: ANN001, ANN202
+    """Best bid then best ask, as the JSON path."""
     slot = _slot(fs, m.instrument_id)
     if slot < 0:
         return n_ev

@@ -65,7 +65,7 @@ UDP_HANDLERS: dict[str, Callable[[], UdpHandler]] = {}
 
 
 def _sbe_handler() -> UdpHandler:
-    from tickwire.md.mcast_feed import SbeUdpHandler  # Deribit multicast SBE (issue 9)
+    from tickwire.md.mcast_feed import SbeUdpHandler  # Deribit multicast SBE
 
     return SbeUdpHandler()
 

@@ -2,7 +2,7 @@
 
 Signal: imbalance ``(bid_amount - ask_amount) / (bid_amount + ask_amount)`` at or above ``threshold`` buys,
 at or below ``-threshold`` sells, at most once per ``cooldown_ms`` and never beyond ``max_position`` lots.
-With the market maker this gives the mixed market/limit load of the seed scenario.
+With the market maker this gives a mixed load of market and limit orders.
 """
 from __future__ import annotations
 

@@ -13,14 +13,13 @@ import numpy as np
 import orjson
 import pytest
 
+from _reference import reference_books
 from tickwire.md.replay import PcapSource, Replay, replay_file
 import synth_session as synth
 from tickwire.netstack.pcap import PacketBatch
 from tickwire.netstack.ws import OP_CONT, OP_PING, OP_TEXT, ref_encode
 from tickwire.types import BOOK_ASK, BOOK_BID, PKT_UDP
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _reference import reference_books  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SAMPLES = {p.name: p.read_bytes() for p in sorted((DATA / "deribit").glob("*.json"))}

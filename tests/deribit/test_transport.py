@@ -55,9 +55,8 @@ def test_upgrade_then_frames_both_ways():
         t = await WsTransport.open(f"ws://127.0.0.1:{port}/ws/api/v2", lambda d, tsc: got.append(d), lambda e: None)
         assert t.direct_fd >= 0 and t.socket_options.get("TCP_NODELAY") == 1
         t.send_text(b'{"x":1}')
-        for _ in range(100):
-            if received and got:
-                break
+        deadline = asyncio.get_running_loop().time() + 30.0  # generous: a busy machine is slow
+        while not (received and got) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.01)
         t.close()
         server.close()

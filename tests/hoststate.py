@@ -65,7 +65,7 @@ LOCK = ("/run/lock" if os.path.isdir("/run/lock") else "/tmp") + "/tickwire-host
 
 
 @contextlib.contextmanager
-def exclusive(timeout: float = 240.0) -> Iterator[None]:
+def exclusive(timeout: float = 1800.0) -> Iterator[None]:
     """Hold a host-wide lock while a test changes and restores host tuning: two test runs at once (two engineers,
     or CI beside a developer) would otherwise each capture the other's changes as "before" and restore those."""
     fd = os.open(LOCK, os.O_CREAT | os.O_RDWR, 0o644)

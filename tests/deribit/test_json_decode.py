@@ -1,19 +1,23 @@
-"""Compiled Deribit JSON codec vs the orjson reference path: every real sample, then hypothesis-generated and
-malformed messages. Equal values or an explicit fallback — never a mismatch."""
+"""Compiled Deribit JSON codec vs the orjson reference path: every real sample; whole valid messages (where the
+compiled path must decode, not fall back); hypothesis-generated odd values, damaged JSON and random bytes; a
+WebSocket stream through decode_read at random read boundaries. Equal values or an explicit fallback — never a
+mismatch."""
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import json_messages as gen
 from tickwire.deribit import _ref, json_decode as dj
 from tickwire.deribit.instruments import InstrumentTable
+from tickwire.netstack import ws
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "deribit"
 SAMPLES = sorted(DATA.glob("*.json"))
@@ -71,48 +75,6 @@ def test_real_values_are_exact() -> None:
 
 
 # --- generated messages --------------------------------------------------------------------------------------
-
-def _num_text(v: float | int, rnd: random.Random) -> str:
-    """Equivalent spellings of a number: plain, trailing zeros, exponent forms, -0.0, very long."""
-    if type(v) is int:
-        return rnd.choice([str(v), str(v), f"{v}.0", f"{v}e0", f"{v}0e-1" if v else "0e5"])
-    text = repr(v)
-    d = text.replace("-", "")
-    choices = [text, text + "0", text + "000000000000000000000", f"{v:.17g}", f"{v:e}"]
-    if "e" not in d and "." in d:
-        whole, frac = d.split(".")
-        digits = (whole + frac).lstrip("0") or "0"
-        choices.append(("-" if v < 0 else "") + digits + f"e-{len(frac)}")
-    if v == 0:
-        choices.append("-0.0")
-    return rnd.choice(choices)
-
-
-def _str_text(s: str, rnd: random.Random) -> str:
-    mode = rnd.random()
-    if mode < 0.8:
-        return json.dumps(s, ensure_ascii=False)
-    if mode < 0.9:
-        return json.dumps(s, ensure_ascii=True)
-    return '"' + "".join(f"\\u{ord(c):04x}" if rnd.random() < 0.3 else c for c in s) + '"'
-
-
-def dump(obj: Any, rnd: random.Random) -> str:
-    ws = lambda: rnd.choice(["", "", "", " ", "\n  ", "\t"])  # noqa: E731
-    if isinstance(obj, dict):
-        items = list(obj.items())
-        if rnd.random() < 0.3:
-            rnd.shuffle(items)
-        return "{" + ws() + ",".join(f"{ws()}{_str_text(k, rnd)}{ws()}:{ws()}{dump(v, rnd)}{ws()}"
-                                     for k, v in items) + "}"
-    if isinstance(obj, list):
-        return "[" + ",".join(ws() + dump(v, rnd) + ws() for v in obj) + "]"
-    if isinstance(obj, bool) or obj is None:
-        return json.dumps(obj)
-    if isinstance(obj, (int, float)):
-        return _num_text(obj, rnd)
-    return _str_text(obj, rnd)
-
 
 def _mostly(good: st.SearchStrategy, bad: st.SearchStrategy) -> st.SearchStrategy:
     """Valid values 11 times out of 12, so most generated messages exercise the decoded path."""
@@ -194,24 +156,6 @@ def order_response(draw: st.DrawFn) -> dict[str, Any]:
     return msg
 
 
-def _malform(text: str, rnd: random.Random) -> bytes:
-    raw = text.encode()
-    how = rnd.randrange(6)
-    if how == 0:
-        return raw[:rnd.randrange(len(raw))]
-    if how == 1:
-        i = rnd.randrange(len(raw))
-        return raw[:i] + bytes([rnd.randrange(256)]) + raw[i + 1:]
-    if how == 2:
-        return raw[:-1] + b",}"
-    if how == 3:
-        return raw + b"x"
-    if how == 4:
-        i = rnd.randrange(len(raw))
-        return raw[:i] + raw[i + 1:]
-    return raw.replace(b'"', b"'", 1)
-
-
 _messages = st.one_of(book_message(), trades_message(), ticker_message(), order_response())
 
 
@@ -220,11 +164,11 @@ _messages = st.one_of(book_message(), trades_message(), ticker_message(), order_
 def test_generated_messages_agree(msg: dict[str, Any], seed: int, mode: int) -> None:
     rnd = random.Random(seed)
     if mode == 0:
-        raw = _malform(dump(msg, rnd), rnd)
+        raw = gen.damage(gen.respell(msg, rnd).encode(), rnd)
     elif mode == 1:  # canonical encoding (what Deribit sends)
-        raw = json.dumps(msg, separators=(",", ":")).encode()
+        raw = gen.canonical(msg)
     else:
-        raw = dump(msg, rnd).encode()
+        raw = gen.respell(msg, rnd).encode()
     agree(raw)
 
 
@@ -244,14 +188,125 @@ def test_duplicate_and_escaped_keys_fall_back() -> None:
         agree(raw)
 
 
-def test_canonical_generated_messages_are_mostly_decoded() -> None:
-    """The compiled path must not dodge the comparison by falling back on ordinary messages."""
-    rnd = random.Random(7)
-    decoded = 0
-    for i in range(200):
-        bids = [["new", rnd.randrange(60000, 80000) / 2, rnd.randrange(1, 5000) * 10.0] for _ in range(3)]
-        msg = {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": "book.BTC-PERPETUAL.raw", "data": {
-            "type": "change", "timestamp": 1700000000000 + i, "prev_change_id": i, "instrument_name": "BTC-PERPETUAL",
-            "change_id": i + 1, "bids": bids, "asks": [["delete", 40000.5, 0.0]]}}}
-        decoded += agree(orjson.dumps(msg)) == "events"
-    assert decoded == 200
+# --- whole valid messages: the decoded path must carry them, not the fallback ----------------------------------
+
+MAX_FALLBACK_RATE = 0.02  # canonical encodings of ordinary messages: at most 2% may take the slow path
+
+
+@pytest.mark.parametrize("kind", sorted(gen.KINDS))
+def test_canonical_valid_messages_are_decoded_and_equal_the_reference(kind: str) -> None:
+    """1,000 valid messages of one kind as Deribit encodes them: the reference decodes every one (else the
+    generator is wrong), the compiled decoder gives the same records, and falls back on under 2% of them."""
+    rnd, table = random.Random(f"canonical-{kind}"), gen.table()
+    fallbacks = []
+    for _ in range(1000):
+        raw = gen.canonical(gen.KINDS[kind](rnd))
+        assert _ref.ref_decode(raw, table)[0] != "fallback", raw[:300]
+        if agree(raw, table) == "fallback":
+            fallbacks.append(raw)
+    assert len(fallbacks) <= MAX_FALLBACK_RATE * 1000, (len(fallbacks), fallbacks[:2])
+
+
+@pytest.mark.parametrize("kind", sorted(gen.KINDS))
+def test_respelled_valid_messages_equal_the_reference(kind: str) -> None:
+    """The same values with other whitespace and key order: decoded like the canonical form (under 2% fallback).
+    With unusual spellings too (exponents, long digits, \\u escapes, 3% of tokens): equal records or an explicit
+    fallback, and still decoded on a good share (each unusual token may send its message to the slow path)."""
+    rnd, table = random.Random(f"respelled-{kind}"), gen.table()
+    plain = [agree(gen.respell(gen.KINDS[kind](rnd), rnd, odd=0.0).encode(), table) for _ in range(500)]
+    assert plain.count("fallback") <= MAX_FALLBACK_RATE * len(plain), plain.count("fallback")
+    unusual = [agree(gen.respell(gen.KINDS[kind](rnd), rnd, odd=0.03).encode(), table) for _ in range(500)]
+    assert unusual.count("fallback") < 0.7 * len(unusual), unusual.count("fallback")
+
+
+# --- a stream through decode_read: random read boundaries, span overflow, fallback spans ----------------------
+
+def _stream(rnd: random.Random, n: int) -> bytes:
+    """n server messages as WebSocket frames: valid, respelled and damaged JSON, some fragmented with a ping
+    between the fragments, some pings alone."""
+    frames = []
+    for _ in range(n):
+        raw = gen.mixed(rnd)
+        if rnd.random() < 0.05:
+            frames.append(ws.ref_encode(b"ping %d" % rnd.randrange(1000), ws.OP_PING))
+        if rnd.random() < 0.15 and len(raw) > 2:
+            cut = rnd.randrange(1, len(raw))
+            frames += [ws.ref_encode(raw[:cut], ws.OP_TEXT, fin=False), ws.ref_encode(b"hb", ws.OP_PING),
+                       ws.ref_encode(raw[cut:], ws.OP_CONT)]
+        else:
+            frames.append(ws.ref_encode(raw, ws.OP_TEXT))
+    return b"".join(frames)
+
+
+def _decode_stream(stream: bytes, reads: list[int], table: InstrumentTable, n_spans: int, rx_cap: int
+                   ) -> list[tuple]:
+    """Feed ``stream`` to decode_read in reads of the given sizes; one (verdict, ...) row per message, in order:
+    ("events", events), ("response", response) or ("fallback", opcode, payload)."""
+    st, rx, spans, ctrl = ws.new_state(ws.PH_FRAMES, ws.MASK_NO), ws.new_rx(rx_cap), ws.new_spans(n_spans), ws.new_ctrl()
+    events, resps, fb = dj.new_outputs(events=256, resps=64, spans=n_spans)
+    out: list[tuple] = []
+    pos, base = 0, 0
+    for size in reads:
+        chunk = np.frombuffer(stream[pos:pos + size], np.uint8)
+        pos += size
+        w = ws.ws_reserve(st, rx, len(chunk))
+        assert w >= 0, "a message larger than the receive buffer"
+        rx[w:w + len(chunk)] = chunk
+        n = len(chunk)
+        while True:
+            ns, n_ev, n_resp, n_fb = dj.decode_read(st, rx, n, spans, ctrl, table.active, events, resps, fb, 0, base)
+            fallback = {int(fb[k, 0]): int(fb[k, 1]) for k in range(n_fb)}
+            r = 0
+            for i in range(ns):
+                if i in fallback:
+                    area = rx if spans[i, 0] == ws.SRC_RX else ctrl
+                    out.append(("fallback", int(spans[i, 3]), area[spans[i, 1]:spans[i, 1] + spans[i, 2]].tobytes()))
+                    continue
+                mine = events[:n_ev][events[:n_ev]["msg"] == base + i]
+                if len(mine):
+                    out.append(("events", _ref.event_tuples(mine)))
+                else:  # every event message has >= 1 event: a decoded span without events is an order answer
+                    out.append(("response", _ref.response_tuple(resps[r])))
+                    r += 1
+            assert r == n_resp, (r, n_resp)
+            base += ns
+            n = 0
+            if ns < n_spans:
+                break
+    assert pos == len(stream) and st[ws.S_ERR] == ws.ERR_NONE
+    return out
+
+
+def _reference_stream(stream: bytes, table: InstrumentTable) -> list[tuple[int, bytes, tuple | None]]:
+    """The plain-Python deframer and decoder over the whole stream: (opcode, payload, decoding of a text message)."""
+    return [(op, payload, ref_decode_or_none(payload, table) if op == ws.OP_TEXT else None)
+            for op, payload in ws.ref_deframe(stream)]
+
+
+def ref_decode_or_none(payload: bytes, table: InstrumentTable) -> tuple | None:
+    verdict = _ref.ref_decode(payload, table)
+    return None if verdict[0] == "fallback" else verdict
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32), st.integers(1, 6), st.sampled_from([16, 300, 4096]))
+def test_stream_with_random_read_boundaries_equals_the_reference(seed: int, n_spans: int, max_read: int) -> None:
+    """40 messages cut at random read boundaries (1..max_read bytes: also inside frame headers), a few spans per call (overflow: call again
+    with n = 0), a receive buffer that must compact: every message is decoded to the reference's records, or
+    handed over as a fallback span with the reference's exact bytes; none lost, none duplicated."""
+    rnd, table = random.Random(seed), gen.table()
+    stream = _stream(rnd, 40)
+    reads, left = [], len(stream)
+    while left:
+        reads.append(min(rnd.randint(1, max_read), left))
+        left -= reads[-1]
+    got = _decode_stream(stream, reads, table, n_spans, rx_cap=1 << 15)
+    want = _reference_stream(stream, table)
+    assert len(got) == len(want)
+    for g, (op, payload, decoded) in zip(got, want):
+        if g[0] == "fallback":
+            assert g[1:] == (op, payload)
+        else:
+            assert op == ws.OP_TEXT and g == decoded, (g, decoded, payload[:200])
+    decoded_share = sum(g[0] != "fallback" for g in got) / len(got)
+    assert decoded_share > 0.3, decoded_share  # half the messages are canonical valid ones

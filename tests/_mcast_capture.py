@@ -1,13 +1,14 @@
-"""Fixtures for the multicast SBE tests: the real Deribit capture as UDP payloads."""
+"""The real Deribit multicast capture (tests/data/deribit-multicast) and its UDP payloads, read with dpkt (an
+independent reader: a reference for ours). A module of its own with a unique name, importable from every test
+directory (tests/ is on sys.path through the root conftest)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import pytest
 
-from _mcast_capture import CAPTURE
+CAPTURE = Path(__file__).resolve().parent / "data" / "deribit-multicast" / "sample_capture_v1_6.pcapng"
 
 
 class Payloads(NamedTuple):
@@ -39,9 +40,3 @@ def read_payloads(path: Path) -> Payloads:
                 dst.append((".".join(str(b) for b in ip.dst), ip.data.dport))
                 ts.append(int(round(t * 1e9)))
     return Payloads(data, dst, ts)
-
-
-@pytest.fixture(scope="session")
-def capture() -> Payloads:
-    """The real Deribit multicast capture (5,066 UDP packets)."""
-    return read_payloads(CAPTURE)
