@@ -3,8 +3,10 @@
 The event loop owns the socket; after the HTTP upgrade every received chunk goes, with the TSC of its arrival,
 to ``on_bytes`` — the engine feeds it to the compiled deframer/decoder once per read. Frames are built with
 tickwire.netstack.ws (masked, as RFC 6455 requires of clients). The latency socket options come from the tuning
-catalogue (``tickwire.tuning.socket_option_specs``). On plaintext connections the hot path may write to the
-file descriptor directly (:attr:`direct_fd`) as long as nothing is queued in the transport.
+catalogue (``tickwire.tuning.socket_option_specs``). TLS is OpenSSL's, through tickwire.netstack.tls (not Python's
+ssl module), with the certificate verified against the system CA store or ``cafile``. The hot path writes its
+frames itself through :attr:`direct_fd` (``tw_out_write``: the socket descriptor in plaintext or under kTLS,
+else the TLS session's handle) as long as nothing is queued in the transport.
 """
 from __future__ import annotations
 
@@ -12,14 +14,15 @@ import asyncio
 import base64
 import hashlib
 import logging
+import functools
 import os
-import ssl
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from tickwire.native import lib
+from tickwire.netstack import tls as tlslib
 from tickwire.netstack import ws
 
 log = logging.getLogger("tickwire.transport")
@@ -29,6 +32,15 @@ _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 class TransportError(ConnectionError):
     """The connection could not be made or upgraded (the message never contains credentials)."""
+
+
+class CertificateError(TransportError):
+    """The venue's TLS certificate does not verify: retrying cannot help."""
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context(cafile: str) -> tlslib.TlsContext:
+    return tlslib.TlsContext(cafile or None)  # loading the CA store takes milliseconds: once per process
 
 
 class WsTransport(asyncio.Protocol):
@@ -43,13 +55,16 @@ class WsTransport(asyncio.Protocol):
         self._frame = np.zeros(1 << 16, dtype=np.uint8)
         self.direct_fd = -1
         self.socket_options: dict[str, int] = {}
+        self.tls = ""  # e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384, kTLS tx off" (empty: plaintext)
         self.closed = False
 
     @classmethod
     async def open(cls, url: str, on_bytes: Callable[[bytes, int], None],
                    on_lost: Callable[[Exception | None], None], socket_profile: str = "latency",
-                   timeout_s: float = 5.0) -> WsTransport:
-        """Connect, set the socket options, do the HTTP upgrade; raises TransportError."""
+                   timeout_s: float = 5.0, cafile: str = "") -> WsTransport:
+        """Connect (and for wss:// make the TLS session, trusting ``cafile`` or the system CA store), set the
+        socket options, do the HTTP upgrade; raises TransportError (CertificateError for a certificate that does
+        not verify)."""
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
             raise TransportError(f"not a ws:// or wss:// URL: {parts.scheme}://{parts.hostname}")
@@ -57,20 +72,23 @@ class WsTransport(asyncio.Protocol):
         port = parts.port or (443 if tls else 80)
         loop = asyncio.get_running_loop()
         proto = cls(on_bytes, on_lost)
-        ctx = ssl.create_default_context() if tls else None
         try:
-            await asyncio.wait_for(loop.create_connection(lambda: proto, parts.hostname, port, ssl=ctx,
-                                                          server_hostname=parts.hostname if tls else None),
-                                   timeout_s)
-            proto._set_socket_options(socket_profile, tls)
+            if tls:
+                session = await tlslib.open_connection(parts.hostname, port, _tls_context(cafile), timeout_s)
+                session.start(proto)
+            else:
+                await asyncio.wait_for(loop.create_connection(lambda: proto, parts.hostname, port), timeout_s)
+            proto._set_socket_options(socket_profile)
             await asyncio.wait_for(proto._handshake(parts.hostname, port, parts.path or "/"), timeout_s)
+        except tlslib.CertificateNotVerified as exc:
+            raise CertificateError(str(exc)) from None
         except (OSError, asyncio.TimeoutError) as exc:
             proto.close()
             raise TransportError(f"cannot connect to {parts.scheme}://{parts.hostname}:{port}: "
                                  f"{type(exc).__name__}: {exc}") from None
         return proto
 
-    def _set_socket_options(self, profile: str, tls: bool) -> None:
+    def _set_socket_options(self, profile: str) -> None:
         from tickwire.tuning import socket_option_specs
 
         sock = self._transport.get_extra_info("socket")
@@ -80,7 +98,9 @@ class WsTransport(asyncio.Protocol):
                 self.socket_options[spec.name] = sock.getsockopt(spec.level, spec.optname)
             except OSError as exc:  # e.g. SO_BUSY_POLL above net.core.busy_read without CAP_NET_ADMIN
                 log.info("socket option %s=%s refused: %s", spec.name, spec.value, exc.strerror)
-        self.direct_fd = -1 if tls else sock.fileno()
+        out = getattr(self._transport, "out_handle", None)  # a TlsTransport's; plaintext: the socket itself
+        self.direct_fd = sock.fileno() if out is None else out
+        self.tls = self._transport.get_extra_info("tls") or ""
 
     async def _handshake(self, host: str, port: int, path: str) -> None:
         key = base64.b64encode(os.urandom(16))
@@ -148,7 +168,7 @@ class WsTransport(asyncio.Protocol):
             self._transport.pause_reading()
 
     def can_send_direct(self) -> bool:
-        """True when the hot path may tw_send on the fd: plaintext, open, nothing queued in the transport."""
+        """True when the hot path may tw_out_write on :attr:`direct_fd`: open, nothing queued in the transport."""
         return (self.direct_fd >= 0 and not self.closed and self._transport is not None
                 and self._transport.get_write_buffer_size() == 0)
 

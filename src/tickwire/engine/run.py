@@ -10,19 +10,22 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 
 from tickwire.config import EngineConfig
 from tickwire.deribit import venue as venues
+from tickwire.deribit.auth import Credentials, auth_params
 from tickwire.engine.engine import Engine, Instrument
 from tickwire.engine.driver import choose_driver
 from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Summary, stage_deltas_ns, summarize
-from tickwire.deribit.session import Credentials, DeribitSession, SessionClosed, VenueError
+from tickwire.deribit.session import DeribitSession, SessionClosed, VenueError
 from tickwire.engine.strategy import load_strategy
 from tickwire.types import ST_BOOK, ST_DECODED, ST_ENCODED, ST_RECV, ST_RISK, ST_SENT, ST_STRATEGY
 
@@ -45,12 +48,14 @@ class RunResult:
     kill_reasons: list[str] = field(default_factory=list)
     samples: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     driver: str = ""  # which driver ran the hot path, and where
+    live: dict[str, Any] = field(default_factory=dict)  # venue, url, account, scope, tls, limits
 
     def as_dict(self) -> dict[str, Any]:
         return {"latency_us": [s.as_dict() for s in self.latency], "hot_path_stages_us": [s.as_dict() for s in
                 self.stages], "counters": self.counters, "positions": self.positions,
                 "venue_positions": self.venue_positions, "open_orders_left": self.open_orders_left,
-                "duration_s": self.duration_s, "kill_reasons": self.kill_reasons, "driver": self.driver}
+                "duration_s": self.duration_s, "kill_reasons": self.kill_reasons, "driver": self.driver,
+                "live": self.live}
 
 
 def label_prefix() -> str:
@@ -88,15 +93,21 @@ async def _md_latency(session: DeribitSession, engine: Engine) -> np.ndarray:
 async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event | None = None,
                     on_ready: Any = None) -> RunResult:
     """Run the engine against ``venue`` for ``cfg.duration_s`` (or until ``stop``); returns the figures."""
-    infos = await asyncio.to_thread(venues.fetch_instruments, venue.http, cfg.instruments)
+    creds = Credentials.load(default=venue.creds)  # systemd credentials or TICKWIRE_CLIENT_* win over the sim's keys
+    session_cfg = cfg.session
+    if venue.cafile and not session_cfg.cafile:  # the certificate of the simulator we started with TLS
+        session_cfg = msgspec.structs.replace(session_cfg, cafile=venue.cafile)
+    live = live_header(cfg, venue, creds)
+    print(f"tickwire run: {describe_live(live)}", file=sys.stderr, flush=True)
+    infos = await asyncio.to_thread(venues.fetch_instruments, venue.http, cfg.instruments, 10.0, session_cfg.cafile)
     engine = Engine(cfg, [Instrument(i) for i in infos], load_strategy(cfg.strategy), label_prefix())
     await asyncio.to_thread(engine.warm_up)
     spin = await _spin_driver(cfg, venue, engine)
-    creds = Credentials.from_env(default=venue.creds)  # TICKWIRE_CLIENT_ID/SECRET win over the sim's defaults
     detach_md = _attach_multicast(engine, venue) if cfg.md == "multicast" else None
-    stamper = (asyncio.get_running_loop().create_task(_send_time_stamper(venue.url, creds, engine))
+    stamper = (asyncio.get_running_loop().create_task(_send_time_stamper(venue.url, creds, engine,
+                                                                         session_cfg.cafile))
                if detach_md is not None else None)
-    session = DeribitSession(venue.url, creds, engine.channels(), engine, cfg.session, cfg.credits)
+    session = DeribitSession(venue.url, creds, engine.channels(), engine, session_cfg, cfg.credits)
     engine.session = session
     stop = stop or asyncio.Event()
     session.start()
@@ -104,7 +115,8 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
     spinning = asyncio.get_running_loop().create_task(spin.run()) if spin is not None else None
     t0 = time.monotonic()
     try:
-        await session.wait_ready(30.0)
+        await session.wait_ready(cfg.session.ready_timeout_s)
+        live.update(scope=session.scope, tls=session.transport.tls if session.transport is not None else "")
         if on_ready is not None:
             await on_ready(engine, session)
         try:
@@ -136,6 +148,8 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
             await asyncio.gather(stamper, return_exceptions=True)
     result = _result(engine, md, venue_pos, left, elapsed)
     result.driver = spin.describe() if spin is not None else engine_driver_note(cfg, venue)
+    result.counters["token_refreshes"] = session.refreshes
+    result.live = live
     return result
 
 
@@ -161,6 +175,20 @@ def engine_driver_note(cfg: EngineConfig, venue: venues.Venue) -> str:
     if driver == "spin" and venue.url.startswith("wss:"):
         driver, why = "async", "TLS: the spin driver reads the plaintext socket"
     return f"{driver} ({why})"
+
+
+def live_header(cfg: EngineConfig, venue: venues.Venue, creds: Credentials) -> dict[str, Any]:
+    """Which venue, account and limits this run trades with (the API key's id, never its secret)."""
+    return {"venue": cfg.venue, "url": venue.url, "account": creds.client_id, "auth": cfg.session.auth,
+            "scope": cfg.session.scope, "tls": "", "limits": msgspec.structs.asdict(cfg.risk)}
+
+
+def describe_live(live: dict[str, Any]) -> str:
+    """One line for the operator, e.g. ``LIVE MONEY venue deribit wss://... account AbC (client_signature)...``."""
+    limits = ", ".join(f"{k}={v:g}" for k, v in live["limits"].items())
+    money = "LIVE MONEY " if live["venue"] == "deribit" else ""
+    return (f"{money}venue {live['venue']} {live['url']}, account {live['account']} ({live['auth']}"
+            f"{', scope ' + live['scope'] if live['scope'] else ''}), risk limits: {limits}")
 
 
 MCAST_CHANNELS = range(1, 22)  # Deribit's incremental channels: all joined, only the engine's instruments kept
@@ -199,7 +227,7 @@ def _attach_multicast(engine: Engine, venue: venues.Venue) -> Any:
     return close
 
 
-async def _send_time_stamper(url: str, creds: Credentials, engine: Engine) -> None:
+async def _send_time_stamper(url: str, creds: Credentials, engine: Engine, cafile: str) -> None:
     """With multicast market data the engine subscribes to no book channel, and the simulator stamps a book
     change's send time (``sim/get_send_times``) only when a WebSocket client takes it: this measurement-only
     client authenticates, subscribes to the engine's ``book.*`` channels and discards what it reads, off the hot
@@ -208,13 +236,15 @@ async def _send_time_stamper(url: str, creds: Credentials, engine: Engine) -> No
     from websockets.asyncio.client import connect
     from websockets.exceptions import WebSocketException
 
+    import ssl
+
     iv = engine.cfg.session.book_interval
-    auth = {"jsonrpc": "2.0", "id": 1, "method": "public/auth", "params": {
-        "grant_type": "client_credentials", "client_id": creds.client_id, "client_secret": creds.client_secret}}
+    auth = {"jsonrpc": "2.0", "id": 1, "method": "public/auth", "params": auth_params(creds)}
     sub = {"jsonrpc": "2.0", "id": 2, "method": "private/subscribe",
            "params": {"channels": [f"book.{name}.{iv}" for name in engine.instruments]}}
     try:
-        async with connect(url, max_size=None, compression=None) as conn:
+        context = ssl.create_default_context(cafile=cafile or None) if url.startswith("wss:") else None
+        async with connect(url, max_size=None, compression=None, ssl=context) as conn:
             await conn.send(orjson.dumps(auth).decode())
             answer = orjson.loads(await conn.recv())
             if "error" in answer:  # the venue's error object never holds the request's params
@@ -256,7 +286,7 @@ def _mid(engine: Engine, k: int) -> float:
 
 
 def run(cfg: EngineConfig) -> RunResult:
-    """Blocking `tickwire run`: starts the simulator for ``venue = "sim"``; SIGUSR1 fires the kill switch,
+    """Blocking `tickwire run`: starts the simulator for ``venue = "sim"`` (without ``url``); SIGUSR1 fires the kill switch,
     SIGINT/SIGTERM stop the run early (orders are cancelled either way)."""
     import uvloop
 
@@ -271,11 +301,11 @@ def run(cfg: EngineConfig) -> RunResult:
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGUSR1, lambda: holder["engine"].kill("signal") if holder else None)
-        if cfg.venue == "sim":
+        if cfg.venue == "sim" and not cfg.url:
             venue = await asyncio.to_thread(venues.start_sim, cfg.instruments, float(cfg.sim_rate),
-                                            multicast=cfg.md == "multicast")
+                                            multicast=cfg.md == "multicast", tls=cfg.sim_tls)
         else:
-            venue = venues.testnet()
+            venue = venues.remote(cfg.venue, cfg.url)
         try:
             pid_file = _pid_file()
             pid_file.write_text(str(os.getpid()))
