@@ -50,6 +50,7 @@ class WsTransport(asyncio.Protocol):
         self._on_bytes = on_bytes
         self._on_lost = on_lost
         self._transport: asyncio.Transport | None = None
+        self._tls: tlslib.TlsTransport | None = None
         self._upgrade: asyncio.Future[bytes] | None = None
         self._http = b""
         self._frame = np.zeros(1 << 16, dtype=np.uint8)
@@ -74,8 +75,8 @@ class WsTransport(asyncio.Protocol):
         proto = cls(on_bytes, on_lost)
         try:
             if tls:
-                session = await tlslib.open_connection(parts.hostname, port, _tls_context(cafile), timeout_s)
-                session.start(proto)
+                proto._tls = await tlslib.open_connection(parts.hostname, port, _tls_context(cafile), timeout_s)
+                proto._tls.start(proto)
             else:
                 await asyncio.wait_for(loop.create_connection(lambda: proto, parts.hostname, port), timeout_s)
             proto._set_socket_options(socket_profile)
@@ -98,9 +99,8 @@ class WsTransport(asyncio.Protocol):
                 self.socket_options[spec.name] = sock.getsockopt(spec.level, spec.optname)
             except OSError as exc:  # e.g. SO_BUSY_POLL above net.core.busy_read without CAP_NET_ADMIN
                 log.info("socket option %s=%s refused: %s", spec.name, spec.value, exc.strerror)
-        out = getattr(self._transport, "out_handle", None)  # a TlsTransport's; plaintext: the socket itself
-        self.direct_fd = sock.fileno() if out is None else out
-        self.tls = self._transport.get_extra_info("tls") or ""
+        self.direct_fd = sock.fileno() if self._tls is None else self._tls.out_handle
+        self.tls = self._tls.describe() if self._tls is not None else ""
 
     async def _handshake(self, host: str, port: int, path: str) -> None:
         key = base64.b64encode(os.urandom(16))
@@ -119,7 +119,8 @@ class WsTransport(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        tsc = lib.tw_rdtsc()
+        # over TLS the arrival is stamped before OpenSSL reads and decrypts: decryption counts as our time
+        tsc = self._tls.rx_tsc if self._tls is not None else lib.tw_rdtsc()
         if self._upgrade is not None and not self._upgrade.done():
             self._http += data
             end = self._http.find(b"\r\n\r\n")

@@ -37,8 +37,8 @@ class Venue:
     creds: Credentials | None  # None: the operator's key (tickwire.deribit.auth.Credentials.load)
     is_sim: bool
     process: subprocess.Popen | None = field(default=None, repr=False)
-    cafile: str = ""  # the certificate of a simulator we started with TLS
     mcast_port: int = 0  # incremental UDP port of the simulator's multicast feed on 127.0.0.1, snapshots + 1 (0: none)
+    cafile: str = ""  # the certificate of a simulator we started with TLS
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the simulator we started (SIGTERM, then SIGKILL after ``timeout_s``)."""

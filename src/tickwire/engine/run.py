@@ -277,7 +277,8 @@ def _result(engine: Engine, md: np.ndarray, venue_pos: dict[str, float], left: i
                    for k, (name, pos) in enumerate(engine.positions.positions.items())},
         venue_positions=venue_pos, open_orders_left=left, duration_s=elapsed,
         kill_reasons=sorted(engine.kill_reasons - {"shutdown"}),
-        samples={"order_ns": orders, "md_ns": md, "position_ns": positions_q})
+        samples={"order_ns": orders, "md_ns": md, "position_ns": positions_q,
+                 "tick_to_trade_ns": stage_deltas_ns(p.stages, n, ST_RECV, ST_SENT)})
 
 
 def _mid(engine: Engine, k: int) -> float:

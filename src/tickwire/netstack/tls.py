@@ -73,6 +73,7 @@ class TlsTransport(asyncio.Transport):
         self._queued = 0
         self._writing = False
         self._closed = False
+        self.rx_tsc = 0  # TSC when the socket turned readable, before OpenSSL read and decrypted it
 
     # --- what the hot path needs ---
     @property
@@ -95,8 +96,9 @@ class TlsTransport(asyncio.Transport):
 
     # --- asyncio.Transport ---
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"socket": self._sock, "peername": self._sock.getpeername(), "tls": self.describe()}.get(
-            name, default) if not self._closed else default
+        if self._closed:
+            return default
+        return {"socket": self._sock, "peername": self._sock.getpeername()}.get(name, default)
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._protocol = protocol  # type: ignore[assignment]
@@ -133,6 +135,7 @@ class TlsTransport(asyncio.Transport):
             self._loop.call_soon(self._on_readable)
 
     def _on_readable(self) -> None:
+        self.rx_tsc = lib.tw_rdtsc()
         self._flush()  # a write that waited for OpenSSL to read (e.g. a key update) goes on now
         while not self._closed:
             n = lib.tw_tls_read(self._ssl, self._buf, _READ_CHUNK)

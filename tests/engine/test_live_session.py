@@ -1,0 +1,142 @@
+"""The Deribit session against the real simulator, plaintext and ``--tls`` (OpenSSL on our side): signed auth
+accepted, a wrong secret refused at once with the venue's code, the token refreshed before it expires, a
+certificate that does not verify fatal (no retry loop), a URL that does not answer named in the error."""
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import orjson
+import pytest
+
+from tickwire.config import SessionConfig
+from tickwire.deribit import venue as venues
+from tickwire.deribit.auth import Credentials, auth_params, signature
+from tickwire.deribit.errors import INVALID_CREDENTIALS
+from tickwire.deribit.session import DeribitSession, VenueError
+from tickwire.deribit.transport import CertificateError
+from tickwire.netstack import ws
+
+pytestmark = pytest.mark.timeout(300)
+
+
+class Handler:
+    """The engine's part for a bare session: deframe the venue's bytes, give every message to the session."""
+
+    def __init__(self) -> None:
+        self.deframer = ws.Deframer(mask=ws.MASK_NO)
+        self.session: DeribitSession | None = None
+        self.lost: list[str] = []
+
+    def on_bytes(self, data: bytes, tsc: int) -> None:
+        for opcode, payload in self.deframer.feed(data):
+            if opcode == ws.OP_TEXT and self.session is not None:
+                self.session.on_message(orjson.loads(payload))
+
+    async def on_ready(self, session: DeribitSession) -> None:
+        """Nothing to reconcile: no orders."""
+
+    def on_lost(self, reason: str) -> None:
+        self.lost.append(reason)
+        self.deframer = ws.Deframer(mask=ws.MASK_NO)
+
+
+@pytest.fixture(scope="module", params=["plain", "tls"])
+def sim(request):
+    v = venues.start_sim(rate=5.0, tls=request.param == "tls", extra=("--token-ttl", "2"))
+    yield v
+    v.close()
+
+
+def _session(venue: venues.Venue, creds: Credentials, **cfg) -> tuple[DeribitSession, Handler]:
+    handler = Handler()
+    session = DeribitSession(venue.url, creds, ["user.portfolio.btc"], handler,
+                             SessionConfig(cafile=venue.cafile, **cfg))
+    handler.session = session
+    return session, handler
+
+
+def test_signed_auth_never_sends_the_secret():
+    creds = Credentials("AbCd", "s3cret-value")
+    params = auth_params(creds, "client_signature", "session:tw trade:read_write")
+    assert "s3cret-value" not in orjson.dumps(params).decode()
+    assert params["signature"] == signature("s3cret-value", params["timestamp"], params["nonce"])
+    assert params["scope"] == "session:tw trade:read_write"
+    assert auth_params(creds)["nonce"] != params["nonce"]  # a fresh nonce every time
+
+
+def test_signed_auth_ready_then_token_refreshed_before_it_expires(sim):
+    async def main():
+        session, handler = _session(sim, sim.creds)
+        session.start()
+        try:
+            await session.wait_ready(30)
+            assert "trade:read_write" in session.scope
+            assert session.transport.tls.startswith("TLSv1") == sim.url.startswith("wss:")
+            # tokens live 2 s: refreshed at 80 %, so private calls keep working well past the first expiry
+            deadline = asyncio.get_running_loop().time() + 60
+            while session.refreshes < 3:
+                assert asyncio.get_running_loop().time() < deadline, "token not refreshed"
+                await asyncio.sleep(0.1)
+            positions = await session.request("private/get_positions", {"currency": "BTC", "kind": "future"})
+            assert isinstance(positions, list)
+            assert session.reconnects == 0 and not handler.lost
+        finally:
+            await session.stop()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("grant", ["client_signature", "client_credentials"])
+def test_wrong_secret_is_refused_at_once_with_the_venues_code(sim, grant):
+    async def main():
+        session, _ = _session(sim, Credentials(sim.creds.client_id, "not-the-secret"), auth=grant)
+        session.start()
+        try:
+            with pytest.raises(VenueError) as info:
+                await session.wait_ready(30)
+        finally:
+            await session.stop()
+        assert info.value.code == INVALID_CREDENTIALS and info.value.method == "public/auth"
+        assert "not-the-secret" not in str(info.value)
+
+    asyncio.run(main())
+
+
+def test_certificate_that_does_not_verify_is_fatal():
+    venue = venues.start_sim(rate=5.0, tls=True)
+    try:
+        venue.cafile = ""  # trust only the system CA store, which does not know the simulator's certificate
+
+        async def main():
+            session, _ = _session(venue, venue.creds)
+            session.start()
+            try:
+                with pytest.raises(CertificateError, match="self-signed certificate.*--cafile"):
+                    await session.wait_ready(30)  # fatal at once, not a 30 s retry loop
+            finally:
+                await session.stop()
+            assert session.reconnects == 0
+
+        asyncio.run(main())
+    finally:
+        venue.close()
+
+
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+def test_url_that_does_not_answer_is_named_in_the_error(scheme):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    venue = venues.remote("sim", f"{scheme}://127.0.0.1:{port}/ws/api/v2")
+
+    async def main():
+        session, _ = _session(venue, Credentials("id", "secret-xyz"), ready_timeout_s=1.0, reconnect_min_ms=50)
+        session.start()
+        try:
+            with pytest.raises(asyncio.TimeoutError, match=f"cannot connect to {scheme}://127.0.0.1:{port}"):
+                await session.wait_ready(1.5)
+        finally:
+            await session.stop()
+
+    asyncio.run(main())
