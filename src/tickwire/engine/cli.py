@@ -38,6 +38,7 @@ def run(
     from tickwire.engine.strategy import StrategyLoadError, load_strategy
     from tickwire.deribit.transport import TransportError
     from tickwire.deribit.auth import CredentialsError
+    from tickwire.deribit.errors import message
     from tickwire.deribit.venue import VenueError as VenueStartError
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
@@ -53,7 +54,9 @@ def run(
         hint = (": check the API key (TICKWIRE_CLIENT_ID / TICKWIRE_CLIENT_SECRET, or the systemd credentials "
                 "client_id / client_secret), that it belongs to this venue and has the scope asked for"
                 if exc.method == "public/auth" else "")
-        typer.echo(f"tickwire run: the venue refused {exc}{hint}", err=True)
+        # the compiled decoder keeps an error's code only: Deribit's name for it comes from the one error table
+        text = exc.message if exc.message not in ("", "error") else message(exc.code)
+        typer.echo(f"tickwire run: the venue refused {exc.method}: {exc.code} {text}{hint}", err=True)
         raise typer.Exit(2) from None
     except (ConfigError, CredentialsError, StrategyLoadError, VenueStartError, TransportError, TimeoutError) as exc:
         typer.echo(f"tickwire run: {exc}", err=True)

@@ -73,7 +73,7 @@ class TlsTransport(asyncio.Transport):
         self._queued = 0
         self._writing = False
         self._closed = False
-        self.rx_tsc = 0  # TSC when the socket turned readable, before OpenSSL read and decrypted it
+        self.rx_tsc = 0  # TSC before OpenSSL read and decrypted the chunk given to the protocol
 
     # --- what the hot path needs ---
     @property
@@ -135,9 +135,9 @@ class TlsTransport(asyncio.Transport):
             self._loop.call_soon(self._on_readable)
 
     def _on_readable(self) -> None:
-        self.rx_tsc = lib.tw_rdtsc()
         self._flush()  # a write that waited for OpenSSL to read (e.g. a key update) goes on now
         while not self._closed:
+            self.rx_tsc = lib.tw_rdtsc()
             n = lib.tw_tls_read(self._ssl, self._buf, _READ_CHUNK)
             if n > 0:
                 self._protocol.data_received(ffi.buffer(self._buf, n)[:])  # type: ignore[union-attr]
