@@ -76,12 +76,17 @@ def _from_directory(directory: str | None) -> Credentials | None:
     if not any(p.exists() for p in paths):
         return None
     try:
-        # one trailing newline is what an editor or `echo` leaves; bounded read: the file is not trusted
-        cid, secret = (p.open("rb").read(_MAX_LEN + 2).decode().removesuffix("\n") for p in paths)
+        cid, secret = (_read_credential(p) for p in paths)
     except (OSError, UnicodeDecodeError) as exc:
         raise CredentialsError(f"cannot read the systemd credentials {CRED_ID}/{CRED_SECRET} in {base}: "
                                f"{type(exc).__name__}") from None
     return _checked(cid, secret, f"systemd credentials in {base}")
+
+
+def _read_credential(path: Path) -> str:
+    # one trailing newline is what an editor or `echo` leaves; bounded read: the file is not trusted
+    with path.open("rb") as f:
+        return f.read(_MAX_LEN + 2).decode().removesuffix("\n")
 
 
 def signature(secret: str, timestamp_ms: int, nonce: str, data: str = "") -> str:
