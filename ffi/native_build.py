@@ -53,7 +53,6 @@ void tw_tls_error_string(char *buf, int len);
 const char *tw_tls_version(void *ssl);
 const char *tw_tls_cipher(void *ssl);
 int tw_tls_ktls_send(void *ssl);
-int tw_tls_ktls_recv(void *ssl);
 int64_t tw_tls_write(void *ssl, void *buf, int64_t len);
 int64_t tw_tls_read(void *ssl, void *buf, int64_t len);
 int tw_tls_pending(void *ssl);

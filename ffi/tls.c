@@ -112,15 +112,6 @@ int tw_tls_ktls_send(void *ssl) {
 #endif
 }
 
-int tw_tls_ktls_recv(void *ssl) {
-#ifndef OPENSSL_NO_KTLS
-    return BIO_get_ktls_recv(SSL_get_rbio((SSL *)ssl)) ? 1 : 0;
-#else
-    (void)ssl;
-    return 0;
-#endif
-}
-
 /* Bytes written (whole records), -EAGAIN, or -errno. */
 int64_t tw_tls_write(void *ssl, void *buf, int64_t len) {
     if (len <= 0) return 0;

@@ -11,43 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from ansiblerun import ANSIBLE_DIR, ROOT, recap, run
+from ansiblerun import ROOT, engine_render_playbook, recap, run
 from tickwire.deribit.auth import Credentials
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the credentials are root-owned files")
 
 CLIENT_ID, SECRET = "Vault1d", "vault-S3cret-5d1e0b9a"
 HOST_KEY = Path("/var/lib/systemd/credential.secret")  # systemd-creds makes it on first use
-
-PLAYBOOK = """---
-- name: Deliver the key and render the engine's files
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  vars:
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
-  vars_files:
-    - {role}/defaults/main.yml
-    - {vault}
-  tasks:
-    - name: The role's credential tasks
-      ansible.builtin.include_tasks: {role}/tasks/credentials.yml
-    - name: Render the unit
-      ansible.builtin.template:
-        src: {role}/templates/tickwire-engine.service.j2
-        dest: "{{ out }}/tickwire-engine.service"
-        mode: "0644"
-    - name: Render the config
-      ansible.builtin.template:
-        src: {role}/templates/engine.toml.j2
-        dest: "{{ out }}/engine.toml"
-        mode: "0644"
-  handlers:
-    - name: Restart the tickwire engine
-      ansible.builtin.debug:
-        msg: the engine would restart
-"""
-
 
 @pytest.fixture
 def host_key_restored():
@@ -70,8 +40,7 @@ def _deliver(tmp_path: Path, encrypt: str) -> tuple[Path, list[subprocess.Comple
     out = tmp_path / "out"
     out.mkdir()
     playbook = tmp_path / "deliver.yml"
-    playbook.write_text(PLAYBOOK.replace("{role}", str(ANSIBLE_DIR / "roles/tickwire_engine"))
-                        .replace("{vault}", str(vault)))
+    playbook.write_text(engine_render_playbook((str(vault),), credentials=True))
     args = ("ansible-playbook", "-v", "-i", "localhost,", str(playbook), "--vault-password-file", str(password),
             "-e", f"out={out}", "-e", f"tickwire_engine_credentials_dir={out}/credentials",
             "-e", f"tickwire_engine_venv={ROOT / '.venv'}", "-e", f"tickwire_engine_credentials_encrypt={encrypt}",
@@ -132,8 +101,7 @@ def test_encrypted_credentials_with_systemd_creds(tmp_path, host_key_restored):
 
 def test_a_live_venue_without_a_key_fails_the_deployment(tmp_path):
     playbook = tmp_path / "nokey.yml"
-    playbook.write_text(PLAYBOOK.replace("{role}", str(ANSIBLE_DIR / "roles/tickwire_engine"))
-                        .replace("    - {vault}\n", ""))
+    playbook.write_text(engine_render_playbook(credentials=True))
     out = run("ansible-playbook", "-i", "localhost,", str(playbook), "-e", f"out={tmp_path}",
               "-e", '{"tickwire_engine_config": {"venue": "testnet"}}', cwd=tmp_path)
     assert out.returncode != 0
