@@ -12,7 +12,7 @@ import pytest
 from tickwire.config import SessionConfig
 from tickwire.deribit import venue as venues
 from tickwire.deribit.auth import Credentials, auth_params, signature
-from tickwire.deribit.errors import INVALID_CREDENTIALS
+from tickwire.deribit.errors import INVALID_CREDENTIALS, UNAUTHORIZED
 from tickwire.deribit.session import DeribitSession, VenueError
 from tickwire.deribit.transport import CertificateError
 from tickwire.netstack import ws
@@ -136,6 +136,32 @@ def test_url_that_does_not_answer_is_named_in_the_error(scheme):
         try:
             with pytest.raises(asyncio.TimeoutError, match=f"cannot connect to {scheme}://127.0.0.1:{port}"):
                 await session.wait_ready(1.5)
+        finally:
+            await session.stop()
+
+    asyncio.run(main())
+
+
+def test_expired_token_reconnects_and_authenticates_again(sim):
+    """A refresh that never happened (as after a stall longer than the token's life): the venue answers 13009,
+    the session reconnects with a new signature and serves private calls again."""
+    async def main():
+        session, handler = _session(sim, sim.creds, reconnect_min_ms=50)
+        session.start()
+        try:
+            await session.wait_ready(30)
+            session._refresh_task.cancel()  # the missed refresh
+            await asyncio.sleep(2.5)  # tokens live 2 s
+            with pytest.raises(VenueError) as info:
+                await session.request("private/get_positions", {"currency": "BTC", "kind": "future"})
+            assert info.value.code == UNAUTHORIZED
+            deadline = asyncio.get_running_loop().time() + 30
+            while not (session.ready.is_set() and session.reconnects == 1):
+                assert asyncio.get_running_loop().time() < deadline, "no new session after the expired token"
+                await asyncio.sleep(0.05)
+            assert isinstance(await session.request("private/get_positions", {"currency": "BTC", "kind": "future"}),
+                              list)
+            assert handler.lost == ["disconnect"]
         finally:
             await session.stop()
 

@@ -28,7 +28,7 @@ from tickwire.clock import monotonic_ns
 from tickwire.config import CreditConfig, SessionConfig
 from tickwire.deribit import credits
 from tickwire.deribit.auth import Credentials, auth_params
-from tickwire.deribit.errors import FATAL_AUTH_CODES, NOT_SUBSCRIBED, TOO_MANY_REQUESTS
+from tickwire.deribit.errors import FATAL_AUTH_CODES, NOT_SUBSCRIBED, TOO_MANY_REQUESTS, UNAUTHORIZED
 from tickwire.deribit.transport import CertificateError, TransportError, WsTransport
 
 log = logging.getLogger("tickwire.session")
@@ -229,6 +229,10 @@ class DeribitSession:
             try:
                 return await asyncio.wait_for(fut, timeout)
             except VenueError as exc:
+                if exc.code == UNAUTHORIZED and method != "public/auth":
+                    # the token expired (a refresh missed, e.g. after a stall): a new connection authenticates anew
+                    log.warning("%s: access token no longer valid (%d): reconnecting", method, exc.code)
+                    self.drop_connection()
                 if exc.code != TOO_MANY_REQUESTS or attempt == retries:
                     raise
                 self.rate_limited += 1
