@@ -166,3 +166,27 @@ def test_expired_token_reconnects_and_authenticates_again(sim):
             await session.stop()
 
     asyncio.run(main())
+
+
+def test_failed_tls_session_is_never_written_by_the_hot_path(sim):
+    """When OpenSSL fails, the session is freed at once: the hot path's handle must be withdrawn in the same step,
+    not when connection_lost arrives later from the event loop."""
+    from tickwire.deribit.transport import WsTransport
+    from tickwire.netstack.tls import TlsError
+
+    async def main():
+        lost: list[Exception | None] = []
+        t = await WsTransport.open(sim.url, lambda data, tsc: None, lost.append, cafile=sim.cafile)
+        try:
+            assert t.can_send_direct() and t.direct_fd >= 0
+            if t._tls is None:
+                return  # plaintext: the kernel socket outlives a failure until close
+            t._tls._shutdown(TlsError("TLS read failed: EPROTO"))  # what a failed SSL_read does
+            assert not t.can_send_direct()
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            assert len(lost) == 1 and isinstance(lost[0], TlsError) and t.direct_fd == -1
+        finally:
+            t.close()
+
+    asyncio.run(main())

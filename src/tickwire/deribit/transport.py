@@ -170,8 +170,9 @@ class WsTransport(asyncio.Protocol):
 
     def can_send_direct(self) -> bool:
         """True when the hot path may tw_out_write on :attr:`direct_fd`: open, nothing queued in the transport."""
+        # is_closing: a TLS session is freed at once when it fails, before connection_lost reaches us
         return (self.direct_fd >= 0 and not self.closed and self._transport is not None
-                and self._transport.get_write_buffer_size() == 0)
+                and not self._transport.is_closing() and self._transport.get_write_buffer_size() == 0)
 
     def close(self) -> None:
         if self._transport is not None and not self.closed:
