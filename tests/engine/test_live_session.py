@@ -190,3 +190,27 @@ def test_failed_tls_session_is_never_written_by_the_hot_path(sim):
             t.close()
 
     asyncio.run(main())
+
+
+def test_the_simulator_checks_our_signature_and_refuses_a_replay_or_a_stale_one(sim):
+    """Both sides of client_signature agree: our fresh signature passes, the same one again (a replayed nonce),
+    one signed an hour ago and one made with another secret are refused with invalid_credentials."""
+    async def main():
+        session, _ = _session(sim, sim.creds)
+        session.start()
+        try:
+            await session.wait_ready(30)
+            params = auth_params(sim.creds)
+            assert "access_token" in await session.request("public/auth", params)
+            stale = auth_params(sim.creds)
+            stale["timestamp"] = int(stale["timestamp"]) - 3_600_000
+            stale["signature"] = signature(sim.creds.client_secret, stale["timestamp"], str(stale["nonce"]))
+            forged = auth_params(Credentials(sim.creds.client_id, "another-secret"))
+            for bad in (params, stale, forged):
+                with pytest.raises(VenueError) as info:
+                    await session.request("public/auth", bad)
+                assert info.value.code == INVALID_CREDENTIALS
+        finally:
+            await session.stop()
+
+    asyncio.run(main())
