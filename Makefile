@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 COLLECTIONS := $(VENV)/ansible_collections/.installed
 SYSTEM := $(VENV)/.system-packages
-APT_PACKAGES := dpdk libdpdk-dev dpdk-dev tcpdump tshark iproute2 ethtool systemd nftables
+APT_PACKAGES := dpdk libdpdk-dev dpdk-dev tcpdump tshark iproute2 ethtool systemd nftables libssl-dev openssl
 SOURCES := pyproject.toml setup.py MANIFEST.in $(wildcard ffi/*.py ffi/*.c ffi/*.h)
 PYTEST_ARGS ?=
 

@@ -2,7 +2,8 @@
 
 Every shim takes and returns plain integers, doubles or ``void*`` so that numba ``@njit`` code can call it
 (numba maps neither ``uintptr_t`` nor typed struct pointers). Socket helpers return a count or ``-errno``;
-they never raise, so the compiled hot path can branch on the result.
+they never raise, so the compiled hot path can branch on the result. The TLS shims (tls.c) wrap an OpenSSL
+client session; ``tw_out_write`` is the hot pass's single way out (a socket descriptor or a TLS handle).
 """
 from pathlib import Path
 
@@ -42,6 +43,25 @@ uint64_t tw_atomic_fetch_add(void *p, uint64_t delta);
 
 int tw_flag_on_signal(int sig, void *flag);
 
+void *tw_tls_ctx_new(const char *cafile);
+void tw_tls_ctx_free(void *ctx);
+void *tw_tls_new(void *ctx, int fd, const char *host, int host_is_ip);
+void tw_tls_free(void *ssl);
+int tw_tls_handshake(void *ssl);
+int tw_tls_want_read(void *ssl);
+long tw_tls_verify_result(void *ssl);
+const char *tw_tls_verify_string(long code);
+void tw_tls_error_string(char *buf, int len);
+const char *tw_tls_version(void *ssl);
+const char *tw_tls_cipher(void *ssl);
+int tw_tls_ktls_send(void *ssl);
+int64_t tw_tls_write(void *ssl, void *buf, int64_t len);
+int64_t tw_tls_read(void *ssl, void *buf, int64_t len);
+int tw_tls_pending(void *ssl);
+void tw_tls_shutdown(void *ssl);
+int64_t tw_tls_handle(void *ssl);
+int64_t tw_out_write(int64_t out, void *buf, int64_t len);
+
 #define TW_CLOCK_REALTIME ...
 #define TW_CLOCK_MONOTONIC ...
 #define TW_SOL_SOCKET ...
@@ -58,7 +78,9 @@ ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "tickwire._tw_native",
-    (Path(__file__).parent / "native.c").read_text(),
+    # one translation unit: the TLS shims (OpenSSL's libssl, Debian libssl-dev) call tw_send of native.c
+    (Path(__file__).parent / "native.c").read_text() + (Path(__file__).parent / "tls.c").read_text(),
+    libraries=["ssl", "crypto"],
     extra_compile_args=["-O2", "-Wall"],
 )
 

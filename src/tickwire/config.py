@@ -10,6 +10,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -25,7 +26,6 @@ class _Base(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
 class SessionConfig(_Base):
     """Connection behaviour of the Deribit session (slow path)."""
 
-    url: str = ""  # venue = "testnet" only: another Deribit API endpoint (empty: Deribit testnet)
     heartbeat_s: int = 10  # Deribit's minimum is 10 s
     request_timeout_ms: int = 2000  # then private/get_order_state, never a blind resend
     reconnect_min_ms: int = 50
@@ -33,6 +33,10 @@ class SessionConfig(_Base):
     book_interval: Literal["raw", "100ms"] = "raw"
     cancel_on_disconnect: bool = True
     socket_profile: str = "latency"  # tuning catalogue profile that gives the socket options
+    auth: Literal["client_signature", "client_credentials"] = "client_signature"  # signed: the secret stays home
+    scope: str = ""  # public/auth scope, e.g. "session:tickwire trade:read_write" (empty: the key's own)
+    cafile: str = ""  # PEM file of CAs trusted for wss:// instead of the system store (e.g. `tickwire sim --tls`)
+    ready_timeout_s: float = 30.0  # the first session must be ready by then, else the run stops with the cause
 
 
 class RiskConfig(_Base):
@@ -58,13 +62,15 @@ class CreditConfig(_Base):
 class EngineConfig(_Base):
     """Top-level configuration of `tickwire run`."""
 
-    venue: Literal["sim", "testnet"] = "sim"
+    venue: Literal["sim", "testnet", "deribit"] = "sim"  # deribit = production: real money (see _check_live)
+    url: str = ""  # another endpoint than the venue's own: a colo gateway, a proxy, an already running simulator
     instruments: tuple[str, ...] = ("BTC-PERPETUAL",)
     strategy: str = "tickwire.engine.strategies.market_maker:MarketMaker"
     strategy_params: dict[str, float] = {}
     duration_s: float = 30.0
     position_poll_ms: int = 100  # private/get_positions period (the position-query latency figure)
     sim_rate: int = 100  # book messages/s per instrument the simulator generates (venue sim only)
+    sim_tls: bool = False  # the embedded simulator serves wss:// with a throw-away certificate this run trusts
     # market data: book.* over WebSocket, or multicast SBE (in the engine's process, or in a feed process of its own)
     md: Literal["websocket", "multicast", "multicast-process"] = "websocket"
     driver: Literal["auto", "spin", "async"] = "async"  # hot path: "spin" (a compiled loop owns the socket), "async"
@@ -83,7 +89,7 @@ _POSITIVE = {
     "session.reconnect_min_ms", "session.reconnect_max_ms", "risk.max_order_amount", "risk.max_position",
     "risk.max_open_orders", "risk.price_band_bps", "risk.max_orders_per_s", "credits.non_matching_cost",
     "credits.non_matching_max", "credits.non_matching_refill_per_s", "credits.matching_rate_per_s",
-    "credits.matching_burst",
+    "credits.matching_burst", "session.ready_timeout_s",
 }
 _INSTRUMENT = re.compile(r"^[A-Z0-9_]+(-[A-Z0-9]+)+$")
 
@@ -121,12 +127,37 @@ def _check(cfg: EngineConfig) -> EngineConfig:
         raise ConfigError(f"cpu: a CPU number, or -1 for the core plan's engine CPU (got {cfg.cpu})")
     if ":" not in cfg.strategy:
         raise ConfigError(f"strategy: expected 'package.module:Name' (got {cfg.strategy!r})")
-    if cfg.session.url and not cfg.session.url.startswith(("ws://", "wss://")):
-        raise ConfigError(f"session.url: must start with ws:// or wss:// (got {cfg.session.url!r})")
-    if cfg.session.url and cfg.venue == "sim":
-        raise ConfigError("session.url: the simulator picks its own URL; set venue = \"testnet\" to trade on "
-                          f"another Deribit API endpoint (got {cfg.session.url!r})")
+    _check_url(cfg)
+    if cfg.sim_tls and (cfg.venue != "sim" or cfg.url):
+        raise ConfigError("sim_tls: only for the embedded simulator (venue = \"sim\" without url)")
+    if cfg.session.cafile and not Path(cfg.session.cafile).is_file():
+        raise ConfigError(f"session.cafile: no such file: {cfg.session.cafile}")
     return cfg
+
+
+PRODUCTION_HOSTS = ("deribit.com", "www.deribit.com")
+
+
+def _check_url(cfg: EngineConfig) -> None:
+    if not cfg.url:
+        return
+    parts = urlsplit(cfg.url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ConfigError(f"url: expected ws://HOST[:PORT]/PATH or wss://... (got {cfg.url!r})")
+    if parts.hostname.lower() in PRODUCTION_HOSTS and cfg.venue != "deribit":
+        raise ConfigError(f"url: {parts.hostname} is Deribit production: set venue = \"deribit\" (and every risk "
+                          "limit) to trade there")
+
+
+def _check_live(cfg: EngineConfig, data: dict[str, Any]) -> None:
+    """Live money (venue ``deribit``) takes no default risk limit: every one must be written in the config."""
+    if cfg.venue != "deribit":
+        return
+    given = data.get("risk") if isinstance(data.get("risk"), dict) else {}
+    missing = [f"risk.{name}" for name in RiskConfig.__struct_fields__ if name not in given]
+    if missing:
+        raise ConfigError(f"venue = \"deribit\" trades real money and takes no default risk limit: set "
+                          f"{', '.join(missing)} in the [risk] table of the config file")
 
 
 def from_dict(data: dict[str, Any]) -> EngineConfig:
@@ -136,6 +167,7 @@ def from_dict(data: dict[str, Any]) -> EngineConfig:
     except msgspec.ValidationError as exc:
         # msgspec says e.g. "Expected `int`, got `str` - at `$.risk.max_open_orders`": keep its words, drop the `$.`
         raise ConfigError(str(exc).replace("`$.", "`").replace("`$`", "the top level")) from None
+    _check_live(cfg, data)
     return _check(cfg)
 
 
@@ -150,7 +182,11 @@ def load(path: str | Path | None = None, overrides: dict[str, Any] | None = None
             raise ConfigError(f"config file not found: {p}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}  # e.g. --cafile into the file's [session] table
+        elif value is not None:
+            data[key] = value
     return from_dict(data)
 
 

@@ -31,3 +31,41 @@ def recap(output: str) -> dict[str, int]:
     match = re.search(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)", output)
     assert match, output[-3000:]
     return dict(zip(("ok", "changed", "unreachable", "failed", "skipped"), map(int, match.groups())))
+
+
+ENGINE_ROLE = ANSIBLE_DIR / "roles/tickwire_engine"
+
+_ENGINE_RENDER = """---
+- name: Render the engine role's templates
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  vars_files:
+    - {role}/defaults/main.yml
+{vars_files}  tasks:
+{tasks}    - name: Render the unit
+      ansible.builtin.template:
+        src: {role}/templates/tickwire-engine.service.j2
+        dest: "{{ out }}/tickwire-engine.service"
+        mode: "0644"
+    - name: Render the config
+      ansible.builtin.template:
+        src: {role}/templates/engine.toml.j2
+        dest: "{{ out }}/engine.toml"
+        mode: "0644"
+  handlers:
+    - name: Restart the tickwire engine
+      ansible.builtin.debug:
+        msg: the engine would restart
+"""
+
+
+def engine_render_playbook(vars_files: tuple[str, ...] = (), credentials: bool = False) -> str:
+    """A playbook rendering the engine role's unit and config into ``{{ out }}``; with ``credentials`` the role's
+    credential tasks run first (the unit then loads what they wrote)."""
+    tasks = (f"    - name: The role's credential tasks\n      ansible.builtin.include_tasks: {ENGINE_ROLE}/tasks/"
+             "credentials.yml\n") if credentials else ""
+    return (_ENGINE_RENDER.replace("{role}", str(ENGINE_ROLE)).replace("{tasks}", tasks)
+            .replace("{vars_files}", "".join(f"    - {f}\n" for f in vars_files)))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import hoststate
-from ansiblerun import ANSIBLE_DIR, VENV, recap, run
+from ansiblerun import VENV, engine_render_playbook, recap, run
 
 pytestmark = pytest.mark.root  # the lab playbook runs as root on localhost
 
@@ -92,32 +92,9 @@ def test_tuning_tags_converge_then_a_second_run_changes_nothing_then_revert():
     assert hoststate.differences(before, hoststate.capture()) == {}
 
 
-RENDER = """---
-- name: Render the engine role's templates
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  vars:
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
-  vars_files:
-    - {role}/defaults/main.yml
-  tasks:
-    - name: Render the unit
-      ansible.builtin.template:
-        src: {role}/templates/tickwire-engine.service.j2
-        dest: "{{ out }}/tickwire-engine.service"
-        mode: "0644"
-    - name: Render the config
-      ansible.builtin.template:
-        src: {role}/templates/engine.toml.j2
-        dest: "{{ out }}/engine.toml"
-        mode: "0644"
-"""
-
-
 def _render(tmp_path: Path, *extra: str) -> Path:
     playbook = tmp_path / "render.yml"
-    playbook.write_text(RENDER.replace("{role}", str(ANSIBLE_DIR / "roles/tickwire_engine")))
+    playbook.write_text(engine_render_playbook())
     out = run("ansible-playbook", "-i", "localhost,", str(playbook), "-e", f"out={tmp_path}", *extra,
               cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:]

@@ -3,7 +3,7 @@
 :class:`DeribitSession` owns one :class:`~tickwire.deribit.transport.WsTransport` at a time and a
 :class:`SessionHandler` (the engine) that receives every byte and is told when the session is ready or lost:
 
-    connect (backoff on failure) -> public/auth (client_credentials) -> public/set_heartbeat
+    connect (backoff on failure) -> public/auth (client_signature) -> public/set_heartbeat
     -> private/enable_cancel_on_disconnect -> private/subscribe -> handler.on_ready()  (reconcile)
     ... -> connection lost -> handler.on_lost() (kill switch: stop quoting) -> backoff -> connect again
 
@@ -15,16 +15,16 @@ included) ends that connection attempt, not the session: the reason is kept in `
 ``wait_ready``) and the next attempt comes after an exponential backoff with jitter, capped at
 ``reconnect_max_ms``, that is reset only by a connection that stayed up for ``2 * reconnect_max_ms``. Non-matching-engine requests spend the client-side credit budget first and wait when it is
 empty; a 10028 too_many_requests answer drains the mirror and the request is retried after a backoff.
-Credentials are held by :class:`Credentials`, whose repr hides the secret; no request params of public/auth are
-ever logged or put into an exception.
+Credentials are held by :class:`~tickwire.deribit.auth.Credentials`, whose repr hides the secret; no request
+params of public/auth are ever logged or put into an exception. Refused credentials and a venue certificate that
+does not verify are fatal (:meth:`DeribitSession.wait_ready` raises them); other failures are retried, and the
+last one is named when the first session is not ready in time.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -33,33 +33,13 @@ import orjson
 from tickwire.clock import monotonic_ns
 from tickwire.config import CreditConfig, SessionConfig
 from tickwire.deribit import credits
-from tickwire.deribit.errors import FATAL_AUTH_CODES, NOT_SUBSCRIBED, TOO_MANY_REQUESTS
-from tickwire.deribit.transport import WsTransport
+from tickwire.deribit.auth import Credentials, auth_params
+from tickwire.deribit.errors import FATAL_AUTH_CODES, NOT_SUBSCRIBED, TOO_MANY_REQUESTS, UNAUTHORIZED
+from tickwire.deribit.transport import CertificateError, WsTransport
 
 log = logging.getLogger("tickwire.session")
 
 SLOW_ID_LIMIT = 1 << 40  # JSON-RPC ids below this are slow-path requests; above, the order path's (see loop.py)
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """API key pair; ``repr``/``str`` never show the secret."""
-
-    client_id: str
-    client_secret: str = field(repr=False)
-
-    @classmethod
-    def from_env(cls, default: Credentials | None = None) -> Credentials:
-        """TICKWIRE_CLIENT_ID / TICKWIRE_CLIENT_SECRET, else ``default`` (the simulator's local keys)."""
-        cid, secret = os.environ.get("TICKWIRE_CLIENT_ID"), os.environ.get("TICKWIRE_CLIENT_SECRET")
-        if cid and secret:
-            return cls(cid, secret)
-        if default is None:
-            raise ValueError("set TICKWIRE_CLIENT_ID and TICKWIRE_CLIENT_SECRET (API keys of the venue)")
-        return default
-
-    def __str__(self) -> str:
-        return f"Credentials(client_id={self.client_id!r}, client_secret=***)"
 
 
 class VenueError(Exception):
@@ -105,6 +85,8 @@ class DeribitSession:
         self.reconnects = 0
         self.rate_limited = 0
         self.refreshes = 0
+        self.scope = ""  # what the venue granted (public/auth's scope)
+        self.last_error = ""
         self.test_requests = 0
         self.liveness_drops = 0
         self.last_error = ""
@@ -170,9 +152,9 @@ class DeribitSession:
                 await self._connect_once()
                 up_since = monotonic_ns()
                 await self._lost.wait()
-            except VenueError as exc:
+            except (VenueError, CertificateError) as exc:
                 self._note_error(exc)
-                if exc.method == "public/auth" and exc.code in FATAL_AUTH_CODES:
+                if isinstance(exc, CertificateError) or (exc.method == "public/auth" and exc.code in FATAL_AUTH_CODES):
                     self.failed = exc
                     self._failed.set()
                     self._stop.set()
@@ -202,11 +184,10 @@ class DeribitSession:
         self._lost.clear()
         self._timeouts_in_row = 0
         self.transport = await WsTransport.open(self.url, self._on_bytes, self._on_transport_lost,
-                                                self.cfg.socket_profile)
+                                                self.cfg.socket_profile, cafile=self.cfg.cafile)
         self.connected.set()
-        auth = await self.request("public/auth", {"grant_type": "client_credentials",
-                                                  "client_id": self.creds.client_id,
-                                                  "client_secret": self.creds.client_secret})
+        auth = await self.request("public/auth", auth_params(self.creds, self.cfg.auth, self.cfg.scope))
+        self.scope = str(auth.get("scope", "")) if isinstance(auth, dict) else ""
         self._schedule_refresh(auth)
         await self.request("public/set_heartbeat", {"interval": self.cfg.heartbeat_s})
         if self.cfg.cancel_on_disconnect:
@@ -315,6 +296,10 @@ class DeribitSession:
                     self.drop_connection()
                 raise asyncio.TimeoutError(f"{method}: no answer within {timeout:g}s") from None
             except VenueError as exc:
+                if exc.code == UNAUTHORIZED and method != "public/auth":
+                    # the token expired (a refresh missed, e.g. after a stall): a new connection authenticates anew
+                    log.warning("%s: access token no longer valid (%d): reconnecting", method, exc.code)
+                    self.drop_connection()
                 if exc.code != TOO_MANY_REQUESTS or attempt == retries:
                     raise
                 self.rate_limited += 1

@@ -5,8 +5,10 @@ to ``on_bytes`` — the engine feeds it to the compiled deframer/decoder once pe
 the transport reads the socket itself with recvmsg (``tw_recv_ts``) so that every read also carries the kernel's
 receive time (SO_TIMESTAMPING software RX stamps, as a TSC value in :attr:`last_rx_tsc`; 0 when unknown). Frames are built with
 tickwire.netstack.ws (masked, as RFC 6455 requires of clients). The latency socket options come from the tuning
-catalogue (``tickwire.tuning.socket_option_specs``). On plaintext connections the hot path may write to the
-file descriptor directly (:attr:`direct_fd`) as long as nothing is queued in the transport.
+catalogue (``tickwire.tuning.socket_option_specs``). TLS is OpenSSL's, through tickwire.netstack.tls (not Python's
+ssl module), with the certificate verified against the system CA store or ``cafile``. The hot path writes its
+frames itself through :attr:`direct_fd` (``tw_out_write``: the socket descriptor in plaintext or under kTLS,
+else the TLS session's handle) as long as nothing is queued in the transport.
 """
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ import asyncio
 import base64
 import hashlib
 import logging
+import functools
 import os
-import ssl
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -23,6 +25,7 @@ import numpy as np
 
 from tickwire.clock import realtime_to_tsc, tsc_hz
 from tickwire.native import ffi, lib
+from tickwire.netstack import tls as tlslib
 from tickwire.netstack import ws
 
 log = logging.getLogger("tickwire.transport")
@@ -34,6 +37,15 @@ class TransportError(ConnectionError):
     """The connection could not be made or upgraded (the message never contains credentials)."""
 
 
+class CertificateError(TransportError):
+    """The venue's TLS certificate does not verify: retrying cannot help."""
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context(cafile: str) -> tlslib.TlsContext:
+    return tlslib.TlsContext(cafile or None)  # loading the CA store takes milliseconds: once per process
+
+
 class WsTransport(asyncio.Protocol):
     """One WebSocket connection; create with :meth:`open`."""
 
@@ -41,11 +53,13 @@ class WsTransport(asyncio.Protocol):
         self._on_bytes = on_bytes
         self._on_lost = on_lost
         self._transport: asyncio.Transport | None = None
+        self._tls: tlslib.TlsTransport | None = None
         self._upgrade: asyncio.Future[bytes] | None = None
         self._http = b""
         self._frame = np.zeros(1 << 16, dtype=np.uint8)
         self.direct_fd = -1
         self.socket_options: dict[str, int] = {}
+        self.tls = ""  # e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384, kTLS tx off" (empty: plaintext)
         self.closed = False
         self.last_rx_tsc = 0  # kernel receive time of the bytes being delivered (TSC), 0 when unknown
         self._rfd = -1  # our duplicate of the socket's fd while we read it ourselves (see _read_with_stamps)
@@ -55,8 +69,10 @@ class WsTransport(asyncio.Protocol):
     @classmethod
     async def open(cls, url: str, on_bytes: Callable[[bytes, int], None],
                    on_lost: Callable[[Exception | None], None], socket_profile: str = "latency",
-                   timeout_s: float = 5.0) -> WsTransport:
-        """Connect, set the socket options, do the HTTP upgrade; raises TransportError."""
+                   timeout_s: float = 5.0, cafile: str = "") -> WsTransport:
+        """Connect (and for wss:// make the TLS session, trusting ``cafile`` or the system CA store), set the
+        socket options, do the HTTP upgrade; raises TransportError (CertificateError for a certificate that does
+        not verify)."""
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
             raise TransportError(f"not a ws:// or wss:// URL: {parts.scheme}://{parts.hostname}")
@@ -64,22 +80,25 @@ class WsTransport(asyncio.Protocol):
         port = parts.port or (443 if tls else 80)
         loop = asyncio.get_running_loop()
         proto = cls(on_bytes, on_lost)
-        ctx = ssl.create_default_context() if tls else None
         try:
-            await asyncio.wait_for(loop.create_connection(lambda: proto, parts.hostname, port, ssl=ctx,
-                                                          server_hostname=parts.hostname if tls else None),
-                                   timeout_s)
-            proto._set_socket_options(socket_profile, tls)
+            if tls:
+                proto._tls = await tlslib.open_connection(parts.hostname, port, _tls_context(cafile), timeout_s)
+                proto._tls.start(proto)
+            else:
+                await asyncio.wait_for(loop.create_connection(lambda: proto, parts.hostname, port), timeout_s)
+            proto._set_socket_options(socket_profile)
             await asyncio.wait_for(proto._handshake(parts.hostname, port, parts.path or "/"), timeout_s)
             if not tls:
                 proto._read_with_stamps()
+        except tlslib.CertificateNotVerified as exc:
+            raise CertificateError(str(exc)) from None
         except (OSError, asyncio.TimeoutError) as exc:
             proto.close()
             raise TransportError(f"cannot connect to {parts.scheme}://{parts.hostname}:{port}: "
                                  f"{type(exc).__name__}: {exc}") from None
         return proto
 
-    def _set_socket_options(self, profile: str, tls: bool) -> None:
+    def _set_socket_options(self, profile: str) -> None:
         from tickwire.tuning import socket_option_specs
 
         sock = self._transport.get_extra_info("socket")
@@ -89,7 +108,8 @@ class WsTransport(asyncio.Protocol):
                 self.socket_options[spec.name] = sock.getsockopt(spec.level, spec.optname)
             except OSError as exc:  # e.g. SO_BUSY_POLL above net.core.busy_read without CAP_NET_ADMIN
                 log.info("socket option %s=%s refused: %s", spec.name, spec.value, exc.strerror)
-        self.direct_fd = -1 if tls else sock.fileno()
+        self.direct_fd = sock.fileno() if self._tls is None else self._tls.out_handle
+        self.tls = self._tls.describe() if self._tls is not None else ""
 
     async def _handshake(self, host: str, port: int, path: str) -> None:
         key = base64.b64encode(os.urandom(16))
@@ -151,7 +171,8 @@ class WsTransport(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        tsc = lib.tw_rdtsc()
+        # over TLS the arrival is stamped before OpenSSL reads and decrypts: decryption counts as our time
+        tsc = self._tls.rx_tsc if self._tls is not None else lib.tw_rdtsc()
         if self._upgrade is not None and not self._upgrade.done():
             self._http += data
             end = self._http.find(b"\r\n\r\n")
@@ -196,14 +217,17 @@ class WsTransport(asyncio.Protocol):
             self._transport.write(frames)
 
     def pause_reading(self) -> None:
-        """Stop the event loop reading the socket: the caller (the spin driver) reads ``direct_fd`` itself."""
+        """Stop the event loop reading the socket: the caller (the spin driver) reads ``direct_fd`` itself (our own
+        stamped reader stops too: two readers of one stream would split its bytes)."""
+        self._stop_reading()
         if self._transport is not None and not self.closed:
             self._transport.pause_reading()
 
     def can_send_direct(self) -> bool:
-        """True when the hot path may tw_send on the fd: plaintext, open, nothing queued in the transport."""
+        """True when the hot path may tw_out_write on :attr:`direct_fd`: open, nothing queued in the transport."""
+        # is_closing: a TLS session is freed at once when it fails, before connection_lost reaches us
         return (self.direct_fd >= 0 and not self.closed and self._transport is not None
-                and self._transport.get_write_buffer_size() == 0)
+                and not self._transport.is_closing() and self._transport.get_write_buffer_size() == 0)
 
     def close(self) -> None:
         self._stop_reading()  # our duplicate fd would keep the socket open after the transport closed its own

@@ -1,7 +1,9 @@
-"""Where the engine trades: the embedded simulator (started as a subprocess) or Deribit testnet.
+"""Where the engine trades: the embedded simulator (started as a subprocess), Deribit production, Deribit testnet,
+or any other endpoint by URL (a colo gateway, a proxy, a simulator that is already running).
 
 The engine never imports tickwire.sim: it starts ``python -m tickwire.sim --port 0 --ready-json`` and reads the
-one JSON line the simulator prints once it listens (url, http, local credentials, pid).
+one JSON line the simulator prints once it listens (url, http, local credentials, pid, and with ``--tls`` the
+certificate the engine then trusts).
 """
 from __future__ import annotations
 
@@ -9,16 +11,17 @@ import json
 import os
 import select
 import signal
+import ssl
 import subprocess
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
-from tickwire.deribit.session import Credentials
+from tickwire.deribit.auth import Credentials
 
-TESTNET_WS = "wss://test.deribit.com/ws/api/v2"
-TESTNET_HTTP = "https://test.deribit.com/api/v2"
+ENDPOINTS = {"deribit": "wss://www.deribit.com/ws/api/v2", "testnet": "wss://test.deribit.com/ws/api/v2"}
 
 
 class VenueError(RuntimeError):
@@ -31,10 +34,11 @@ class Venue:
 
     url: str
     http: str
-    creds: Credentials
+    creds: Credentials | None  # None: the operator's key (tickwire.deribit.auth.Credentials.load)
     is_sim: bool
     process: subprocess.Popen | None = field(default=None, repr=False)
     mcast_port: int = 0  # incremental UDP port of the simulator's multicast feed on 127.0.0.1, snapshots + 1 (0: none)
+    cafile: str = ""  # the certificate of a simulator we started with TLS
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the simulator we started (SIGTERM, then SIGKILL after ``timeout_s``)."""
@@ -60,11 +64,12 @@ class Venue:
 
 def start_sim(instruments: tuple[str, ...] = ("BTC-PERPETUAL",), rate: float = 100.0, seed: int = 1,
               faults: str | None = None, extra: tuple[str, ...] = (), timeout_s: float = 30.0,
-              multicast: bool = False) -> Venue:
+              multicast: bool = False, tls: bool = False) -> Venue:
     """Start the simulator on an ephemeral loopback port and wait for its ready line; with ``multicast`` it also
-    publishes its market data as multicast SBE on loopback (on a free UDP port pair, see ``Venue.mcast_port``)."""
+    publishes its market data as multicast SBE on loopback (on a free UDP port pair, see ``Venue.mcast_port``);
+    with ``tls`` it serves wss:// with a throw-away certificate (``Venue.cafile``)."""
     cmd = [sys.executable, "-m", "tickwire.sim", "--port", "0", "--ready-json", "--rate", f"{rate:g}",
-           "--seed", str(seed), "--instruments", ",".join(instruments), *extra]
+           "--seed", str(seed), "--instruments", ",".join(instruments), *extra, *(("--tls",) if tls else ())]
     mcast_port = free_udp_pair() if multicast else 0
     if mcast_port:
         cmd += ["--multicast", f"127.0.0.1:{mcast_port}"]
@@ -86,7 +91,7 @@ def start_sim(instruments: tuple[str, ...] = ("BTC-PERPETUAL",), rate: float = 1
     try:
         info = json.loads(line)
         venue = Venue(info["url"], info["http"], Credentials(info["client_id"], info["client_secret"]), True, proc,
-                      mcast_port)
+                      mcast_port, info.get("cert", ""))
     except (ValueError, KeyError):
         err = b""
         try:
@@ -124,39 +129,44 @@ def free_udp_pair(attempts: int = 50) -> int:
     raise VenueError("no free UDP port pair for the simulator's multicast feed")
 
 
-def testnet(url: str = TESTNET_WS) -> Venue:
-    """Deribit testnet (or another Deribit API endpoint at ``url``, config ``session.url``) with keys from
-    TICKWIRE_CLIENT_ID / TICKWIRE_CLIENT_SECRET; the HTTP API is the same host and port, ``/ws/api/v2`` ->
-    ``/api/v2``."""
-    try:
-        creds = Credentials.from_env()
-    except ValueError as exc:
-        raise VenueError(f"--venue testnet: {exc}") from None
-    return Venue(url, http_url(url), creds, False)
+def remote(name: str, url: str = "") -> Venue:
+    """A venue we do not start: ``deribit`` or ``testnet`` at their own endpoint or at ``url``, or a running
+    simulator at ``url`` (``name`` "sim"). Its key comes from the operator (Credentials.load)."""
+    url = url or ENDPOINTS[name]
+    return Venue(url, http_url(url), None, name == "sim")
 
 
 def http_url(ws_url: str) -> str:
-    """The HTTP API root that belongs to a Deribit WebSocket URL (ws -> http, wss -> https, /ws/api/v2 ->
-    /api/v2)."""
-    scheme, rest = ws_url.split("://", 1)
-    host, _, path = rest.partition("/")
-    path = "/" + path
-    path = path[3:] if path.startswith("/ws/") else path
-    return f"{'https' if scheme == 'wss' else 'http'}://{host}{path.rstrip('/') or '/api/v2'}"
+    """The HTTP API next to a WebSocket endpoint: wss://h/ws/api/v2 -> https://h/api/v2."""
+    parts = urlsplit(ws_url)
+    path = parts.path.removesuffix("/").removesuffix("/ws/api/v2") + "/api/v2"
+    return urlunsplit(("https" if parts.scheme == "wss" else "http", parts.netloc, path, "", ""))
 
 
-def fetch_instruments(http: str, names: tuple[str, ...], timeout_s: float = 10.0) -> list[dict]:
-    """public/get_instruments over HTTP for the currencies of ``names``; VenueError for an unknown name."""
+def fetch_instruments(http: str, names: tuple[str, ...], timeout_s: float = 10.0, cafile: str = "") -> list[dict]:
+    """public/get_instruments over HTTP for the currencies of ``names``; VenueError for an unknown name or a venue
+    that does not answer."""
     found: dict[str, dict] = {}
+    context = ssl.create_default_context(cafile=cafile or None) if http.startswith("https:") else None
     for ccy in sorted({n.split("-")[0].split("_")[0] for n in names}):
         url = f"{http}/public/get_instruments?currency={ccy}"
         try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - ws/http venue URL
-                body = json.loads(resp.read())
+            with urllib.request.urlopen(url, timeout=timeout_s, context=context) as resp:  # noqa: S310 - venue URL
+                body = json.loads(resp.read(1 << 24))
         except (OSError, ValueError) as exc:
-            raise VenueError(f"public/get_instruments for {ccy} failed: {exc}") from None
-        for ins in body.get("result") or []:
-            found[ins["instrument_name"]] = ins
+            cert = exc if isinstance(exc, ssl.SSLCertVerificationError) else getattr(exc, "reason", None)
+            if isinstance(cert, ssl.SSLCertVerificationError):  # urllib wraps it in a URLError
+                raise VenueError(f"the TLS certificate of {http} does not verify ({cert.verify_message}): for a venue "
+                                 "with its own CA (e.g. `tickwire sim --tls`) pass its certificate with --cafile"
+                                 ) from None
+            raise VenueError(f"the venue at {http} does not answer public/get_instruments for {ccy} ({exc}): check "
+                             "the venue / url setting and that the endpoint is up") from None
+        result = body.get("result") if isinstance(body, dict) else None
+        if not isinstance(result, list):
+            raise VenueError(f"the venue at {http} answered public/get_instruments for {ccy} without a result list")
+        for ins in result:
+            if isinstance(ins, dict) and isinstance(ins.get("instrument_name"), str):
+                found[ins["instrument_name"]] = ins
     missing = [n for n in names if n not in found]
     if missing:
         raise VenueError(f"unknown instrument(s) on this venue: {', '.join(missing)}")

@@ -8,7 +8,14 @@ import typer
 
 
 def run(
-    venue: Optional[str] = typer.Option(None, help="sim (the embedded simulator, default) or testnet"),
+    venue: Optional[str] = typer.Option(None, help="sim (the embedded simulator, default), testnet, or deribit "
+                                        "(production: the config file must set every risk limit)"),
+    url: Optional[str] = typer.Option(None, help="another ws:// or wss:// endpoint for the venue (a colo gateway, "
+                                      "a proxy, a running simulator)"),
+    cafile: Optional[str] = typer.Option(None, help="PEM file of the CA(s) to trust for wss:// instead of the "
+                                         "system store (e.g. the certificate of `tickwire sim --tls`)"),
+    tls: bool = typer.Option(False, "--tls", help="venue sim: the embedded simulator serves wss:// (OpenSSL on "
+                             "the engine side, its throw-away certificate trusted)"),
     strategy: Optional[str] = typer.Option(None, help="package.module:Name (default: the demo market maker)"),
     duration: Optional[str] = typer.Option(None, help="how long to trade, e.g. 30s, 2m"),
     instruments: Optional[str] = typer.Option(None, help="comma-separated, e.g. BTC-PERPETUAL,ETH-PERPETUAL"),
@@ -37,18 +44,29 @@ def run(
     from tickwire.deribit.session import VenueError
     from tickwire.engine.strategy import StrategyLoadError, load_strategy
     from tickwire.deribit.transport import TransportError
+    from tickwire.deribit.auth import CredentialsError
+    from tickwire.deribit.errors import message
     from tickwire.deribit.venue import VenueError as VenueStartError
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:
-        overrides = {"venue": venue, "strategy": strategy, "md": md, "driver": driver, "cpu": cpu, "pin": pin,
-                     "capture": capture,
+        overrides = {"venue": venue, "url": url, "strategy": strategy, "md": md, "driver": driver, "cpu": cpu,
+                     "pin": pin, "capture": capture, "sim_tls": tls or None,
+                     "session": {"cafile": cafile} if cafile else None,
                      "duration_s": parse_duration(duration) if duration else None,
                      "instruments": [s.strip() for s in instruments.split(",") if s.strip()] if instruments else None}
         cfg = load(config, overrides)
         load_strategy(cfg.strategy)  # a bad --strategy fails before any venue is started
         result = run_engine(cfg)
-    except (ConfigError, StrategyLoadError, VenueStartError, VenueError, TransportError, TimeoutError) as exc:
+    except VenueError as exc:
+        hint = (": check the API key (TICKWIRE_CLIENT_ID / TICKWIRE_CLIENT_SECRET, or the systemd credentials "
+                "client_id / client_secret), that it belongs to this venue and has the scope asked for"
+                if exc.method == "public/auth" else "")
+        # the compiled decoder keeps an error's code only: Deribit's name for it comes from the one error table
+        text = exc.message if exc.message not in ("", "error") else message(exc.code)
+        typer.echo(f"tickwire run: the venue refused {exc.method}: {exc.code} {text}{hint}", err=True)
+        raise typer.Exit(2) from None
+    except (ConfigError, CredentialsError, StrategyLoadError, VenueStartError, TransportError, TimeoutError) as exc:
         typer.echo(f"tickwire run: {exc}", err=True)
         raise typer.Exit(2) from None
     except RunFailed as exc:

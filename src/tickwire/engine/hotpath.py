@@ -4,7 +4,8 @@ The state of the pass is one :class:`HotState`: a handful of named records (Name
 passed as units — the WebSocket receive side and decoder outputs (:class:`Receive`), the market view
 (``Market``), the account view (``Account``: orders and exposure), the order path (:class:`OrderPath`), risk
 (``RiskState``), the probe rings, the engine counters and the strategy params. Everything works on those arrays;
-the only calls out are the _tw_native shims (TSC, clock, send), bound by symbol (tickwire.engine.shims) so that
+the only calls out are the _tw_native shims (TSC, clock, and send: on a socket or through a TLS session, see
+netstack.tls), bound by symbol (tickwire.engine.shims) so that
 every kernel the pass calls is cached on disk (only the pass itself, specialised on the strategy kernel,
 compiles per process: a few seconds at warm-up).
 

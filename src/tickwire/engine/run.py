@@ -14,20 +14,23 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 
 from tickwire.config import EngineConfig
 from tickwire.deribit import venue as venues
+from tickwire.deribit.auth import Credentials, auth_params
 from tickwire.engine.engine import Engine, Instrument
 from tickwire.engine.driver import choose_driver
 from tickwire.engine.placement import GcSafePoints, place
 from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Summary, stage_deltas_ns, summarize
-from tickwire.deribit.session import Credentials, DeribitSession, describe
+from tickwire.deribit.session import DeribitSession, describe
 from tickwire.engine.reconcile import VENUE_TROUBLE
 from tickwire.engine.strategy import load_strategy
 from tickwire.types import (
@@ -65,6 +68,7 @@ class RunResult:
     placement: dict[str, Any] = field(default_factory=dict)
     header: str = ""
     gc: dict[str, float] = field(default_factory=dict)
+    live: dict[str, Any] = field(default_factory=dict)  # venue, url, account, scope, tls, limits
 
     def as_dict(self) -> dict[str, Any]:
         return {"header": self.header, "placement": self.placement,
@@ -73,7 +77,7 @@ class RunResult:
                 "wire_note": self.wire_note, "counters": self.counters, "positions": self.positions,
                 "venue_positions": self.venue_positions, "open_orders_left": self.open_orders_left,
                 "duration_s": round(self.duration_s, 3), "kill_reasons": self.kill_reasons, "driver": self.driver,
-                "books": self.books, "gc": self.gc}
+                "books": self.books, "gc": self.gc, "live": self.live}
 
 
 def label_prefix() -> str:
@@ -113,14 +117,20 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
                     ) -> RunResult:
     """Run the engine against ``venue`` for ``cfg.duration_s`` (or until ``stop``); returns the figures. With
     ``capture`` the run is recorded on lo (the capture process on ``capture_cpus``) for the wire figures."""
-    infos = await asyncio.to_thread(venues.fetch_instruments, venue.http, cfg.instruments)
+    creds = Credentials.load(default=venue.creds)  # systemd credentials or TICKWIRE_CLIENT_* win over the sim's keys
+    session_cfg = cfg.session
+    if venue.cafile and not session_cfg.cafile:  # the certificate of the simulator we started with TLS
+        session_cfg = msgspec.structs.replace(session_cfg, cafile=venue.cafile)
+    live = live_header(cfg, venue, creds)
+    print(f"tickwire run: {describe_live(live)}", file=sys.stderr, flush=True)
+    infos = await asyncio.to_thread(venues.fetch_instruments, venue.http, cfg.instruments, 10.0, session_cfg.cafile)
     engine = Engine(cfg, [Instrument(i) for i in infos], load_strategy(cfg.strategy), label_prefix())
     await asyncio.to_thread(engine.warm_up)
     spin = await _spin_driver(cfg, venue, engine)
     recording = _start_capture(venue, capture_cpus) if capture else None
     try:
         with GcSafePoints() as gc_points:
-            result = await _trade(cfg, venue, engine, stop, on_ready, gc_points, spin)
+            result = await _trade(cfg, venue, engine, stop, on_ready, gc_points, spin, creds, session_cfg, live)
     finally:
         wire = await asyncio.to_thread(recording.stop) if recording is not None else None
     result.gc = gc_points.as_dict()
@@ -132,12 +142,13 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
 
 
 async def _trade(cfg: EngineConfig, venue: venues.Venue, engine: Engine, stop: asyncio.Event | None,
-                 on_ready: Any, gc_points: GcSafePoints, spin: Any) -> RunResult:
-    creds = Credentials.from_env(default=venue.creds)  # TICKWIRE_CLIENT_ID/SECRET win over the sim's defaults
+                 on_ready: Any, gc_points: GcSafePoints, spin: Any, creds: Credentials, session_cfg: Any,
+                 live: dict[str, Any]) -> RunResult:
     detach_md = _attach_multicast(engine, venue, cfg.md == "multicast-process") if engine.multicast else None
-    stamper = (asyncio.get_running_loop().create_task(_send_time_stamper(venue.url, creds, engine))
+    stamper = (asyncio.get_running_loop().create_task(_send_time_stamper(venue.url, creds, engine,
+                                                                         session_cfg.cafile))
                if detach_md is not None else None)
-    session = DeribitSession(venue.url, creds, engine.channels(), engine, cfg.session, cfg.credits)
+    session = DeribitSession(venue.url, creds, engine.channels(), engine, session_cfg, cfg.credits)
     engine.session = session
     stop = stop or asyncio.Event()
     runner = session.start()
@@ -147,7 +158,8 @@ async def _trade(cfg: EngineConfig, venue: venues.Venue, engine: Engine, stop: a
     collector = asyncio.get_running_loop().create_task(_gc_safe_points(gc_points), name="gc-safe-points")
     t0 = time.monotonic()
     try:
-        await session.wait_ready(30.0)
+        await session.wait_ready(cfg.session.ready_timeout_s)
+        live.update(scope=session.scope, tls=session.transport.tls if session.transport is not None else "")
         if on_ready is not None:
             await on_ready(engine, session)
         supervised = (runner, timers) + ((spinning,) if spinning is not None else ())
@@ -178,6 +190,8 @@ async def _trade(cfg: EngineConfig, venue: venues.Venue, engine: Engine, stop: a
             await asyncio.gather(stamper, return_exceptions=True)
     result = _result(engine, md, venue_pos, left, elapsed)
     result.driver = spin.describe() if spin is not None else engine_driver_note(cfg, venue)
+    result.counters["token_refreshes"] = session.refreshes
+    result.live = live
     return result
 
 
@@ -262,6 +276,20 @@ async def _supervise(engine: Engine, stop: asyncio.Event, tasks: tuple[asyncio.T
         raise RunFailed(f"an engine task died: {describe(engine.failure)}") from engine.failure
 
 
+def live_header(cfg: EngineConfig, venue: venues.Venue, creds: Credentials) -> dict[str, Any]:
+    """Which venue, account and limits this run trades with (the API key's id, never its secret)."""
+    return {"venue": cfg.venue, "url": venue.url, "account": creds.client_id, "auth": cfg.session.auth,
+            "scope": cfg.session.scope, "tls": "", "limits": msgspec.structs.asdict(cfg.risk)}
+
+
+def describe_live(live: dict[str, Any]) -> str:
+    """One line for the operator, e.g. ``LIVE MONEY venue deribit wss://... account AbC (client_signature)...``."""
+    limits = ", ".join(f"{k}={v:g}" for k, v in live["limits"].items())
+    money = "LIVE MONEY " if live["venue"] == "deribit" else ""
+    return (f"{money}venue {live['venue']} {live['url']}, account {live['account']} ({live['auth']}"
+            f"{', scope ' + live['scope'] if live['scope'] else ''}), risk limits: {limits}")
+
+
 MCAST_CHANNELS = range(1, 22)  # Deribit's incremental channels: all joined, only the engine's instruments kept
 
 
@@ -320,7 +348,7 @@ def _attach_feed_process(engine: Engine, port: int) -> Any:
     return close
 
 
-async def _send_time_stamper(url: str, creds: Credentials, engine: Engine) -> None:
+async def _send_time_stamper(url: str, creds: Credentials, engine: Engine, cafile: str) -> None:
     """With multicast market data the engine subscribes to no book channel, and the simulator stamps a book
     change's send time (``sim/get_send_times``) only when a WebSocket client takes it: this measurement-only
     client authenticates, subscribes to the engine's ``book.*`` channels and discards what it reads, off the hot
@@ -329,13 +357,15 @@ async def _send_time_stamper(url: str, creds: Credentials, engine: Engine) -> No
     from websockets.asyncio.client import connect
     from websockets.exceptions import WebSocketException
 
+    import ssl
+
     iv = engine.cfg.session.book_interval
-    auth = {"jsonrpc": "2.0", "id": 1, "method": "public/auth", "params": {
-        "grant_type": "client_credentials", "client_id": creds.client_id, "client_secret": creds.client_secret}}
+    auth = {"jsonrpc": "2.0", "id": 1, "method": "public/auth", "params": auth_params(creds)}
     sub = {"jsonrpc": "2.0", "id": 2, "method": "private/subscribe",
            "params": {"channels": [f"book.{name}.{iv}" for name in engine.instruments]}}
     try:
-        async with connect(url, max_size=None, compression=None) as conn:
+        context = ssl.create_default_context(cafile=cafile or None) if url.startswith("wss:") else None
+        async with connect(url, max_size=None, compression=None, ssl=context) as conn:
             await conn.send(orjson.dumps(auth).decode())
             answer = orjson.loads(await conn.recv())
             if "error" in answer:  # the venue's error object never holds the request's params
@@ -371,7 +401,8 @@ def _result(engine: Engine, md: np.ndarray, venue_pos: dict[str, float], left: i
                    for k, (name, pos) in enumerate(engine.positions.positions.items())},
         venue_positions={k: _round(v) for k, v in venue_pos.items()}, open_orders_left=left, duration_s=elapsed,
         kill_reasons=sorted(engine.kill_reasons - {"shutdown"}), books=_books(engine),
-        samples={"order_ns": orders, "md_ns": md, "position_ns": positions_q},
+        samples={"order_ns": orders, "md_ns": md, "position_ns": positions_q,
+                 "tick_to_trade_ns": stage_deltas_ns(p.stages, n, ST_RECV, ST_SENT)},
         rtt_by_id={"order": p.rtt_by_id_ns(RTT_ORDER), "position": p.rtt_by_id_ns(RTT_POSITION)})
 
 
@@ -399,8 +430,9 @@ def _mid(engine: Engine, k: int) -> float:
 
 
 def run(cfg: EngineConfig) -> RunResult:
-    """Blocking `tickwire run`: pins itself (and the simulator it starts for ``venue = "sim"``), locks memory;
-    SIGUSR1 fires the kill switch, SIGINT/SIGTERM stop the run early (orders are cancelled either way)."""
+    """Blocking `tickwire run`: starts the simulator for ``venue = "sim"`` (without ``url``), pins itself (and
+    that simulator), locks memory; SIGUSR1 fires the kill switch, SIGINT/SIGTERM stop the run early (orders are
+    cancelled either way)."""
     import uvloop
 
     async def main() -> RunResult:
@@ -414,13 +446,13 @@ def run(cfg: EngineConfig) -> RunResult:
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGUSR1, lambda: holder["engine"].kill("signal") if holder else None)
-        if cfg.venue == "sim":
+        if cfg.venue == "sim" and not cfg.url:
             venue = await asyncio.to_thread(venues.start_sim, cfg.instruments, float(cfg.sim_rate),
-                                            multicast=cfg.md.startswith("multicast"))
+                                            multicast=cfg.md.startswith("multicast"), tls=cfg.sim_tls)
             if venue.process is not None:
                 placement.pin_child(venue.process.pid)
         else:
-            venue = venues.testnet(cfg.session.url or venues.TESTNET_WS)
+            venue = venues.remote(cfg.venue, cfg.url)
         try:
             pid_file = _pid_file()
             pid_file.write_text(str(os.getpid()))
