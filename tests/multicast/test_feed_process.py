@@ -7,14 +7,13 @@ import os
 import signal
 import time
 
-from test_mcast_source import free_udp_ports
+from mcast_ports import loopback_channel_map
 
 from tickwire import types as T
 from tickwire.md.book import Books
 from tickwire.md.feed_process import FeedProcess, FeedReader
 from tickwire.sim.config import SimConfig
 from tickwire.sim.multicast import MulticastPublisher
-from tickwire.netstack.mcast import ChannelMap
 from tickwire.sim.server import SimServer
 
 NAMES = ("BTC-PERPETUAL", "ETH-PERPETUAL")
@@ -46,8 +45,8 @@ def _in_sync(sim, books: Books, config: SimConfig) -> bool:
 
 
 def _run(slots: int, scenario) -> dict:
-    inc, snap = free_udp_ports(2)
-    channel_map = ChannelMap(port_incremental=inc, port_snapshot=snap)
+    channel_map = loopback_channel_map()
+    inc, snap = channel_map.port_incremental, channel_map.port_snapshot
     config = SimConfig(port=0, rate=200.0)
     out: dict = {"events": 0, "deaths": []}
     books = Books(len(NAMES), 1024)

@@ -7,7 +7,7 @@ import pytest
 
 from tickwire.config import ConfigError, load
 from tickwire.deribit.session import MalformedAnswer, VenueError, describe, venue_error
-from tickwire.deribit.venue import TESTNET_HTTP, TESTNET_WS, http_url
+from tickwire.deribit.venue import ENDPOINTS, http_url, remote
 from tickwire.engine import venue_check as vc
 from tickwire.engine.positions import PositionBook
 from tickwire.engine.run import _round
@@ -121,17 +121,18 @@ def test_order_objects_are_validated() -> None:
     ({"duration_s": float("inf")}, "duration_s"),
     ({"strategy_params": {"size": float("inf")}}, "strategy_params.size"),
     ({"instruments": ["BTC-PERPETUAL", "ETH-PERPETUAL", "BTC-PERPETUAL"]}, "listed more than once: BTC-PERPETUAL"),
-    ({"session": {"url": "ws://127.0.0.1:1/ws/api/v2"}}, "session.url: the simulator picks its own URL"),
+    ({"url": "ws://www.deribit.com/ws/api/v2"}, "url: www.deribit.com is Deribit production"),
 ])
 def test_config_refuses_what_would_switch_limits_off(data: dict, msg: str) -> None:
     with pytest.raises(ConfigError, match=msg):
         load(None, data)
 
 
-def test_session_url_is_used_for_another_endpoint() -> None:
-    cfg = load(None, {"venue": "testnet", "session": {"url": "ws://127.0.0.1:9/ws/api/v2"}})
-    assert cfg.session.url == "ws://127.0.0.1:9/ws/api/v2"
-    assert http_url(cfg.session.url) == "http://127.0.0.1:9/api/v2" and http_url(TESTNET_WS) == TESTNET_HTTP
+def test_url_is_used_for_another_endpoint() -> None:
+    cfg = load(None, {"venue": "testnet", "url": "ws://127.0.0.1:9/ws/api/v2"})
+    venue = remote(cfg.venue, cfg.url)
+    assert (venue.url, venue.http) == ("ws://127.0.0.1:9/ws/api/v2", "http://127.0.0.1:9/api/v2")
+    assert http_url(ENDPOINTS["testnet"]) == "https://test.deribit.com/api/v2"
 
 
 def test_report_numbers_are_rounded() -> None:
