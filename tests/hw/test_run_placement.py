@@ -103,3 +103,23 @@ def test_place_without_pinning_leaves_the_affinity_and_says_so() -> None:
     finally:
         placement.restore()
     assert os.sched_getaffinity(0) == before
+
+
+def test_a_pinned_engine_still_gets_the_spin_driver_when_the_host_has_a_core_for_everything_else() -> None:
+    """Pinning leaves the engine thread one CPU, but a core of its own: the driver choice counts the host's CPUs
+    (before pinning), and unpinning counts the thread's mask again."""
+    from tickwire.engine.driver import choose_driver
+
+    before = os.sched_getaffinity(0)
+    host = len(before)
+    placement = place(None, lock_memory=False, pin=True)
+    try:
+        assert len(os.sched_getaffinity(0)) == 1
+        assert choose_driver("auto")[0] == ("spin" if host >= 2 else "async")
+    finally:
+        placement.restore()
+    os.sched_setaffinity(0, {min(before)})
+    try:
+        assert choose_driver("auto")[0] == "async"  # truly one CPU (not a placement): no core for the rest
+    finally:
+        os.sched_setaffinity(0, before)

@@ -203,8 +203,5 @@ def run_bench(scenario: str = "all", duration_s: float = 20.0, rate: float = 100
     rounds = rounds or max(1, min(5, int(duration_s // 4)))
     for d in drivers:
         _engine_config(d)  # an unknown driver fails before the simulator starts
-    if "spin" in drivers and pin:
-        raise ValueError("driver spin: the spin driver decides from the CPUs the process may use, and pinning "
-                         "leaves it one (it would run async); use --no-pin to measure it")
     return asyncio.run(_bench(names, duration_s, rate, orders_per_s, instrument, socket_profile, rounds,
                               tuple(drivers), capture, pin))

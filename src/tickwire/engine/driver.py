@@ -7,9 +7,19 @@ import os
 DRIVERS = ("auto", "spin", "async")
 
 
+_pinned_host_cpus = 0  # while the engine is pinned (tickwire.engine.placement): the CPUs it could use before
+
+
+def set_pinned(host_cpus: int) -> None:
+    """The engine thread was pinned to one CPU of ``host_cpus`` (0: unpinned again). Its own affinity mask is then
+    one CPU, but the core is its own: everything else was moved to the others, which is what spin needs."""
+    global _pinned_host_cpus
+    _pinned_host_cpus = host_cpus
+
+
 def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask)."""
-    return len(os.sched_getaffinity(0))
+    """CPUs this process may run on (its affinity mask; before pinning, when the engine pinned itself)."""
+    return _pinned_host_cpus or len(os.sched_getaffinity(0))
 
 
 def choose_driver(requested: str) -> tuple[str, str]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from tickwire.config import ConfigError
 from tickwire.hw.plan import RunCpus, plan_host, run_cpus
 from tickwire.hw.topology import isolation
+from tickwire.engine.driver import set_pinned
 from tickwire.native import lib
 
 
@@ -59,6 +60,7 @@ class Placement:
         if self._previous:
             os.sched_setaffinity(0, self._previous)
             self._previous = set()
+            set_pinned(0)
         if self.memory_locked and not self._unlocked:
             lib.tw_munlockall()
             self._unlocked = True
@@ -77,6 +79,7 @@ def place(requested_cpu: int | None = None, lock_memory: bool = True, pin: bool 
                           "on it (`tickwire tune apply --isolated ...`)")
     if pin:
         os.sched_setaffinity(0, {cpus.engine})
+        set_pinned(len(previous))  # the driver choice counts the host's CPUs, not the pinned thread's one
     locked, why = False, "not asked"
     if lock_memory:
         err = lib.tw_mlockall()
