@@ -58,6 +58,9 @@ from tickwire.md.record import register as _register_capture  # noqa: E402
 _register_capture(app)  # record, replay
 
 from tickwire.bench.cli import bench as _bench_command  # noqa: E402
+from tickwire.engine.backtest_cli import backtest as _backtest_command  # noqa: E402
+
+app.command("backtest")(_backtest_command)
 
 app.command("bench")(_bench_command)
 

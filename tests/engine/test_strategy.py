@@ -11,11 +11,13 @@ from tickwire.md.book import Books, book_apply_level
 from tickwire.engine.strategies.market_maker import MarketMaker, mm_kernel, quote_targets
 from tickwire.engine.strategies.taker import NO_SIGNAL, Taker, signal
 from tickwire.engine.strategy import (
-    NumbaStrategy, StrategyLoadError, buy, cancel, load_strategy, market, new_market, write_actions,
+    K_BOOK, NumbaStrategy, StrategyLoadError, buy, cancel, load_strategy, market, new_market, write_actions,
 )
 from tickwire.types import (
-    ACT_CANCEL, ACT_NEW, ACTION_DTYPE, BOOK_ASK, BOOK_BID, ORD_OPEN, OT_MARKET, SIDE_BUY, SIDE_SELL,
+    ACT_CANCEL, ACT_NEW, ACTION_DTYPE, BOOK_ASK, BOOK_BID, EVENT_DTYPE, ORD_OPEN, OT_MARKET, SIDE_BUY, SIDE_SELL,
 )
+
+NO_EV = np.zeros(1, EVENT_DTYPE)[0]
 
 
 def test_load_strategy_accepts_both_tiers_and_explains_failures():
@@ -55,7 +57,7 @@ def _quote_targets_py(bid, ask, position, params):
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1000, 2000), st.integers(1, 20), st.integers(-30, 30), st.floats(0, 10), st.floats(0, 2))
 def test_quote_targets_kernel_equals_twin_and_skews_against_the_position(bid, spread, pos, half, skew):
-    params = np.array([half, 1, skew, 3, 20], float)
+    params = np.array([half, 1, skew, 3, 20, 4, 500], float)
     got = quote_targets(bid, bid + spread, pos, params)
     assert got == _quote_targets_py(bid, bid + spread, pos, params)
     assert got[0] < bid + spread and got[1] > bid
@@ -76,7 +78,7 @@ def test_market_maker_quotes_both_sides_then_requotes_and_stops_on_an_invalid_bo
     mkt, acct, out = new_market(_book()), om.new_account(1, 8), np.zeros(8, ACTION_DTYPE)
     orders = acct.orders
     params = MarketMaker(None, half_spread=1, requote=2).params_array()
-    n = mm_kernel(0, mkt, acct, params, out)
+    n = mm_kernel(K_BOOK, 0, NO_EV, mkt, acct, params, out)
     assert n == 2 and {int(out[i]["side"]) for i in range(2)} == {SIDE_BUY, SIDE_SELL}
     assert all(out[i]["kind"] == ACT_NEW and out[i]["post_only"] == 1 for i in range(2))
     # both quotes rest at the venue; the market moves 10 ticks: both are cancelled, none re-placed yet
@@ -84,20 +86,20 @@ def test_market_maker_quotes_both_sides_then_requotes_and_stops_on_an_invalid_bo
         orders[i]["cid"], orders[i]["state"], orders[i]["side"], orders[i]["price"] = i + 1, ORD_OPEN, \
             out[i]["side"], out[i]["price"]
     moved = new_market(_book(1010, 1014))
-    n = mm_kernel(0, moved, acct, params, out)
+    n = mm_kernel(K_BOOK, 0, NO_EV, moved, acct, params, out)
     assert n == 2 and all(out[i]["kind"] == ACT_CANCEL for i in range(2))
     # an invalid book: cancel resting quotes, place nothing
     moved.st[0]["valid"] = 0
-    n = mm_kernel(0, moved, acct, params, out)
+    n = mm_kernel(K_BOOK, 0, NO_EV, moved, acct, params, out)
     assert n == 2 and all(out[i]["kind"] == ACT_CANCEL for i in range(2))
     orders["state"] = om.ORD_CANCELLED
-    assert mm_kernel(0, moved, acct, params, out) == 0
+    assert mm_kernel(K_BOOK, 0, NO_EV, moved, acct, params, out) == 0
 
 
 def test_market_maker_respects_its_position_limit():
     mkt, acct, out = new_market(_book()), om.new_account(1, 8), np.zeros(8, ACTION_DTYPE)
     acct.expo[0]["position"] = 20  # long at the limit: only the ask is quoted
     params = MarketMaker(None, max_position=20).params_array()
-    n = mm_kernel(0, mkt, acct, params, out)
+    n = mm_kernel(K_BOOK, 0, NO_EV, mkt, acct, params, out)
     assert n == 1 and out[0]["side"] == SIDE_SELL
     assert issubclass(MarketMaker, NumbaStrategy)

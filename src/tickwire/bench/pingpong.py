@@ -7,7 +7,7 @@ from numba import njit
 
 from tickwire.md.book import book_top
 from tickwire.engine.orders import is_live
-from tickwire.engine.strategy import NumbaStrategy
+from tickwire.engine.strategy import K_BOOK, NumbaStrategy
 from tickwire.types import (
     ACT_CANCEL, ACT_NEW, BOOK_NO_PRICE, ORD_OPEN, OT_LIMIT, SIDE_BUY, TIF_GTC,
 )
@@ -29,8 +29,10 @@ def post_bid(a, inst, price):
 
 
 @njit(cache=True, _nrt=False)
-def pingpong_kernel(inst, mkt, acct, params, out):
+def pingpong_kernel(kind, inst, ev, mkt, acct, params, out):
     """The strategy kernel (tickwire.engine.strategy): one far bid, cancelled once acknowledged."""
+    if kind != K_BOOK:
+        return 0
     bp, bq, ap, aq = book_top(mkt.px, mkt.qty, mkt.st, inst)
     if mkt.st[inst].valid == 0 or bp == BOOK_NO_PRICE or ap == BOOK_NO_PRICE or out.shape[0] == 0:
         return 0

@@ -37,7 +37,9 @@ from tickwire.engine.strategy import BookView, NumbaStrategy, OrderView, Strateg
 from tickwire.native import lib
 from tickwire.deribit.instruments import InstrumentTable
 from tickwire.netstack import ws
-from tickwire.types import BOOK_NO_PRICE, C_KILLS, C_RECONNECTS, COUNTER_NAMES, N_COUNTERS
+from tickwire.types import (
+    BOOK_NO_PRICE, C_KILLS, C_RECONNECTS, COUNTER_NAMES, EV_TICKER, EV_TRADE, EVF_LAST, N_COUNTERS,
+)
 
 # what a malformed venue message can raise in slow-path code that validation missed: the message is dropped
 MESSAGE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, UnicodeError)
@@ -197,6 +199,7 @@ class Engine(OrderAnswers, Reconciler):
                 self._on_fallback(int(self.fb[k, 0]))
             except MESSAGE_ERRORS as exc:
                 self._malformed(f"{type(exc).__name__}: {exc}")
+        self._market_events(self.events[:self.mkt.clock[1]])
         if self.touched.any():
             self._after_books()
 
@@ -211,6 +214,7 @@ class Engine(OrderAnswers, Reconciler):
         fd = transport.direct_fd if transport is not None and transport.can_send_direct() else -1
         tx_len, sent = self.hot.applied(events, tsc, fd)
         self._flush(tx_len, sent)
+        self._market_events(events)
         if self.touched.any():
             self._after_books()
 
@@ -244,6 +248,11 @@ class Engine(OrderAnswers, Reconciler):
         except orjson.JSONDecodeError:
             return None
 
+    def _direct_fd(self) -> int:
+        """The socket the compiled path may write to itself, or -1 (the transport writes)."""
+        transport = self.session.transport if self.session is not None else None
+        return transport.direct_fd if transport is not None and transport.can_send_direct() else -1
+
     def _flush(self, tx_len: int, sent: int) -> None:
         """Whatever the compiled path framed but could not write directly goes through the transport."""
         if tx_len <= 0:
@@ -251,6 +260,23 @@ class Engine(OrderAnswers, Reconciler):
         done = max(0, sent)
         if done < tx_len and self.session is not None and self.session.transport is not None:
             self.session.transport.write_raw(self.op.tx[done:tx_len].tobytes())
+
+    def _market_events(self, events: np.ndarray) -> None:
+        """The Python tier's on_trade / on_ticker for every trade and ticker the compiled decoder produced."""
+        if self.py_strategy is None or events.shape[0] == 0:
+            return
+        for k in np.flatnonzero((events["kind"] == EV_TRADE) | (events["kind"] == EV_TICKER)):
+            ev = events[k]
+            inst = int(ev["inst"])
+            if not 0 <= inst < len(self.instruments):
+                continue
+            if ev["kind"] == EV_TRADE:
+                self.submit(self.py_strategy.on_trade(inst, int(ev["side"]), int(ev["price"]), int(ev["amount"])))
+            elif ev["flags"] & EVF_LAST and k > 0 and events[k - 1]["kind"] == EV_TICKER:
+                bid = events[k - 1]
+                self.submit(self.py_strategy.on_ticker(inst, int(bid["price"]), int(bid["amount"]),
+                                                       int(ev["price"]), int(ev["amount"])))
+        self.mkt.clock[1] = 0
 
     def _after_books(self) -> None:
         for inst in np.flatnonzero(self.touched):

@@ -31,13 +31,14 @@ from tickwire.deribit.json_decode import decode_read, new_outputs
 from tickwire.engine import risk, shims
 from tickwire.engine.orders import L_CANCEL_SENT, L_EDIT_SENT, Account, apply_local, is_live
 from tickwire.engine.probes import ProbeRings, md_applied
-from tickwire.engine.strategy import Market
+from tickwire.engine.strategy import K_BOOK, K_TIMER, Market
 from tickwire.md.book import GAP, IGNORED, book_apply_event, book_top
 from tickwire.netstack import ws
 from tickwire.netstack.ws import OP_TEXT, ws_encode, ws_reserve
 from tickwire.types import (
     ACT_CANCEL, ACT_CANCEL_ALL, ACT_EDIT, ACT_NEW, ACT_NONE, ACTION_DTYPE, BOOK_NO_PRICE, C_BOOK_UPDATES,
-    C_CANCELS_SENT, C_CREDITS_SPENT, C_MESSAGES, C_ORDERS_SENT, C_RESYNCS, C_RISK_REFUSED, EV_BOOK, EVF_LAST,
+    C_CANCELS_SENT, C_CREDITS_SPENT, C_MESSAGES, C_ORDERS_SENT, C_RESYNCS, C_RISK_REFUSED, EV_BOOK, EV_TICKER,
+    EV_TRADE, EVF_LAST,
     INSTRUMENT_NAME_BYTES, ORD_OPEN, ORD_PARTIALLY_FILLED, ORD_PENDING_CANCEL, ORD_PENDING_NEW, RISK_MAX_OPEN,
     RISK_OK, ST_BOOK, ST_DECODED, ST_ENCODED, ST_RECV, ST_RISK, ST_SENT, ST_STRATEGY,
 )
@@ -227,12 +228,18 @@ def refresh_top(mkt):
 
 
 @njit(cache=True, _nrt=False)
+def admit_and_encode(s, n_act, now_ns):
+    """Risk at ``now_ns`` and encode for ``s.op.act[:n_act]``; returns the bytes framed in ``s.op.tx``."""
+    tsc = shims.rdtsc()
+    admit_actions(s, n_act, now_ns)
+    return encode_actions(s, n_act, tsc)
+
+
+@njit(cache=True, _nrt=False)
 def send_actions(s, n_act, fd):
     """The order path for actions decided outside the hot pass (Python tier, timers, kill switch): risk, encode,
     frame and send ``s.op.act[:n_act]`` on ``fd`` (-1: the caller sends). Returns (bytes framed, sent or -errno)."""
-    tsc = shims.rdtsc()
-    admit_actions(s, n_act, shims.monotonic_ns())
-    tx_len = encode_actions(s, n_act, tsc)
+    tx_len = admit_and_encode(s, n_act, shims.monotonic_ns())
     sent = 0
     if tx_len > 0 and fd >= 0:
         sent = shims.send(fd, s.op.tx.ctypes.data, tx_len)
@@ -241,13 +248,23 @@ def send_actions(s, n_act, fd):
 
 @njit(cache=True, _nrt=False)
 def apply_read(s, n_ev):
-    """Apply the book events of the read just decoded (``s.recv.events[:n_ev]``): ``touched[inst]`` becomes 1
-    for an instrument whose book changed, 2 when its change_id chain broke (the slow path resyncs it); each
-    applied message is stamped in the market-data probe ring. Returns whether any book changed."""
-    mkt, counters, events = s.mkt, s.counters, s.recv.events
+    """Apply the book events of the read just decoded (``s.recv.events[:n_ev]``): see :func:`apply_events`."""
+    s.mkt.clock[1] = n_ev
+    return apply_events(s, s.recv.events, n_ev)
+
+
+@njit(cache=True, _nrt=False)
+def apply_events(s, events, n_ev):
+    """Apply the book events of ``events[:n_ev]``: ``touched[inst]`` becomes 1 for an instrument whose book
+    changed, 2 when its change_id chain broke (the slow path resyncs it); each applied message is stamped in the
+    market-data probe ring. Returns whether the strategy has anything to see (a book changed, a trade, a
+    ticker)."""
+    mkt, counters = s.mkt, s.counters
     any_book = False
     for k in range(n_ev):
         ev = events[k]
+        if ev.kind == EV_TRADE or ev.kind == EV_TICKER:
+            any_book = True
         if ev.kind != EV_BOOK:
             continue
         r = book_apply_event(mkt.px, mkt.qty, mkt.st, ev)
@@ -271,6 +288,8 @@ def mark_applied(s, events, n_ev):
     any_book = False
     for k in range(n_ev):
         ev = events[k]
+        if (ev.kind == EV_TRADE or ev.kind == EV_TICKER) and 0 <= ev.inst < mkt.touched.shape[0]:
+            any_book = True
         if ev.kind == EV_BOOK and ev.flags & EVF_LAST and 0 <= ev.inst < mkt.touched.shape[0]:
             md_applied(s.probes.md, s.probes.count, ev.inst, ev.change_id)
             s.counters[C_MESSAGES] += 1
@@ -295,7 +314,16 @@ def new_probe_row(probes, recv_tsc):
 
 
 @njit(cache=True, _nrt=False)
-def no_strategy(inst, mkt, acct, params, out):
+def timers_due(mkt, now_ns):
+    """Whether a kernel timer (``mkt.timer``) has reached ``now_ns``."""
+    for inst in range(mkt.timer.shape[0]):
+        if 0 < mkt.timer[inst] <= now_ns:
+            return True
+    return False
+
+
+@njit(cache=True, _nrt=False)
+def no_strategy(kind, inst, ev, mkt, acct, params, out):
     """The kernel slot of a Python-tier strategy: the compiled pass decides nothing itself."""
     return 0
 
@@ -303,10 +331,13 @@ def no_strategy(inst, mkt, acct, params, out):
 class Passes(NamedTuple):
     """The compiled pass specialised on one strategy kernel (see :func:`build_hot_pass`)."""
 
+    decide: Callable[..., Any]
     decide_and_send: Callable[..., Any]
     received_pass: Callable[..., Any]
     read_pass: Callable[..., Any]
     applied_pass: Callable[..., Any]
+    timer_pass: Callable[..., Any]
+    replay_pass: Callable[..., Any]
 
 
 def build_hot_pass(kernel: Callable[..., int]) -> Passes:
@@ -320,23 +351,62 @@ def build_hot_pass(kernel: Callable[..., int]) -> Passes:
         return cached
 
     @njit(_nrt=False)
-    def decide_and_send(s, row, fd):
-        """The part of a pass after the books changed: the strategy kernel on each touched instrument, risk,
+    def call(kind, inst, ev, s, n_act):
+        """One kernel call writing from ``act[n_act]``; a count outside what it could have written is garbage:
+        counted as refused, nothing of it kept."""
+        act = s.op.act
+        room = act.shape[0] - n_act
+        if room <= 0:
+            return n_act
+        n = kernel(kind, inst, ev, s.mkt, s.acct, s.params, act[n_act:])
+        if n < 0 or n > room:
+            s.counters[C_RISK_REFUSED] += 1
+            return n_act
+        return n_act + n
+
+    @njit(_nrt=False)
+    def decide(s, events, n_ev, now_ns):
+        """The strategy part of a pass at local time ``now_ns``: the kernel on each trade and ticker event of
+        ``events[:n_ev]`` (in order), on each touched instrument (K_BOOK), then on each due timer. Returns the
+        number of actions written to ``s.op.act``."""
+        mkt = s.mkt
+        mkt.clock[0] = now_ns
+        refresh_top(mkt)
+        n_inst = mkt.touched.shape[0]
+        n_act = 0
+        for k in range(n_ev):
+            ev = events[k]
+            if ev.inst < 0 or ev.inst >= n_inst:
+                continue
+            if ev.kind == EV_TRADE or ev.kind == EV_TICKER:
+                n_act = call(ev.kind, ev.inst, ev, s, n_act)
+            elif ev.kind == EV_BOOK:
+                mkt.last_ev[ev.inst] = k
+        for inst in range(n_inst):
+            if mkt.touched[inst] != 0 and n_ev > 0:
+                n_act = call(K_BOOK, inst, events[mkt.last_ev[inst]], s, n_act)
+        for inst in range(n_inst):
+            if 0 < mkt.timer[inst] <= now_ns:
+                mkt.timer[inst] = 0
+                mkt.wake[0].inst = inst
+                mkt.wake[0].exch_ts = now_ns
+                n_act = call(K_TIMER, inst, mkt.wake[0], s, n_act)
+        return n_act
+
+    @njit(_nrt=False)
+    def decide_and_send(s, events, n_ev, row, fd):
+        """The part of a pass after the books changed (:func:`decide` on ``events[:n_ev]``), then risk,
         encode, frame and send on ``fd`` (-1: the caller sends); stamps probe row ``row`` from ST_BOOK on.
         Returns (bytes framed in ``s.op.tx``, bytes sent or -errno)."""
         stages = s.probes.stages
         stages[row, ST_BOOK] = shims.rdtsc()
-        mkt, act = s.mkt, s.op.act
-        refresh_top(mkt)
-        n_act = 0
-        for inst in range(mkt.touched.shape[0]):
-            if mkt.touched[inst] != 0 and n_act < act.shape[0]:
-                n_act += kernel(inst, mkt, s.acct, s.params, act[n_act:])
+        now_ns = shims.monotonic_ns()
+        n_act = decide(s, events, n_ev, now_ns)
         if n_act == 0:
             return 0, 0
         tsc = shims.rdtsc()
         stages[row, ST_STRATEGY] = tsc
-        admit_actions(s, n_act, shims.monotonic_ns())
+        admit_actions(s, n_act, now_ns)
         stages[row, ST_RISK] = shims.rdtsc()
         tx_len = encode_actions(s, n_act, tsc)
         stages[row, ST_ENCODED] = shims.rdtsc()
@@ -358,9 +428,9 @@ def build_hot_pass(kernel: Callable[..., int]) -> Passes:
                                              recv_tsc, 0)
         row = new_probe_row(s.probes, recv_tsc)
         s.counters[C_MESSAGES] += ns
-        if not apply_read(s, n_ev):
+        if not apply_read(s, n_ev) and not timers_due(s.mkt, shims.monotonic_ns()):
             return ns, n_resp, n_fb, 0, 0
-        tx_len, sent = decide_and_send(s, row, fd)
+        tx_len, sent = decide_and_send(s, r.events, n_ev, row, fd)
         return ns, n_resp, n_fb, tx_len, sent
 
     @njit(_nrt=False)
@@ -382,11 +452,31 @@ def build_hot_pass(kernel: Callable[..., int]) -> Passes:
         them while decoding): probes, ``touched``, then the decide part. Returns (bytes framed in
         ``s.op.tx``, bytes sent or -errno)."""
         row = new_probe_row(s.probes, recv_tsc)  # recv: the feed handed its events over (decoded, applied)
-        if not mark_applied(s, events, n_ev):
+        if not mark_applied(s, events, n_ev) and not timers_due(s.mkt, shims.monotonic_ns()):
             return 0, 0
-        return decide_and_send(s, row, fd)
+        return decide_and_send(s, events, n_ev, row, fd)
 
-    passes = Passes(decide_and_send, received_pass, read_pass, applied_pass)
+    @njit(_nrt=False)
+    def replay_pass(s, events, n_ev, now_ns):
+        """The backtest's pass (tickwire.engine.backtest): ``events[:n_ev]`` (one replayed message) applied to
+        the books, the decide part at the replayed local time ``now_ns``, risk and encode, nothing sent.
+        Returns (actions decided, bytes framed in ``s.op.tx``)."""
+        s.mkt.touched[:] = 0
+        apply_events(s, events, n_ev)
+        n_act = decide(s, events, n_ev, now_ns)
+        if n_act == 0:
+            return 0, 0
+        return n_act, admit_and_encode(s, n_act, now_ns)
+
+    @njit(_nrt=False)
+    def timer_pass(s, fd):
+        """Due kernel timers outside a read (the engine's timer loop): the decide part with no events."""
+        if not timers_due(s.mkt, shims.monotonic_ns()):
+            return 0, 0
+        row = new_probe_row(s.probes, shims.rdtsc())
+        return decide_and_send(s, s.recv.events, 0, row, fd)
+
+    passes = Passes(decide, decide_and_send, received_pass, read_pass, applied_pass, timer_pass, replay_pass)
     _PASSES[kernel] = passes
     return passes
 
@@ -405,7 +495,8 @@ class HotPass:
     C-contiguous EVENT_DTYPE array, the rest Python ints.
 
     ``read(data, recv_tsc, fd)``: one socket read (``read_pass`` of :func:`build_hot_pass`);
-    ``send(n_act, fd)``: risk, encode and send ``state.op.act[:n_act]`` (:func:`send_actions`).
+    ``send(n_act, fd)``: risk, encode and send ``state.op.act[:n_act]`` (:func:`send_actions`);
+    ``timers(fd)``: the kernel's due timers (``timer_pass``).
     """
 
     def __init__(self, state: HotState, kernel: Callable[..., int]) -> None:
@@ -415,6 +506,7 @@ class HotPass:
         self.read = self.bind(passes.read_pass, np.zeros(0, np.uint8), 0, 0)
         self._applied = self.bind(passes.applied_pass, state.recv.events[:0], 0, 0, 0)
         self.send = self.bind(send_actions, 0, 0)
+        self.timers = self.bind(passes.timer_pass, 0)
 
     def applied(self, events: np.ndarray, recv_tsc: int, fd: int) -> tuple[int, int]:
         """A batch of book events already applied to the books (``applied_pass``)."""

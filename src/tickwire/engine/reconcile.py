@@ -246,6 +246,7 @@ class Reconciler:
             self._check_timeouts()
             self._check_binlog()
             self.op.refill_keys()
+            self._flush(*self.hot.timers(self._direct_fd()))
             now = monotonic_ns()
             if self.py_strategy is not None and self.py_strategy.timer_ms and now >= next_timer:
                 next_timer = now + self.py_strategy.timer_ms * 1_000_000

@@ -13,11 +13,21 @@ Callbacks run on the event loop after the compiled path has applied the book; ke
 **numba tier** — subclass :class:`NumbaStrategy` and set ``kernel`` to an ``@njit`` function::
 
     @njit
-    def kernel(inst, mkt, acct, params, out):  # -> number of actions written to out
+    def kernel(kind, inst, ev, mkt, acct, params, out):  # -> number of actions written to out
+        if kind == K_TRADE and ev.side == SIDE_SELL: ...   # a public trade: price, amount, taker side
         bp, bq, ap, aq = book_top(mkt.px, mkt.qty, mkt.st, inst)
         position = acct.expo[inst].position
+        mkt.timer[inst] = mkt.clock[0] + 50_000_000  # wake me (kind K_TIMER) in 50 ms
         ...
 
+``kind`` says why the kernel runs: ``K_BOOK`` (the book of ``inst`` changed in this pass; ``ev`` is its last
+book event), ``K_TRADE`` (one call per public trade, ``ev`` the trade: ``side`` the taker's, ``price`` ticks,
+``amount`` lots, ``change_id`` the trade id), ``K_TICKER`` (one call per ticker side: ``ev.side`` BOOK_BID then
+BOOK_ASK, best price and amount) or ``K_TIMER`` (the deadline the kernel set in ``mkt.timer[inst]`` passed; the
+timer is cleared before the call). ``ev.exch_ts`` is the venue's event time (ns since the epoch), ``mkt.clock[0]``
+the local clock (ns; monotonic live, the replayed capture clock in a backtest) — read time from there, never from
+a system call, so the same kernel runs unchanged live and in ``tickwire backtest``. Within one pass trades and
+tickers come first, in message order, then one K_BOOK call per changed book, then due timers.
 ``mkt`` is the :class:`Market` view (the books of tickwire.md.book and the best bid/ask per instrument),
 ``acct`` the :class:`~tickwire.engine.orders.Account` view (``orders``: the order table, ORDER_DTYPE;
 ``expo[inst]``: position, live_buy, live_sell lots), ``params`` the float64 array of
@@ -43,6 +53,10 @@ from tickwire.types import (
     ACT_CANCEL_ALL,
     ACT_EDIT,
     ACT_NEW,
+    EV_BOOK,
+    EV_TICKER,
+    EV_TRADE,
+    EVENT_DTYPE,
     OT_LIMIT,
     OT_MARKET,
     SIDE_BUY,
@@ -61,13 +75,23 @@ class Market(NamedTuple):
     bid: np.ndarray  # int64[n_inst] best bid ticks for risk (0: no valid book), refreshed before each decision
     ask: np.ndarray  # int64[n_inst] best ask ticks (0: no valid book)
     touched: np.ndarray  # int64[n_inst]: 1 = its book changed in this pass, 2 = its change_id chain broke
+    clock: np.ndarray  # int64[2]: [0] the local clock (ns) of this pass, [1] market events of the last read
+    timer: np.ndarray  # int64[n_inst]: a kernel's wake-up deadline on the local clock, ns (0: none)
+    last_ev: np.ndarray  # int64[n_inst]: index of the instrument's last book event in this pass's events
+    wake: np.ndarray  # EVENT_DTYPE[1]: the ``ev`` of a K_TIMER call (kind K_TIMER, exch_ts = the local clock)
+
+
+# Why a numba kernel runs (its ``kind`` argument): the market-data event kinds, plus its own timer.
+K_BOOK, K_TRADE, K_TICKER, K_TIMER = EV_BOOK, EV_TRADE, EV_TICKER, 4
 
 
 def new_market(books: Books) -> Market:
-    """The market view over ``books`` (shared arrays), with zeroed best prices and touched flags."""
+    """The market view over ``books`` (shared arrays), with zeroed best prices, flags and timers."""
     n = books.state.shape[0]
+    wake = np.zeros(1, EVENT_DTYPE)
+    wake[0]["kind"] = K_TIMER
     return Market(books.px, books.qty, books.state, np.zeros(n, np.int64), np.zeros(n, np.int64),
-                  np.zeros(n, np.int64))
+                  np.zeros(n, np.int64), np.zeros(2, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), wake)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +197,11 @@ class Strategy:
         """A public trade: ``side`` is the taker's (SIDE_BUY / SIDE_SELL), ticks and lots."""
         return None
 
+    def on_ticker(self, inst: int, best_bid: int, bid_amount: int, best_ask: int,
+                  ask_amount: int) -> Iterable[Action] | None:
+        """A ticker update: the venue's best bid and ask (ticks) and their amounts (lots)."""
+        return None
+
     def on_order(self, order: OrderView) -> Iterable[Action] | None:
         return None
 
@@ -231,6 +260,7 @@ def write_actions(actions: Iterable[Action] | None, out: np.ndarray) -> int:
     return n
 
 
-__all__ = ["ACT_CANCEL", "ACT_CANCEL_ALL", "ACT_NEW", "Action", "BookView", "Context", "Market", "NumbaStrategy", "new_market",
+__all__ = ["ACT_CANCEL", "ACT_CANCEL_ALL", "ACT_NEW", "Action", "BookView", "Context", "K_BOOK", "K_TICKER",
+           "K_TIMER", "K_TRADE", "Market", "NumbaStrategy", "new_market",
            "OT_LIMIT", "OT_MARKET", "OrderView", "SIDE_BUY", "SIDE_SELL", "Strategy", "StrategyLoadError",
            "TIF_GTC", "TIF_IOC", "buy", "cancel", "cancel_all", "edit", "load_strategy", "market", "sell", "write_actions"]

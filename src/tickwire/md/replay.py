@@ -122,11 +122,13 @@ class Replay:
 
     def __init__(self, table: InstrumentTable | None = None, books: Books | None = None,
                  udp_handlers: tuple[UdpHandler, ...] = (), max_flows: int = 128, rx_cap: int = 2 << 20,
-                 arena_bytes: int = 64 << 20, checksums: str = "auto") -> None:
+                 arena_bytes: int = 64 << 20, checksums: str = "auto",
+                 sink: Callable[[np.ndarray], None] | None = None) -> None:
         if checksums not in CSUM_MODES:
             raise ValueError(f"checksums must be one of {', '.join(CSUM_MODES)}, got {checksums!r}")
         self.checksums = checksums
         self.table = table or InstrumentTable()
+        self.sink = sink  # given: the decoded events (message order, recv_ts = capture time) go there, not to books
         self.books = books or Books(len(self.table.arr))
         self.udp_handlers = udp_handlers
         self.tcp = TcpReassembler(max_flows=max_flows)
@@ -163,6 +165,9 @@ class Replay:
 
     def _apply(self, events: np.ndarray) -> None:
         if len(events) == 0:
+            return
+        if self.sink is not None:
+            self.sink(events)
             return
         px, qty, state = self.books.arrays
         self.book_gaps += self._timed("book", len(events), book_apply_events, px, qty, state, events, len(events))

@@ -1,0 +1,301 @@
+"""``tickwire backtest``: a capture replayed through the live engine's compiled pass against a venue model.
+
+    result = Backtest(BacktestConfig("session.pcap", "tickwire.engine.strategies.market_maker:MarketMaker")).run()
+    result.summary()     # PnL, fills, counts, fill ratio: the same for the same inputs
+
+The capture's messages are decoded by the replay pipeline (tickwire.md.replay) and handed over one message at a
+time, at its capture time, to the engine's ``replay_pass`` (tickwire.engine.hotpath): the same book code, the same
+strategy kernel (or Python tier), the same risk check and the same request encoder as ``tickwire run``. The
+framed requests go to :class:`~tickwire.engine.backtest_venue.VenueModel`, whose answers go back through the live
+engine's slow path (order states, positions, inverse-perpetual PnL and fees). Local time is the capture clock:
+kernel timers, the risk order-rate bucket and the credit mirror all run on it, so a run is deterministic.
+
+One instrument is traded per run (``instrument``; default: the first one with a book snapshot in the capture);
+its tick and lot sizes come from the built-in table or from a ``public/get_instruments`` answer in the capture.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tickwire.config import load
+from tickwire.engine.backtest_venue import Latency, VenueModel
+from tickwire.engine.engine import Engine, Instrument
+from tickwire.engine.hotpath import admit_and_encode, build_hot_pass
+from tickwire.engine.strategy import Strategy, load_strategy, write_actions
+from tickwire.md.book import book_top
+from tickwire.md.replay import PcapSource, Replay
+from tickwire.types import (
+    BOOK_NO_PRICE, C_CANCELS_SENT, C_ORDERS_SENT, C_REJECTS, C_RISK_REFUSED, COUNTER_NAMES, EV_BOOK, EV_TRADE,
+    EVF_SNAPSHOT,
+)
+
+
+class BacktestError(ValueError):
+    """The capture or the configuration cannot be backtested (the message says why)."""
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """What to run: a capture, a strategy (``pkg.mod:Name``) and the venue model's settings."""
+
+    capture: str | Path
+    strategy: str
+    params: dict[str, float] = field(default_factory=dict)
+    latency: str = "constant:1000"
+    queue: str = "riskaverse"
+    maker_fee: float = 0.0
+    taker_fee: float = 0.0005
+    instrument: str | None = None
+    # the engine's risk section (tickwire.config.RiskConfig, USD); the rest of the engine config is the default
+    risk: dict[str, float] = field(default_factory=lambda: {"max_order_amount": 1e9, "max_position": 1e9,
+                                                            "price_band_bps": 10000.0})
+
+
+@dataclass
+class BacktestResult:
+    """What a run produced: counts, fills, PnL and the position/equity samples (one per fill and at the end)."""
+
+    instrument: str
+    messages: int = 0
+    book_events: int = 0
+    trades: int = 0
+    gaps: int = 0
+    orders: int = 0
+    cancels: int = 0
+    risk_refused: int = 0
+    rejects: int = 0
+    strategy_errors: int = 0
+    fills: list[dict[str, Any]] = field(default_factory=list)
+    position_lots: int = 0
+    realized_pnl: float = 0.0
+    floating_pnl: float = 0.0
+    fees: float = 0.0
+    curve: list[tuple[int, int, float]] = field(default_factory=list)  # (capture ns, position lots, equity)
+    counters: dict[str, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    @property
+    def pnl(self) -> float:
+        """Realized + floating (at the last mid) - fees, settlement coin."""
+        return self.realized_pnl + self.floating_pnl - self.fees
+
+    def summary(self) -> dict[str, Any]:
+        """The deterministic part of the result (everything but the wall time), for ``--json`` and tests."""
+        fill_lots = sum(f["amount"] for f in self.fills)
+        return {"instrument": self.instrument, "messages": self.messages, "book_events": self.book_events,
+                "trades": self.trades, "gaps": self.gaps, "orders": self.orders, "cancels": self.cancels,
+                "risk_refused": self.risk_refused, "rejects": self.rejects,
+                "strategy_errors": self.strategy_errors, "fills": len(self.fills), "filled_lots": fill_lots,
+                "fill_ratio": len(self.fills) / self.orders if self.orders else 0.0,
+                "position_lots": self.position_lots, "realized_pnl": self.realized_pnl,
+                "floating_pnl": self.floating_pnl, "fees": self.fees, "pnl": self.pnl}
+
+
+class BacktestEngine(Engine):
+    """The live engine with the venue model in place of a session: what it frames (Python-tier actions, the
+    kill switch) is collected in ``outbox`` for the venue, risk runs on the replayed clock ``now_ns``, and the
+    state queries the live engine would send after a refused cancel or edit are not needed (the model always
+    answers with the order's state)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.now_ns = 0
+        self.outbox = bytearray()
+        self._admit = self.hot.bind(admit_and_encode, 0, 0)
+
+    def submit(self, actions: Any) -> int:
+        n = write_actions(actions, self.act)
+        if n == 0:
+            return 0
+        tx_len = self._admit(n, self.now_ns)
+        self.outbox += self.op.tx[:tx_len].tobytes()
+        return tx_len
+
+    def _spawn(self, coro: Any) -> None:
+        coro.close()
+
+
+class Backtest:
+    """One run of :class:`BacktestConfig` (see the module docstring)."""
+
+    def __init__(self, cfg: BacktestConfig) -> None:
+        self.cfg = cfg
+        self.strategy_cls = load_strategy(cfg.strategy)
+        self.latency = Latency.parse(cfg.latency)
+        self.replay = Replay(sink=self._on_events)
+        self.engine: BacktestEngine | None = None
+        self.venue: VenueModel | None = None
+        self.slot = -1  # the traded instrument's slot in the replay's instrument table
+        self.result = BacktestResult(cfg.instrument or "")
+        self._pass: Any = None
+        self._py: Strategy | None = None
+
+    # --- setup on the first snapshot of the traded instrument ----------------------------------------------
+    def _start(self, slot: int, first_ns: int) -> None:
+        table = self.replay.table
+        name = table.names[slot]
+        tick, lot = float(table.tick_size(slot)), float(table.lot_size(slot))
+        if not (tick > 0 and lot > 0):
+            raise BacktestError(f"{name}: no tick/lot size (no get_instruments answer in the capture)")
+        cfg = load(None, {"strategy_params": self.cfg.params, "risk": self.cfg.risk})
+        info = {"instrument_name": name, "tick_size": tick, "min_trade_amount": lot,
+                "base_currency": name.split("-")[0]}
+        e = BacktestEngine(cfg, [Instrument(info)], self.strategy_cls, "bt-")
+        e.rstate[0]["rate_last_ns"] = first_ns  # the risk and credit clocks run on the capture clock
+        e.cstate["last_ns"] = first_ns
+        self.engine, self.slot, self.result.instrument = e, slot, name
+        self.venue = VenueModel(e.books, 0, name, tick, lot, self.latency, self.cfg.queue, self.cfg.maker_fee,
+                                self.cfg.taker_fee)
+        self._pass = e.hot.bind(build_hot_pass(e.kernel).replay_pass, e.events[:0], 0, 0)
+        self._py = e.strategy if isinstance(e.strategy, Strategy) else None
+
+    def _pick(self, events: np.ndarray) -> None:
+        """Choose the traded instrument: the configured one, else the first with a book snapshot."""
+        table = self.replay.table
+        if self.cfg.instrument is not None:
+            slot = table.slot(self.cfg.instrument)
+            if slot < 0 or not (events["inst"] == slot).any():
+                return
+        else:
+            snaps = events[(events["kind"] == EV_BOOK) & (events["flags"] & EVF_SNAPSHOT != 0)]
+            if snaps.size == 0:
+                return
+            slot = int(snaps[0]["inst"])
+        self._start(slot, int(events[events["inst"] == slot][0]["recv_ts"]))
+
+    # --- the replay loop -----------------------------------------------------------------------------------
+    def _on_events(self, events: np.ndarray) -> None:
+        if self.engine is None:
+            self._pick(events)
+            if self.engine is None:
+                return
+        mine = events[events["inst"] == self.slot]
+        if mine.size == 0:
+            return
+        mine["inst"] = 0
+        ends = np.flatnonzero(np.diff(mine["msg"])) + 1
+        for msg in np.split(mine, ends):
+            self._message(np.ascontiguousarray(msg))
+
+    def _message(self, msg: np.ndarray) -> None:
+        e, venue, r = self.engine, self.venue, self.result
+        assert e is not None and venue is not None
+        now, venue_ns = int(msg[0]["recv_ts"]), int(msg[-1]["exch_ts"])
+        self._deliver(now)
+        self._timers(now)
+        venue.arrive_until(venue_ns)
+        e.now_ns = now
+        _, tx_len = self._pass(msg, msg.shape[0], now)
+        if tx_len:
+            venue.submit(e.op.tx[:tx_len].tobytes(), now)
+        if self._py is not None:
+            self._python_tier(msg, now)
+        venue.on_market(msg, venue_ns)
+        r.messages += 1
+        kinds = msg["kind"]
+        r.book_events += int((kinds == EV_BOOK).sum())
+        r.trades += int((kinds == EV_TRADE).sum())
+
+    def _python_tier(self, msg: np.ndarray, now: int) -> None:
+        """The Python tier's callbacks for this message (the engine's own dispatch), then its actions."""
+        e = self.engine
+        assert e is not None
+        try:
+            e._market_events(msg)
+            if e.touched.any():
+                e._after_books()
+        except Exception:  # noqa: BLE001 - a user strategy's error is counted and reported, not fatal
+            self.result.strategy_errors += 1
+            e.touched[:] = 0
+        self._collect(now)
+
+    def _collect(self, now: int) -> None:
+        """Requests the slow path framed (Python tier, kill switch) go to the venue like the pass's own."""
+        e, venue = self.engine, self.venue
+        assert e is not None and venue is not None
+        if e.outbox:
+            venue.submit(bytes(e.outbox), now)
+            e.outbox.clear()
+
+    def _deliver(self, until_ns: int) -> None:
+        """The venue's answers due by local time ``until_ns``, through the live engine's slow path."""
+        e, venue = self.engine, self.venue
+        assert e is not None and venue is not None
+        while 0 <= venue.next_answer_ns() <= until_ns:
+            t = venue.next_answer_ns()
+            e.now_ns = t
+            try:
+                e._on_json(venue.pop_answer())
+            except Exception:  # noqa: BLE001 - on_order of a user strategy
+                self.result.strategy_errors += 1
+            self._collect(t)
+
+    def _timers(self, until_ns: int) -> None:
+        """Kernel timers due before ``until_ns`` run at their own time (answers due by then first)."""
+        e, venue = self.engine, self.venue
+        assert e is not None and venue is not None
+        for _ in range(1000):  # bounded: a kernel re-arming a timer in the past would loop
+            due = e.mkt.timer[(e.mkt.timer > 0) & (e.mkt.timer < until_ns)]
+            if due.size == 0:
+                return
+            t = int(due.min())
+            self._deliver(t)
+            n_act, tx_len = self._pass(e.events[:0], 0, t)
+            if tx_len:
+                venue.submit(e.op.tx[:tx_len].tobytes(), t)
+
+    def run(self) -> BacktestResult:
+        """Replay the whole capture; raises :class:`BacktestError` when nothing could be traded."""
+        t0 = time.perf_counter()
+        try:
+            source = PcapSource(self.cfg.capture)
+        except (OSError, ValueError) as exc:
+            raise BacktestError(f"capture {self.cfg.capture}: {exc}") from None
+        for batch in source.batches():
+            self.replay.process(batch)
+        self.replay.finish()
+        if self.engine is None:
+            what = self.cfg.instrument or "any instrument"
+            raise BacktestError(f"capture {self.cfg.capture}: no book snapshot for {what}")
+        self._finish()
+        self.result.wall_s = time.perf_counter() - t0
+        return self.result
+
+    def _finish(self) -> None:
+        e, venue, r = self.engine, self.venue, self.result
+        assert e is not None and venue is not None
+        far = np.iinfo(np.int64).max
+        self._deliver(far - 1)  # answers still in flight arrive (the market has stopped)
+        pos = e.positions.positions[r.instrument]
+        bp, _, ap, _ = book_top(e.books.px, e.books.qty, e.books.state, 0)
+        tick = venue.tick_size
+        mark = (bp + ap) * tick / 2 if bp != BOOK_NO_PRICE and ap != BOOK_NO_PRICE else 0.0
+        r.position_lots = round(pos.size / venue.lot_size)
+        r.realized_pnl, r.fees = pos.realized_pnl, pos.fees
+        r.floating_pnl = pos.floating_pnl(mark)
+        r.fills = [{"ts_ns": f.ts_ns, "order_id": f.oid, "side": f.side, "price": f.price, "amount": f.amount,
+                    "maker": f.maker} for f in venue.fills]
+        r.curve = _curve(venue, mark)
+        c = e.counters
+        r.orders, r.cancels = int(c[C_ORDERS_SENT]), int(c[C_CANCELS_SENT])
+        r.risk_refused, r.rejects = int(c[C_RISK_REFUSED]), int(c[C_REJECTS])
+        r.gaps = int(e.books.state[0]["n_gaps"])
+        r.counters = {name: int(v) for name, v in zip(COUNTER_NAMES, c)}
+
+
+def _curve(venue: VenueModel, mark: float) -> list[tuple[int, int, float]]:
+    """Position and equity (realized + floating at the fill price - fees) after each fill, then at the end."""
+    from tickwire.engine.positions import Position
+
+    pos = Position(venue.name)
+    out = []
+    for f in venue.fills:
+        usd, px = f.amount * venue.lot_size, f.price * venue.tick_size
+        pos.apply_fill(f.side, px, usd, usd / px * (venue.maker_fee if f.maker else venue.taker_fee))
+        out.append((f.ts_ns, round(pos.size / venue.lot_size), pos.realized_pnl + pos.floating_pnl(px) - pos.fees))
+    return out
