@@ -5,12 +5,13 @@ from numba import njit
 
 from tickwire.engine.strategy import K_BOOK, NumbaStrategy, Strategy, buy, market
 from tickwire.md.book import book_top
-from tickwire.types import ACT_NEW, BOOK_NO_PRICE, OT_LIMIT, SIDE_BUY, TIF_GTC
+from tickwire.engine.strategies.market_maker import emit_action
+from tickwire.types import ACT_NEW, BOOK_NO_PRICE, SIDE_BUY
 
 P_OFFSET, P_SIZE, P_POST_ONLY = range(3)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def one_bid_kernel(kind, inst, ev, mkt, acct, params, out):
     """One buy of ``size`` lots at ``best bid + offset`` ticks, placed once, on the first valid book."""
     if kind != K_BOOK or mkt.st[inst].valid == 0:
@@ -21,17 +22,9 @@ def one_bid_kernel(kind, inst, ev, mkt, acct, params, out):
     bp, bq, ap, aq = book_top(mkt.px, mkt.qty, mkt.st, inst)
     if bp == BOOK_NO_PRICE:
         return 0
-    a = out[0]
-    a.kind = ACT_NEW
-    a.inst = inst
-    a.side = SIDE_BUY
-    a.otype = OT_LIMIT
-    a.tif = TIF_GTC
-    a.post_only = int(params[P_POST_ONLY])
-    a.price = bp + int(params[P_OFFSET])
-    a.amount = int(params[P_SIZE])
-    a.cid = 0
-    return 1
+    n = emit_action(out, 0, ACT_NEW, inst, SIDE_BUY, bp + int(params[P_OFFSET]), int(params[P_SIZE]), 0)
+    out[0].post_only = int(params[P_POST_ONLY])
+    return n
 
 
 class OneBid(NumbaStrategy):
@@ -39,7 +32,7 @@ class OneBid(NumbaStrategy):
     defaults = {"offset": 0.0, "size": 2.0, "post_only": 1.0}
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def garbage_kernel(kind, inst, ev, mkt, acct, params, out):
     """Returns counts it never wrote and actions no venue would take."""
     if kind != K_BOOK:

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from numba import njit
 
+import synth_session as synth
 from tickwire.config import load
 from tickwire.engine.engine import Engine, Instrument
 from tickwire.engine.strategies.market_maker import MarketMaker
@@ -23,16 +24,10 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "deribit"
 BTC = {"instrument_name": "BTC-PERPETUAL", "tick_size": 0.5, "min_trade_amount": 10.0, "base_currency": "BTC"}
 
 
-def _frame(payload: bytes) -> bytes:
-    """A server -> client text frame (unmasked), RFC 6455 section 5.2."""
-    n = len(payload)
-    head = bytes([0x81, n]) if n < 126 else bytes([0x81, 126]) + n.to_bytes(2, "big")
-    return head + payload
-
-
 def _engine(strategy, **params):
-    cfg = load(None, {"strategy_params": params, "risk": {"price_band_bps": 1000.0}})
-    return Engine(cfg, [Instrument(BTC)], strategy, "twt-")
+    """An engine on BTC-PERPETUAL without a session: bytes in through its compiled pass, frames out."""
+    return Engine(load(None, {"strategy_params": params, "risk": {"price_band_bps": 1000.0}}), [Instrument(BTC)],
+                  strategy, "twt-")
 
 
 def _msg(name: str) -> dict:
@@ -41,7 +36,8 @@ def _msg(name: str) -> dict:
 
 def _feed(e: Engine, msg: dict) -> int:
     """One read through the compiled pass and its slow part; returns the bytes the pass framed."""
-    _, n_resp, n_fb, tx_len, sent = e.compiled_pass(np.frombuffer(_frame(orjson.dumps(msg)), np.uint8), 1, -1)
+    frame = np.frombuffer(synth.ws_frames([orjson.dumps(msg)]), np.uint8)
+    _, n_resp, n_fb, tx_len, sent = e.compiled_pass(frame, 1, -1)
     e.after_pass(n_resp, n_fb, 0, 0)
     return tx_len
 
@@ -50,7 +46,7 @@ LOG_ROWS = 8
 LOG_COLS = 6  # kind, side, price, amount, exch_ts (ms), local clock
 
 
-@njit
+@njit(_nrt=False)
 def recording_kernel(kind, inst, ev, mkt, acct, params, out):
     """Writes each call into its params (a test log: row count in params[0]); asks for a timer on a trade."""
     k = int(params[0])

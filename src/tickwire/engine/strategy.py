@@ -263,4 +263,5 @@ def write_actions(actions: Iterable[Action] | None, out: np.ndarray) -> int:
 __all__ = ["ACT_CANCEL", "ACT_CANCEL_ALL", "ACT_NEW", "Action", "BookView", "Context", "K_BOOK", "K_TICKER",
            "K_TIMER", "K_TRADE", "Market", "NumbaStrategy", "new_market",
            "OT_LIMIT", "OT_MARKET", "OrderView", "SIDE_BUY", "SIDE_SELL", "Strategy", "StrategyLoadError",
-           "TIF_GTC", "TIF_IOC", "buy", "cancel", "cancel_all", "edit", "load_strategy", "market", "sell", "write_actions"]
+           "TIF_GTC", "TIF_IOC", "buy", "cancel", "cancel_all", "edit", "load_strategy", "market", "sell",
+           "write_actions"]

@@ -26,7 +26,8 @@ P_HALF_SPREAD, P_SIZE, P_SKEW, P_REQUOTE, P_MAX_POSITION, P_WIDEN, P_WIDEN_MS = 
 
 
 @njit(cache=True, _nrt=False)
-def _emit(out, n, kind, inst, side, price, amount, cid):
+def emit_action(out, n, kind, inst, side, price, amount, cid):
+    """Write a post-only GTC limit action at ``out[n]`` (when there is room); returns the new count."""
     if n >= out.shape[0]:
         return n
     a = out[n]
@@ -93,7 +94,7 @@ def mm_kernel(kind, inst, ev, mkt, acct, params, out):
         target = tb if o.side == SIDE_BUY else ta
         resting = o.state == ORD_OPEN or o.state == ORD_PARTIALLY_FILLED
         if resting and (not usable or abs(o.price - target) >= params[P_REQUOTE]):
-            n = _emit(out, n, ACT_CANCEL, inst, o.side, o.price, 0, o.cid)
+            n = emit_action(out, n, ACT_CANCEL, inst, o.side, o.price, 0, o.cid)
         if o.side == SIDE_BUY:
             have_bid = True
         else:
@@ -103,9 +104,9 @@ def mm_kernel(kind, inst, ev, mkt, acct, params, out):
     size = int(params[P_SIZE])
     limit = params[P_MAX_POSITION]
     if not have_bid and pos + size <= limit:
-        n = _emit(out, n, ACT_NEW, inst, SIDE_BUY, tb, size, 0)
+        n = emit_action(out, n, ACT_NEW, inst, SIDE_BUY, tb, size, 0)
     if not have_ask and pos - size >= -limit:
-        n = _emit(out, n, ACT_NEW, inst, SIDE_SELL, ta, size, 0)
+        n = emit_action(out, n, ACT_NEW, inst, SIDE_SELL, ta, size, 0)
     return n
 
 
