@@ -30,7 +30,7 @@ from tickwire.config import CreditConfig, EngineConfig, RiskConfig
 from tickwire.engine import shims
 from tickwire.engine.engine import Engine, Instrument
 from tickwire.engine.hotpath import build_hot_pass
-from tickwire.engine.strategy import BookView, NumbaStrategy, Strategy, buy
+from tickwire.engine.strategy import K_BOOK, BookView, NumbaStrategy, Strategy, buy
 from tickwire.md.book import book_top
 from tickwire.netstack.ws import OP_TEXT, ref_encode, ws_reserve
 from tickwire.types import BOOK_NO_PRICE, C_ORDERS_SENT
@@ -40,8 +40,10 @@ RESTORE_LEVELS = 64  # book levels per side put back before each pass (the frame
 
 
 @njit(cache=True, _nrt=False)
-def always_buy_kernel(inst, mkt, acct, params, out):
+def always_buy_kernel(kind, inst, ev, mkt, acct, params, out):
     """A new post-only bid ``params[0]`` ticks under the best bid on every valid book update."""
+    if kind != K_BOOK:
+        return 0
     bp, bq, ap, aq = book_top(mkt.px, mkt.qty, mkt.st, inst)
     if mkt.st[inst].valid == 0 or bp == BOOK_NO_PRICE or out.shape[0] == 0:
         return 0
