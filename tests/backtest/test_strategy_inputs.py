@@ -37,8 +37,8 @@ def _msg(name: str) -> dict:
 def _feed(e: Engine, msg: dict) -> int:
     """One read through the compiled pass and its slow part; returns the bytes the pass framed."""
     frame = np.frombuffer(synth.ws_frames([orjson.dumps(msg)]), np.uint8)
-    _, n_resp, n_fb, tx_len, sent = e.compiled_pass(frame, 1, -1)
-    e.after_pass(n_resp, n_fb, 0, 0)
+    ns, n_resp, n_fb, tx_len, sent = e.compiled_pass(frame, 1, -1)
+    e.after_pass(ns, n_resp, n_fb, 0, 0)
     return tx_len
 
 
