@@ -19,7 +19,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m tickwire.bench.seed_child after|before < spec.json", file=sys.stderr)
         return 2
     spec = LoadSpec.from_json(json.loads(sys.stdin.read()))
-    creds = Credentials.from_env()
+    creds = Credentials.load()
     if argv[0] == "after":
         import uvloop
 
