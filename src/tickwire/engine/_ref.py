@@ -23,8 +23,10 @@ _FINISHED = (ORD_FILLED, ORD_CANCELLED, ORD_REJECTED)
 
 
 def _bucket_level(level: float, capacity: float, per_s: float, last_ns: int, now_ns: int) -> float:
-    """A leaky bucket's level at ``now_ns``: it refills continuously at ``per_s`` up to ``capacity``."""
-    return min(capacity, level + max(0, now_ns - last_ns) / 1e9 * per_s)
+    """A leaky bucket's level at ``now_ns``: it refills continuously at ``per_s`` up to ``capacity``. The refill is
+    written as the kernels evaluate it (elapsed ns * 1e-9 * rate): another float order (ns / 1e9 * rate) differs in
+    the last bit and flips a verdict when a level lands exactly on a request's cost."""
+    return min(capacity, level + max(0, now_ns - last_ns) * 1e-9 * per_s)
 
 
 def ref_credit_take(buckets: np.ndarray, cls: int, now_ns: int) -> bool:
