@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scapy.all import IP, TCP, Ether, Raw, wrpcap
 
 import synth_session as synth
-from tickwire.netstack.packet import N_KINDS, new_packets, parse_packets
+from tickwire.netstack.packet import N_COUNTS, new_packets, parse_packets
 from tickwire.netstack.pcap import read_capture
 from tickwire.netstack.tcp import (
     CH_PACKET, EVT_MIDSTREAM, EVT_NEW_CONN, EVT_RESET, TcpReassembler, ref_reassemble, seq_diff, tcp_flush,
@@ -69,7 +69,7 @@ def _write(path: Path, seg_pkts: list[tuple[int, bytes]]) -> None:
 def _reassemble(path: Path) -> tuple[dict[int, bytes], dict[int, list[int]], list[int]]:
     cap = read_capture(path)
     pk = new_packets(len(cap))
-    parse_packets(cap.data, cap.off, cap.caplen, cap.ts_ns, cap.linktype, pk, np.zeros(N_KINDS, np.int64))
+    parse_packets(cap.data, cap.off, cap.caplen, cap.ts_ns, cap.linktype, pk, np.zeros(N_COUNTS, np.int64))
     r = TcpReassembler(max_flows=8, max_segs=64, pool_bytes=1 << 20)
     streams: dict[int, bytearray] = {}
     gaps: dict[int, list[int]] = {}
