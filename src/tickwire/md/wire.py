@@ -27,7 +27,7 @@ import numpy as np
 import orjson
 
 from tickwire.md import _stream as fs
-from tickwire.netstack.packet import N_KINDS, new_packets, parse_packets
+from tickwire.netstack.packet import N_COUNTS, new_packets, parse_packets
 from tickwire.netstack.pcap import Capture, read_capture
 from tickwire.netstack.tcp import F_KEY0, F_KEY1, F_USED, TcpReassembler, tcp_flush
 from tickwire.netstack.ws import OP_TEXT
@@ -118,7 +118,7 @@ def text_messages(path: str | Path, batch: int = 4096, max_flows: int = 256, rx_
     limit = arena_bytes - rx_cap - pool.shape[0] // 4
     msgs = np.zeros((1 << 18, fs.M_COLS), np.int64)
     st = np.zeros(2 + fs.N_COUNTERS, np.int64)
-    kinds = np.zeros(N_KINDS, np.int64)
+    kinds = np.zeros(N_COUNTS, np.int64)
     out: list[tuple[int, Conn, bytes]] = []
     opened: dict[Conn, int] = {}
 
