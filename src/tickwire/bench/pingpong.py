@@ -7,25 +7,11 @@ from numba import njit
 
 from tickwire.md.book import book_top
 from tickwire.engine.orders import is_live
+from tickwire.engine.strategies.market_maker import emit_action
 from tickwire.engine.strategy import K_BOOK, NumbaStrategy
 from tickwire.types import (
-    ACT_CANCEL, ACT_NEW, BOOK_NO_PRICE, ORD_OPEN, OT_LIMIT, SIDE_BUY, TIF_GTC,
+    ACT_CANCEL, ACT_NEW, BOOK_NO_PRICE, ORD_OPEN, SIDE_BUY,
 )
-
-
-@njit(cache=True, _nrt=False)
-def post_bid(a, inst, price):
-    """Write into action ``a`` a new post-only GTC limit bid of one lot at ``price`` ticks (it rests far from the
-    touch in the benchmarks: never filled, so every round trip is the same work)."""
-    a.kind = ACT_NEW
-    a.inst = inst
-    a.side = SIDE_BUY
-    a.otype = OT_LIMIT
-    a.tif = TIF_GTC
-    a.post_only = 1
-    a.price = price
-    a.amount = 1
-    a.cid = 0
 
 
 @njit(cache=True, _nrt=False)
@@ -46,8 +32,7 @@ def pingpong_kernel(kind, inst, ev, mkt, acct, params, out):
             a.kind = ACT_CANCEL
             a.cid = o.cid
             return 1
-    post_bid(out[0], inst, bp - int(params[0]))
-    return 1
+    return emit_action(out, 0, ACT_NEW, inst, SIDE_BUY, bp - int(params[0]), 1, 0)
 
 
 class PingPong(NumbaStrategy):

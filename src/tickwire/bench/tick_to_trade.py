@@ -25,7 +25,7 @@ import numpy as np
 import orjson
 from numba import njit
 
-from tickwire.bench.pingpong import post_bid
+from tickwire.engine.strategies.market_maker import emit_action
 from tickwire.config import CreditConfig, EngineConfig, RiskConfig
 from tickwire.engine import shims
 from tickwire.engine.engine import Engine, Instrument
@@ -33,7 +33,7 @@ from tickwire.engine.hotpath import build_hot_pass
 from tickwire.engine.strategy import K_BOOK, BookView, NumbaStrategy, Strategy, buy
 from tickwire.md.book import book_top
 from tickwire.netstack.ws import OP_TEXT, ref_encode, ws_reserve
-from tickwire.types import BOOK_NO_PRICE, C_ORDERS_SENT
+from tickwire.types import ACT_NEW, BOOK_NO_PRICE, C_ORDERS_SENT, SIDE_BUY
 
 OFFSET_TICKS = 40  # the order rests far from the touch: it is the sending that is measured, not a fill
 RESTORE_LEVELS = 64  # book levels per side put back before each pass (the frame touches only the top)
@@ -47,8 +47,7 @@ def always_buy_kernel(kind, inst, ev, mkt, acct, params, out):
     bp, bq, ap, aq = book_top(mkt.px, mkt.qty, mkt.st, inst)
     if mkt.st[inst].valid == 0 or bp == BOOK_NO_PRICE or out.shape[0] == 0:
         return 0
-    post_bid(out[0], inst, bp - int(params[0]))
-    return 1
+    return emit_action(out, 0, ACT_NEW, inst, SIDE_BUY, bp - int(params[0]), 1, 0)
 
 
 class AlwaysBuy(NumbaStrategy):
