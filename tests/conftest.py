@@ -3,7 +3,10 @@ when missing, failed under TICKWIRE_REQUIRE, see requires.py) and the fixtures s
 tests/ itself is on sys.path (pytest's rootdir conftest), so test files import the shared modules here by name."""
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +15,10 @@ from cpu_load import busy_cores
 from _mcast_capture import CAPTURE, Payloads, read_payloads
 
 _FACILITY_MARKERS = ("root", "dpdk", "netns")
+
+# Compiled strategy passes (tickwire.engine.kernel_cache) in the venv, not the user's home: every test process and
+# the engines they start share them, and `make clean` removes them with the venv.
+os.environ.setdefault("TICKWIRE_CACHE_DIR", str(Path(sys.prefix) / "tickwire-cache"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

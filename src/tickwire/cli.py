@@ -48,10 +48,11 @@ from tickwire.sim.cli import sim as _sim_command  # noqa: E402
 
 app.command("sim")(_sim_command)
 
-from tickwire.engine.cli import kill as _kill_command, run as _run_command  # noqa: E402
+from tickwire.engine.cli import kill as _kill_command, run as _run_command, warm as _warm_command  # noqa: E402
 
 app.command("run")(_run_command)
 app.command("kill")(_kill_command)
+app.command("warm")(_warm_command)
 
 from tickwire.md.record import register as _register_capture  # noqa: E402
 

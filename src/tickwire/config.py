@@ -79,6 +79,7 @@ class EngineConfig(_Base):
     pin: bool = True  # pin the engine to ``cpu`` and the simulator elsewhere (false: let the scheduler place them)
     lock_memory: bool = True  # mlockall(MCL_CURRENT | MCL_FUTURE) when allowed (the run header says if it was)
     capture: bool = True  # record the run on lo and report wire-to-wire figures (venue sim only)
+    cache_dir: str = ""  # compiled passes of the strategy kernels ("": $TICKWIRE_CACHE_DIR or ~/.cache/tickwire)
     session: SessionConfig = SessionConfig()
     risk: RiskConfig = RiskConfig()
     credits: CreditConfig = CreditConfig()

@@ -13,7 +13,7 @@ from test_backtest_fills import QUEUE
 from tickwire.config import load
 from tickwire.deribit import venue as venues
 from tickwire.engine.backtest import Backtest, BacktestConfig
-from tickwire.engine.hotpath import build_hot_pass
+from tickwire.engine.kernel_cache import build_hot_pass
 from tickwire.engine.run import run_async
 from tickwire.engine.strategies.market_maker import MarketMaker, mm_kernel
 

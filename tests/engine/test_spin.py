@@ -194,7 +194,7 @@ _NO_ALLOC = textwrap.dedent('''
     from numba.core.runtime import rtsys
     from tickwire.config import load
     from tickwire.engine.engine import Engine, Instrument
-    from tickwire.engine.hotpath import build_hot_pass
+    from tickwire.engine.kernel_cache import build_hot_pass
     from tickwire.engine.strategies.market_maker import MarketMaker
     from tickwire.netstack.ws import ws_reserve
 

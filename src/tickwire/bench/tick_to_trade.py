@@ -29,7 +29,7 @@ from tickwire.engine.strategies.market_maker import emit_action
 from tickwire.config import CreditConfig, EngineConfig, RiskConfig
 from tickwire.engine import shims
 from tickwire.engine.engine import Engine, Instrument
-from tickwire.engine.hotpath import build_hot_pass
+from tickwire.engine.kernel_cache import build_hot_pass
 from tickwire.engine.strategy import K_BOOK, BookView, NumbaStrategy, Strategy, buy
 from tickwire.md.book import book_top
 from tickwire.netstack.ws import OP_TEXT, ref_encode, ws_reserve

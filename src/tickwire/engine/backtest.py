@@ -25,7 +25,6 @@ import numpy as np
 from tickwire.config import load
 from tickwire.engine.backtest_venue import Latency, VenueModel
 from tickwire.engine.engine import Engine, Instrument
-from tickwire.engine.hotpath import admit_and_encode, build_hot_pass
 from tickwire.engine.strategy import Strategy, load_strategy, write_actions
 from tickwire.md.book import book_top
 from tickwire.md.replay import PcapSource, Replay
@@ -106,7 +105,7 @@ class BacktestEngine(Engine):
         super().__init__(*args, **kwargs)
         self.now_ns = 0
         self.outbox = bytearray()
-        self._admit = self.hot.bind(admit_and_encode, 0, 0)
+        self._admit = self.hot.entry("admit", 0, 0)
 
     def submit(self, actions: Any) -> int:
         n = write_actions(actions, self.act)
@@ -151,7 +150,7 @@ class Backtest:
         self.engine, self.slot, self.result.instrument = e, slot, name
         self.venue = VenueModel(e.books, 0, name, tick, lot, self.latency, self.cfg.queue, self.cfg.maker_fee,
                                 self.cfg.taker_fee)
-        self._pass = e.hot.bind(build_hot_pass(e.kernel).replay_pass, e.events[:0], 0, 0)
+        self._pass = e.hot.entry("replay", e.events[:0], 0, 0)
         self._py = e.strategy if isinstance(e.strategy, Strategy) else None
 
     def _pick(self, events: np.ndarray) -> None:

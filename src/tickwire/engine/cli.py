@@ -88,3 +88,32 @@ def kill() -> None:
         typer.echo(f"tickwire kill: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"kill switch sent to engine pid {pid}")
+
+
+def warm(
+    strategy: Optional[str] = typer.Option(None, help="package.module:Name (default: the config's, else the demo "
+                                           "market maker)"),
+    config: Optional[str] = typer.Option(None, help="TOML file of the engine (its strategy, instruments and "
+                                         "cache_dir)"),
+    cache_dir: Optional[str] = typer.Option(None, "--cache-dir", help="where compiled passes are kept (default: "
+                                            "the config's cache_dir, $TICKWIRE_CACHE_DIR, ~/.cache/tickwire)"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+) -> None:
+    """Compile the strategy's hot pass ahead of a first start and keep it on disk, so that `tickwire run` starts
+    in seconds (no venue is contacted). Run it as the user the engine runs as, with the same cache directory."""
+    from tickwire.config import ConfigError, load
+    from tickwire.engine.strategy import StrategyLoadError
+    from tickwire.engine.warm import warm_engine
+
+    try:
+        cfg = load(config, {"strategy": strategy, "cache_dir": cache_dir})
+        result = warm_engine(cfg)
+    except (ConfigError, StrategyLoadError) as exc:
+        typer.echo(f"tickwire warm: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        typer.echo(result.describe())
+    if not result.cached:
+        raise typer.Exit(1)  # nothing was kept: the next start compiles again

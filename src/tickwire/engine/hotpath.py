@@ -5,11 +5,11 @@ passed as units — the WebSocket receive side and decoder outputs (:class:`Rece
 (``Market``), the account view (``Account``: orders and exposure), the order path (:class:`OrderPath`), risk
 (``RiskState``), the probe rings, the engine counters and the strategy params. Everything works on those arrays;
 the only calls out are the _tw_native shims (TSC, clock, and send: on a socket or through a TLS session, see
-netstack.tls), bound by symbol (tickwire.engine.shims) so that
-every kernel the pass calls is cached on disk (only the pass itself, specialised on the strategy kernel,
-compiles per process: a few seconds at warm-up).
+netstack.tls), bound by symbol (tickwire.engine.shims) so that every kernel is cached on disk. This module
+holds the parts of the pass that do not depend on the strategy; the pass itself, with the strategy kernel
+compiled in, is tickwire.engine.passes, specialised and cached per kernel by tickwire.engine.kernel_cache.
 
-Python calls the pass through :class:`HotPass`: the state is boxed once (a numba jitclass holding the
+Python calls the pass through :class:`HotPass`: the state is boxed once (a numba struct reference holding the
 HotState) and each entry point is compiled for its exact argument types, so a call from Python unboxes one
 object instead of ~40 arrays and skips numba's per-call type dispatch (see :class:`HotPass`).
 
@@ -23,24 +23,26 @@ import os
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
-from numba import njit, typeof
-from numba.experimental import jitclass
+from numba import njit, typeof, types
+from numba.extending import overload
+from numba.experimental import structref
 
 from tickwire.deribit import json_encode as encode
-from tickwire.deribit.json_decode import decode_read, new_outputs
+from tickwire.deribit.json_decode import new_outputs
 from tickwire.engine import risk, shims
+from tickwire.engine.kernel_cache import build_hot_pass
 from tickwire.engine.orders import L_CANCEL_SENT, L_EDIT_SENT, Account, apply_local, is_live
 from tickwire.engine.probes import ProbeRings, md_applied
-from tickwire.engine.strategy import K_BOOK, K_TIMER, Market
+from tickwire.engine.strategy import Market
 from tickwire.md.book import GAP, IGNORED, book_apply_event, book_top
 from tickwire.netstack import ws
-from tickwire.netstack.ws import OP_TEXT, ws_encode, ws_reserve
+from tickwire.netstack.ws import OP_TEXT, ws_encode
 from tickwire.types import (
     ACT_CANCEL, ACT_CANCEL_ALL, ACT_EDIT, ACT_NEW, ACT_NONE, ACTION_DTYPE, BOOK_NO_PRICE, C_BOOK_UPDATES,
     C_CANCELS_SENT, C_CREDITS_SPENT, C_MESSAGES, C_ORDERS_SENT, C_RESYNCS, C_RISK_REFUSED, EV_BOOK, EV_TICKER,
     EV_TRADE, EVF_LAST,
     INSTRUMENT_NAME_BYTES, ORD_OPEN, ORD_PARTIALLY_FILLED, ORD_PENDING_CANCEL, ORD_PENDING_NEW, RISK_MAX_OPEN,
-    RISK_OK, ST_BOOK, ST_DECODED, ST_ENCODED, ST_RECV, ST_RISK, ST_SENT, ST_STRATEGY,
+    RISK_OK, ST_DECODED, ST_RECV,
 )
 
 ORDER_ID_BASE = 1 << 40
@@ -328,226 +330,76 @@ def no_strategy(kind, inst, ev, mkt, acct, params, out):
     return 0
 
 
-class Passes(NamedTuple):
-    """The compiled pass specialised on one strategy kernel (see :func:`build_hot_pass`)."""
+class HotStateBoxType(types.StructRef):
+    """The numba type of :class:`HotStateBox` (a struct reference: unlike a jitclass, its type is the same in
+    every process, so the entry points taking it are cached on disk)."""
 
-    decide: Callable[..., Any]
-    decide_and_send: Callable[..., Any]
-    received_pass: Callable[..., Any]
-    read_pass: Callable[..., Any]
-    applied_pass: Callable[..., Any]
-    timer_pass: Callable[..., Any]
-    replay_pass: Callable[..., Any]
+    def preprocess_fields(self, fields: Any) -> tuple:
+        return tuple((name, types.unliteral(t)) for name, t in fields)
 
 
-def build_hot_pass(kernel: Callable[..., int]) -> Passes:
-    """The hot pass specialised on one numba strategy ``kernel`` (a compile-time constant inside, so a call
-    does not have to type a function argument), as entry points sharing their decide part: ``received_pass``
-    (bytes already read into the receive buffer: the spin driver's inner pass), ``read_pass`` (one WebSocket
-    read handed over by the event loop) and ``applied_pass`` (market data already applied to the books, e.g. a
-    multicast batch). Each takes the :class:`HotState` first. Compiled at the first call; memoised per kernel."""
-    cached = _PASSES.get(kernel)
-    if cached is not None:
-        return cached
-
-    @njit(_nrt=False)
-    def call(kind, inst, ev, s, n_act):
-        """One kernel call writing from ``act[n_act]``; a count outside what it could have written is garbage:
-        counted as refused, nothing of it kept."""
-        act = s.op.act
-        room = act.shape[0] - n_act
-        if room <= 0:
-            return n_act
-        n = kernel(kind, inst, ev, s.mkt, s.acct, s.params, act[n_act:])
-        if n < 0 or n > room:
-            s.counters[C_RISK_REFUSED] += 1
-            return n_act
-        return n_act + n
-
-    @njit(_nrt=False)
-    def decide(s, events, n_ev, now_ns):
-        """The strategy part of a pass at local time ``now_ns``: the kernel on each trade and ticker event of
-        ``events[:n_ev]`` (in order), on each touched instrument (K_BOOK), then on each due timer. Returns the
-        number of actions written to ``s.op.act``."""
-        mkt = s.mkt
-        mkt.clock[0] = now_ns
-        refresh_top(mkt)
-        n_inst = mkt.touched.shape[0]
-        n_act = 0
-        for k in range(n_ev):
-            ev = events[k]
-            if ev.inst < 0 or ev.inst >= n_inst:
-                continue
-            if ev.kind == EV_TRADE or ev.kind == EV_TICKER:
-                n_act = call(ev.kind, ev.inst, ev, s, n_act)
-            elif ev.kind == EV_BOOK:
-                mkt.last_ev[ev.inst] = k
-        for inst in range(n_inst):
-            if mkt.touched[inst] != 0 and n_ev > 0:
-                n_act = call(K_BOOK, inst, events[mkt.last_ev[inst]], s, n_act)
-        for inst in range(n_inst):
-            if 0 < mkt.timer[inst] <= now_ns:
-                mkt.timer[inst] = 0
-                mkt.wake[0].inst = inst
-                mkt.wake[0].exch_ts = now_ns
-                n_act = call(K_TIMER, inst, mkt.wake[0], s, n_act)
-        return n_act
-
-    @njit(_nrt=False)
-    def decide_and_send(s, events, n_ev, row, fd):
-        """The part of a pass after the books changed (:func:`decide` on ``events[:n_ev]``), then risk,
-        encode, frame and send on ``fd`` (-1: the caller sends); stamps probe row ``row`` from ST_BOOK on.
-        Returns (bytes framed in ``s.op.tx``, bytes sent or -errno)."""
-        stages = s.probes.stages
-        stages[row, ST_BOOK] = shims.rdtsc()
-        now_ns = shims.monotonic_ns()
-        n_act = decide(s, events, n_ev, now_ns)
-        if n_act == 0:
-            return 0, 0
-        tsc = shims.rdtsc()
-        stages[row, ST_STRATEGY] = tsc
-        admit_actions(s, n_act, now_ns)
-        stages[row, ST_RISK] = shims.rdtsc()
-        tx_len = encode_actions(s, n_act, tsc)
-        stages[row, ST_ENCODED] = shims.rdtsc()
-        sent = 0
-        if tx_len > 0 and fd >= 0:
-            sent = shims.send(fd, s.op.tx.ctypes.data, tx_len)
-            stages[row, ST_SENT] = shims.rdtsc()
-        return tx_len, sent
-
-    @njit(_nrt=False)
-    def received_pass(s, n, recv_tsc, fd):
-        """The inner pass over ``n`` bytes already written into ``s.recv.rx`` at ``ws_reserve(ws_st, rx, n)``
-        (a socket read straight into the buffer, or :func:`read_pass`'s copy): deframe + decode, apply the
-        book events, run the strategy kernel on each changed book, check risk, encode, frame and send on ``fd``
-        (-1: the caller sends). Returns (n_spans, n_resps, n_fallback, bytes framed in ``s.op.tx``, bytes sent
-        or -errno); when n_spans == len(spans) call again with n = 0. Allocates nothing."""
-        r = s.recv
-        ns, n_ev, n_resp, n_fb = decode_read(r.ws_st, r.rx, n, r.spans, r.ctrl, r.insts, r.events, r.resps, r.fb,
-                                             recv_tsc, 0)
-        row = new_probe_row(s.probes, recv_tsc)
-        s.counters[C_MESSAGES] += ns
-        if not apply_read(s, n_ev) and not timers_due(s.mkt, shims.monotonic_ns()):
-            return ns, n_resp, n_fb, 0, 0
-        tx_len, sent = decide_and_send(s, r.events, n_ev, row, fd)
-        return ns, n_resp, n_fb, tx_len, sent
-
-    @njit(_nrt=False)
-    def read_pass(s, data, recv_tsc, fd):
-        """One socket read handed over as ``data`` (uint8): copied into the receive buffer, then
-        ``received_pass``. Returns its tuple, or n_spans -1 when the bytes do not fit the buffer."""
-        r = s.recv
-        n = data.shape[0]
-        w = ws_reserve(r.ws_st, r.rx, n)
-        if w < 0:
-            return -1, 0, 0, 0, 0
-        for i in range(n):
-            r.rx[w + i] = data[i]
-        return received_pass(s, n, recv_tsc, fd)
-
-    @njit(_nrt=False)
-    def applied_pass(s, events, n_ev, recv_tsc, fd):
-        """The hot pass for market data whose book events are already applied (the multicast feed applies
-        them while decoding): probes, ``touched``, then the decide part. Returns (bytes framed in
-        ``s.op.tx``, bytes sent or -errno)."""
-        row = new_probe_row(s.probes, recv_tsc)  # recv: the feed handed its events over (decoded, applied)
-        if not mark_applied(s, events, n_ev) and not timers_due(s.mkt, shims.monotonic_ns()):
-            return 0, 0
-        return decide_and_send(s, events, n_ev, row, fd)
-
-    @njit(_nrt=False)
-    def replay_pass(s, events, n_ev, now_ns):
-        """The backtest's pass (tickwire.engine.backtest): ``events[:n_ev]`` (one replayed message) applied to
-        the books, the decide part at the replayed local time ``now_ns``, risk and encode, nothing sent.
-        Returns (actions decided, bytes framed in ``s.op.tx``)."""
-        s.mkt.touched[:] = 0
-        apply_events(s, events, n_ev)
-        n_act = decide(s, events, n_ev, now_ns)
-        if n_act == 0:
-            return 0, 0
-        return n_act, admit_and_encode(s, n_act, now_ns)
-
-    @njit(_nrt=False)
-    def timer_pass(s, fd):
-        """Due kernel timers outside a read (the engine's timer loop): the decide part with no events."""
-        if not timers_due(s.mkt, shims.monotonic_ns()):
-            return 0, 0
-        row = new_probe_row(s.probes, shims.rdtsc())
-        return decide_and_send(s, s.recv.events, 0, row, fd)
-
-    passes = Passes(decide, decide_and_send, received_pass, read_pass, applied_pass, timer_pass, replay_pass)
-    _PASSES[kernel] = passes
-    return passes
+class HotStateBox(structref.StructRefProxy):
+    """A :class:`HotState` boxed once: one object for Python to pass, the same arrays underneath. Made by
+    :func:`box_state` (numba's generic proxy constructor would be compiled again in every process)."""
 
 
-_PASSES: dict = {}
+structref.register(HotStateBoxType)
+structref.define_boxing(HotStateBoxType, HotStateBox)
+
+
+def _new_box(s: HotState) -> HotStateBox:
+    raise NotImplementedError("compiled only")
+
+
+@overload(_new_box)
+def _new_box_impl(s):  # type: ignore[no-untyped-def]  # numba wants the same signature as impl's
+    box_type = HotStateBoxType([("s", s)])
+
+    def impl(s):  # type: ignore[no-untyped-def]
+        box = structref.new(box_type)
+        box.s = s
+        return box
+    return impl
+
+
+@njit(cache=True)
+def box_state(s: HotState) -> HotStateBox:
+    """``s`` boxed (:class:`HotStateBox`)."""
+    return _new_box(s)
 
 
 class HotPass:
     """The compiled pass of one engine, callable from Python at the cost of one boxed argument.
 
     numba's dispatcher types every argument on every call (~0.1 µs per array, more for tuples) and unboxes each
-    array; with ~40 arrays that was 3-4 µs per socket read. Here the :class:`HotState` is boxed once into a
-    jitclass instance (its arrays stay shared with Python), and each entry point is compiled ahead for its
-    exact argument types: a call runs the compiled wrapper directly, unboxing one object, a data array and
-    a few ints. The argument types are therefore fixed: ``data`` a C-contiguous uint8 array, ``events`` a
+    array; with ~40 arrays that was 3-4 µs per socket read. Here the :class:`HotState` is boxed once
+    (:class:`HotStateBox`; its arrays stay shared with Python), and each entry point (the ``box_*`` functions of
+    tickwire.engine.passes, specialised on the strategy kernel by tickwire.engine.kernel_cache) is compiled ahead
+    for its exact argument types: a call runs the compiled wrapper directly, unboxing one object, a data array
+    and a few ints. The argument types are therefore fixed: ``data`` a C-contiguous uint8 array, ``events`` a
     C-contiguous EVENT_DTYPE array, the rest Python ints.
 
-    ``read(data, recv_tsc, fd)``: one socket read (``read_pass`` of :func:`build_hot_pass`);
+    ``read(data, recv_tsc, fd)``: one socket read (``read_pass``);
     ``send(n_act, fd)``: risk, encode and send ``state.op.act[:n_act]`` (:func:`send_actions`);
     ``timers(fd)``: the kernel's due timers (``timer_pass``).
     """
 
     def __init__(self, state: HotState, kernel: Callable[..., int]) -> None:
         self.state = state
-        self._box = _boxed(state)
-        passes = build_hot_pass(kernel)
-        self.read = self.bind(passes.read_pass, np.zeros(0, np.uint8), 0, 0)
-        self._applied = self.bind(passes.applied_pass, state.recv.events[:0], 0, 0, 0)
-        self.send = self.bind(send_actions, 0, 0)
-        self.timers = self.bind(passes.timer_pass, 0)
+        self.passes = build_hot_pass(kernel)
+        self._box = box_state(state)
+        self.read = self.entry("read", np.zeros(0, np.uint8), 0, 0)
+        self._applied = self.entry("applied", state.recv.events[:0], 0, 0, 0)
+        self.send = self.entry("send", 0, 0)
+        self.timers = self.entry("timers", 0)
 
     def applied(self, events: np.ndarray, recv_tsc: int, fd: int) -> tuple[int, int]:
         """A batch of book events already applied to the books (``applied_pass``)."""
         return self._applied(events, events.shape[0], recv_tsc, fd)
 
-    def bind(self, fn: Any, *example: Any) -> Callable[..., Any]:
-        """A compiled function taking the HotState first (a pass, the spin driver's slice), bound to this state:
-        ``fn`` is compiled for the types of ``(state, *example)``; call the result with the arguments after the
-        state."""
-        return functools.partial(_compiled(_box_entry(fn, len(example)), self._box, *example), self._box)
-
-
-def _compiled(dispatcher: Any, *example: Any) -> Callable[..., Any]:
-    """``dispatcher`` compiled for the types of ``example``: its compiled wrapper, called without type dispatch."""
-    return dispatcher.compile(tuple(typeof(a) for a in example))
-
-
-_BOX_CLASSES: dict = {}
-_BOX_ENTRIES: dict = {}
-
-
-def _boxed(state: HotState) -> Any:
-    """``state`` inside a jitclass instance: one object for Python to pass, the same arrays underneath."""
-    nbtype = typeof(state)
-    cls = _BOX_CLASSES.get(nbtype)
-    if cls is None:
-        class HotStateBox:
-            def __init__(self, s):
-                self.s = s
-
-        cls = _BOX_CLASSES[nbtype] = jitclass([("s", nbtype)])(HotStateBox)
-    return cls(state)
-
-
-def _box_entry(fn: Any, n_args: int) -> Any:
-    """``fn(state, a0, ..)`` as a function of the boxed state and ``n_args`` more arguments (memoised). Written
-    out for its arity because a compiled wrapper needs a fixed signature (numba folds ``*args`` into a tuple)."""
-    entry = _BOX_ENTRIES.get((fn, n_args))
-    if entry is None:
-        args = ", ".join(f"a{i}" for i in range(n_args))
-        scope = {"fn": fn}
-        exec(f"def entry(box, {args}):\n    return fn(box.s, {args})\n", scope)  # noqa: S102 - fixed source
-        entry = _BOX_ENTRIES[(fn, n_args)] = njit(scope["entry"])
-    return entry
+    def entry(self, name: str, *example: Any) -> Callable[..., Any]:
+        """The entry point ``box_<name>`` of this engine's pass, compiled (or loaded from the cache) for the types
+        of ``example`` and bound to this state: call it with the arguments after the state."""
+        dispatcher = getattr(self.passes, "box_" + name)
+        compiled = dispatcher.compile(tuple(typeof(a) for a in (self._box, *example)))
+        return functools.partial(compiled, self._box)

@@ -134,10 +134,24 @@ class Summary:
 def summarize(name: str, samples_ns: np.ndarray) -> Summary:
     """hdrhistogram (1 ns .. 100 s, 3 significant digits) of ``samples_ns``; an empty input gives zeros."""
     hist = HdrHistogram(1, 100 * 10**9, 3)
-    for v in np.asarray(samples_ns, dtype=np.float64):
-        if v > 0:
-            hist.record_value(int(v))
+    values = np.asarray(samples_ns, dtype=np.float64)
+    record_samples(hist, values[values > 0])
     return summarize_hist(name, hist)
+
+
+def record_samples(hist: HdrHistogram, samples_ns: np.ndarray) -> None:
+    """Record every sample of ``samples_ns`` (ns; clipped to 1 ns .. the histogram's highest value) into ``hist``
+    with one call per distinct bucket: each value is first rounded down to its bucket's lowest equivalent value
+    (what the histogram keeps anyway), so the result is that of recording them one by one, without a Python
+    call per sample (65k probe rows took seconds that way)."""
+    values = np.clip(np.asarray(samples_ns, dtype=np.float64), 1, hist.highest_trackable_value).astype(np.int64)
+    if values.size == 0:
+        return
+    bits = np.frexp(values.astype(np.float64))[1].astype(np.int64)  # bit length of each value
+    shift = np.maximum(bits - (int(hist.sub_bucket_count).bit_length() - 1), 0)
+    buckets, counts = np.unique((values >> shift) << shift, return_counts=True)
+    for value, count in zip(buckets.tolist(), counts.tolist()):
+        hist.record_value(value, count)
 
 
 def summarize_hist(name: str, hist: HdrHistogram) -> Summary:
@@ -145,8 +159,24 @@ def summarize_hist(name: str, hist: HdrHistogram) -> Summary:
     n = hist.get_total_count()
     if n == 0:
         return Summary(name, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    q = lambda p: hist.get_value_at_percentile(p) / 1e3  # noqa: E731
-    return Summary(name, n, hist.get_mean_value() / 1e3, q(50), q(95), q(99), q(99.9), hist.get_max_value() / 1e3)
+    q = hist.get_percentile_to_value_dict([50, 95, 99, 99.9])  # one walk over the buckets for all four
+    return Summary(name, n, hist_mean(hist) / 1e3, q[50] / 1e3, q[95] / 1e3, q[99] / 1e3, q[99.9] / 1e3,
+                   hist.get_max_value() / 1e3)
+
+
+def hist_mean(hist: HdrHistogram) -> float:
+    """``hist.get_mean_value()`` (each count at its bucket's median equivalent value), computed over the counts
+    array with numpy instead of a Python walk over every bucket (~0.1 s a histogram)."""
+    counts = np.ctypeslib.as_array(hist.counts)[: hist.counts_len].astype(np.float64)
+    index = np.arange(hist.counts_len, dtype=np.int64)
+    half = hist.sub_bucket_half_count
+    bucket = (index >> hist.sub_bucket_half_count_magnitude) - 1
+    sub_bucket = (index & (half - 1)) + half
+    sub_bucket = np.where(bucket < 0, sub_bucket - half, sub_bucket)
+    bucket = np.maximum(bucket, 0) + hist.unit_magnitude
+    lowest = sub_bucket << bucket
+    total = counts.sum()
+    return float((counts * (lowest + ((1 << bucket) >> 1))).sum() / total) if total else 0.0
 
 
 def stage_deltas_ns(stages: np.ndarray, count: int, first: int, last: int) -> np.ndarray:

@@ -26,6 +26,8 @@ def print_run(result, console: Console | None = None) -> None:
         console.print(f"hot path driver: {result.driver}")
     if result.header:
         console.print(result.header)
+    if result.warm_up:
+        console.print(result.warm_up["summary"])
     console.print(latency_table(result.latency))
     console.print(latency_table(result.stages, "Hot path stages, engine side (µs)"))
     if result.wire:

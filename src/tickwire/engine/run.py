@@ -33,6 +33,7 @@ from tickwire.engine.probes import RTT_ORDER, RTT_POSITION, Summary, stage_delta
 from tickwire.deribit.session import DeribitSession, describe
 from tickwire.engine.reconcile import VENUE_TROUBLE
 from tickwire.engine.strategy import load_strategy
+from tickwire.engine.warm import apply_cache_dir, measure_warm_up
 from tickwire.types import (
     ST_BOOK, ST_DECODED, ST_ENCODED, ST_KERNEL_RX, ST_RECV, ST_RISK, ST_SENT, ST_STRATEGY,
 )
@@ -69,6 +70,7 @@ class RunResult:
     header: str = ""
     gc: dict[str, float] = field(default_factory=dict)
     live: dict[str, Any] = field(default_factory=dict)  # venue, url, account, scope, tls, limits
+    warm_up: dict[str, Any] = field(default_factory=dict)  # seconds to a compiled pass, and from where (warm.WarmUp)
 
     def as_dict(self) -> dict[str, Any]:
         return {"header": self.header, "placement": self.placement,
@@ -77,7 +79,8 @@ class RunResult:
                 "wire_note": self.wire_note, "counters": self.counters, "positions": self.positions,
                 "venue_positions": self.venue_positions, "open_orders_left": self.open_orders_left,
                 "duration_s": round(self.duration_s, 3), "kill_reasons": self.kill_reasons, "driver": self.driver,
-                "books": self.books, "gc": self.gc, "live": self.live}
+                "books": self.books, "gc": self.gc, "live": self.live,
+                "warm_up": self.warm_up}
 
 
 def label_prefix() -> str:
@@ -124,9 +127,12 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
     live = live_header(cfg, venue, creds)
     print(f"tickwire run: {describe_live(live)}", file=sys.stderr, flush=True)
     infos = await asyncio.to_thread(venues.fetch_instruments, venue.http, cfg.instruments, 10.0, session_cfg.cafile)
+    apply_cache_dir(cfg)
+    started = time.monotonic()
     engine = Engine(cfg, [Instrument(i) for i in infos], load_strategy(cfg.strategy), label_prefix())
     await asyncio.to_thread(engine.warm_up)
     spin = await _spin_driver(cfg, venue, engine)
+    warm_up = measure_warm_up(engine, started)
     recording = _start_capture(venue, capture_cpus) if capture else None
     try:
         with GcSafePoints() as gc_points:
@@ -134,6 +140,7 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
     finally:
         wire = await asyncio.to_thread(recording.stop) if recording is not None else None
     result.gc = gc_points.as_dict()
+    result.warm_up = warm_up.as_dict()
     if wire is not None:
         _add_wire_figures(result, wire)
     elif capture:

@@ -1,6 +1,6 @@
 """The spin driver: a compiled loop that owns the order-entry / market-data socket.
 
-One *slice* (:func:`build_spin_slice`) busy-polls the WebSocket's TCP socket with the non-blocking ``tw_recv``
+One *slice* (``spin_slice`` of tickwire.engine.passes, compiled with the strategy kernel) busy-polls the WebSocket's TCP socket with the non-blocking ``tw_recv``
 shim, reading straight into the receive buffer of the hot state (``HotState.recv.rx``, at ``ws_reserve``: no
 ``bytes``, no copy), and runs the inner pass (``received_pass`` of tickwire.engine.hotpath: deframe, decode,
 book, strategy, risk, encode, send) on every read, without returning to Python. It returns when the slow path
@@ -29,86 +29,24 @@ import asyncio
 import errno
 import logging
 import signal
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-from numba import njit
 
-from tickwire.engine import shims
-from tickwire.engine.hotpath import build_hot_pass
+from tickwire.engine.passes import (
+    SPIN_CLOSED, SPIN_ERROR, SPIN_KILLED, SPIN_OVERFLOW, SPIN_REASONS, SPIN_TIME, SPIN_WORK,
+)
 from tickwire.native import lib
-from tickwire.netstack.ws import PH_CLOSED, S_PHASE, ws_reserve
 from tickwire.types import ST_RECV
 
 log = logging.getLogger("tickwire.engine.spin")
 
-# Why a slice returned (the first item of its result).
-SPIN_TIME, SPIN_WORK, SPIN_KILLED, SPIN_CLOSED, SPIN_ERROR, SPIN_OVERFLOW = range(6)
-SPIN_REASONS = ("time", "work", "killed", "closed", "error", "overflow")
 READ_MAX = 1 << 16  # bytes per recv (the receive buffer keeps room for this much after a partial frame)
 SLICE_US = 200  # default time slice: the slow path's timers run at least this often
-
-_EAGAIN, _EINTR = errno.EAGAIN, errno.EINTR
 
 # The process-wide kill flag the native SIGUSR1 handler sets (kept for the life of the process: the handler
 # holds its address).
 KILL_FLAG = np.zeros(1, np.uint64)
-
-
-def build_spin_slice(kernel: Callable[..., int]) -> Callable[..., Any]:
-    """The slice loop specialised on one strategy kernel (memoised). Signature::
-
-        spin_slice(s, fd, send_fd, slice_ns, read_max, kill, py_tier)
-            -> (reason, n_spans, n_resps, n_fallback, tx_len, sent, err)
-
-    ``s`` the HotState, ``fd`` the plaintext TCP socket it reads, ``send_fd`` the socket it may write (-1 while
-    the transport has bytes queued: frames are then left in ``s.op.tx`` for it), ``kill`` a uint64[1] flag,
-    ``py_tier`` 1 when a Python-tier strategy must see every book change. The counts are those of the last inner pass (the slow path
-    handles ``s.recv.resps[:n_resps]``, ``s.recv.fb[:n_fallback]`` and ``s.op.tx[sent:tx_len]`` exactly as after an
-    async read); ``err`` is the errno of SPIN_ERROR.
-    """
-    cached = _SLICES.get(kernel)
-    if cached is not None:
-        return cached
-    received_pass = build_hot_pass(kernel).received_pass
-
-    @njit(_nrt=False)
-    def spin_slice(s, fd, send_fd, slice_ns, read_max, kill, py_tier):
-        r, touched = s.recv, s.mkt.touched
-        n_spans = r.spans.shape[0]
-        deadline = shims.monotonic_ns() + slice_ns
-        while True:
-            if kill[0] != 0:
-                s.risk.state[0].killed = 1  # no order passes from here on, before Python even runs
-                return SPIN_KILLED, 0, 0, 0, 0, 0, 0
-            w = ws_reserve(r.ws_st, r.rx, read_max)
-            if w < 0:
-                return SPIN_OVERFLOW, 0, 0, 0, 0, 0, 0
-            n = shims.recv(fd, r.rx[w:].ctypes.data, read_max)
-            if n > 0:
-                ns, n_resp, n_fb, tx_len, sent = received_pass(s, n, shims.rdtsc(), send_fd)
-                if ns < 0 or r.ws_st[S_PHASE] == PH_CLOSED:
-                    return SPIN_CLOSED, ns, n_resp, n_fb, tx_len, sent, 0
-                resync = False
-                for k in range(touched.shape[0]):
-                    resync = resync or touched[k] == 2
-                if (n_resp > 0 or n_fb > 0 or ns == n_spans or sent != tx_len or resync
-                        or (py_tier != 0 and ns > 0)):
-                    return SPIN_WORK, ns, n_resp, n_fb, tx_len, sent, 0
-                for k in range(touched.shape[0]):
-                    touched[k] = 0  # the compiled strategy already saw these books
-            elif n == 0:
-                return SPIN_CLOSED, 0, 0, 0, 0, 0, 0
-            elif n != -_EAGAIN and n != -_EINTR:
-                return SPIN_ERROR, 0, 0, 0, 0, 0, -n
-            if shims.monotonic_ns() >= deadline:
-                return SPIN_TIME, 0, 0, 0, 0, 0, 0
-
-    _SLICES[kernel] = spin_slice
-    return spin_slice
-
-
-_SLICES: dict = {}
 
 
 def arm_kill_flag(sig: int = signal.SIGUSR1) -> bool:
@@ -133,7 +71,7 @@ class SpinDriver:
         self.slice_ns = int(slice_us * 1000)
         self.read_max = read_max
         self.py_tier = 1 if engine.py_strategy is not None else 0
-        self.spin_slice = engine.hot.bind(build_spin_slice(engine.kernel), 0, 0, 0, 0, KILL_FLAG, 0)
+        self.spin_slice = engine.hot.entry("spin", 0, 0, 0, 0, KILL_FLAG, 0)
         self.slices = 0
         self.reasons = [0] * len(SPIN_REASONS)
         self.cpu = -1  # the CPU the last slice started on
