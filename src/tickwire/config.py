@@ -73,8 +73,8 @@ class EngineConfig(_Base):
     sim_tls: bool = False  # the embedded simulator serves wss:// with a throw-away certificate this run trusts
     # market data: book.* over WebSocket, or multicast SBE (in the engine's process, or in a feed process of its own)
     md: Literal["websocket", "multicast", "multicast-process"] = "websocket"
-    driver: Literal["auto", "spin", "async"] = "async"  # hot path: "spin" (a compiled loop owns the socket), "async"
-    # (event-loop reads), "auto" (spin when the process has a second CPU; tickwire.engine.driver)
+    driver: Literal["auto", "spin", "async"] = "auto"  # hot path: "spin" (a compiled loop owns the socket), "async"
+    # (event-loop reads), "auto" (spin when the host has a core to give it; tickwire.engine.driver.choose_driver)
     cpu: int = -1  # the engine's CPU (-1: the core plan's engine CPU); the simulator goes on the others
     pin: bool = True  # pin the engine to ``cpu`` and the simulator elsewhere (false: let the scheduler place them)
     lock_memory: bool = True  # mlockall(MCL_CURRENT | MCL_FUTURE) when allowed (the run header says if it was)

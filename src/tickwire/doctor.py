@@ -77,9 +77,8 @@ def collect() -> Report:
     from tickwire.engine.driver import choose_driver
 
     driver, why = choose_driver("auto")
-    report.add("hot-path driver", f"async by default; --driver auto would run {driver} ({why}; CPUs "
-               f"{sorted(os.sched_getaffinity(0))})", True,
-               "" if driver == "spin" else "give the process a second CPU for the spin driver")
+    report.add("hot-path driver", f"{driver} by default ({why}; CPUs {sorted(os.sched_getaffinity(0))})", True,
+               "" if driver == "spin" else "isolate a core for the engine (`tickwire tune`) for the spin driver")
     isolated = _read("/sys/devices/system/cpu/isolated")
     report.add("isolated cores", isolated or "none", True, "" if isolated else "see `tickwire tune` (isolcpus/nohz_full)")
     huge, have_huge = _hugepages()

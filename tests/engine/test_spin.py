@@ -182,7 +182,40 @@ def test_one_usable_cpu_runs_the_async_driver_with_a_reason():
     assert out.stdout.startswith("('async', 'the spin driver needs a core of its own")
     assert choose_driver("async") == ("async", "requested")
     if len(os.sched_getaffinity(0)) >= 2:
-        assert choose_driver("auto")[0] == "spin"
+        assert choose_driver("spin") == ("spin", "requested")
+
+
+def test_a_read_carries_the_kernels_receive_stamp_into_its_probe_row(spin, pair):
+    from tickwire.native import lib
+    from tickwire.types import ST_KERNEL_RX, ST_RECV
+
+    ours, theirs = pair
+    _reset(spin)
+    assert lib.tw_enable_rx_timestamps(ours.fileno()) == 0
+    probes = spin.engine.probes
+    before = probes.passes
+    theirs.sendall(_snapshot())
+    deadline = time.monotonic() + 30
+    while probes.passes == before and time.monotonic() < deadline:
+        _slice(spin, ours)
+    assert probes.passes > before
+    row = probes.stages[(probes.passes - 1) % probes.capacity]
+    kernel, recv = int(row[ST_KERNEL_RX]), int(row[ST_RECV])
+    assert 0 < kernel <= recv  # the kernel had the bytes before the loop read them
+    assert (recv - kernel) / probes.tsc_hz < 1.0  # and the same read, not a stale stamp
+
+
+def test_auto_spins_only_when_the_host_has_a_core_to_give():
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: covered by test_one_usable_cpu_runs_the_async_driver_with_a_reason")
+    # an isolated core cannot be made here (isolcpus needs a reboot): the isolated list is passed in
+    assert choose_driver("auto", isolated=[1]) == ("spin", "isolated cores 1")
+    wide = len(os.sched_getaffinity(0)) >= 4
+    driver, why = choose_driver("auto", isolated=[])
+    assert driver == ("spin" if wide else "async")
+    if not wide:
+        assert why.startswith("auto: no core to give") and "--driver spin" in why
+    assert load(None, {}).driver == "auto"  # the default
     with pytest.raises(ValueError, match="expected one of auto, spin, async"):
         choose_driver("fast")
 

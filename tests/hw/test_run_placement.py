@@ -115,11 +115,13 @@ def test_a_pinned_engine_still_gets_the_spin_driver_when_the_host_has_a_core_for
     placement = place(None, lock_memory=False, pin=True)
     try:
         assert len(os.sched_getaffinity(0)) == 1
-        assert choose_driver("auto")[0] == ("spin" if host >= 2 else "async")
+        assert choose_driver("spin")[0] == ("spin" if host >= 2 else "async")
+        assert choose_driver("auto", isolated=[1])[0] == ("spin" if host >= 2 else "async")
     finally:
         placement.restore()
     os.sched_setaffinity(0, {min(before)})
     try:
-        assert choose_driver("auto")[0] == "async"  # truly one CPU (not a placement): no core for the rest
+        assert choose_driver("spin")[0] == "async"  # truly one CPU (not a placement): no core for the rest
+        assert choose_driver("auto", isolated=[1])[0] == "async"
     finally:
         os.sched_setaffinity(0, before)

@@ -22,9 +22,17 @@ def usable_cpus() -> int:
     return _pinned_host_cpus or len(os.sched_getaffinity(0))
 
 
-def choose_driver(requested: str) -> tuple[str, str]:
-    """(driver, why) for ``requested`` "spin", "async" or "auto": spin needs a core of its own, so with one
-    usable CPU it falls back to async (spinning there would starve the slow path and everything else)."""
+SPARE_CPUS = 4  # without an isolated core, a host this wide has a core to give the spin driver
+
+
+def choose_driver(requested: str, isolated: list[int] | None = None) -> tuple[str, str]:
+    """(driver, why) for ``requested`` "spin", "async" or "auto" (the default).
+
+    spin needs a core of its own, so with one usable CPU both fall back to async (spinning there would starve
+    the slow path and everything else). ``auto`` spins only when the host has a core to give it: a core the
+    kernel isolates (isolcpus; ``isolated``, read from sysfs when None), or at least SPARE_CPUS usable CPUs. On
+    a small shared host (two CPUs, none isolated) a spinning engine would take half of it from the venue, the
+    capture and the OS, so auto runs async there and says so; ``spin`` spins anyway."""
     if requested not in DRIVERS:
         raise ValueError(f"driver {requested!r}: expected one of {', '.join(DRIVERS)}")
     if requested == "async":
@@ -33,4 +41,15 @@ def choose_driver(requested: str) -> tuple[str, str]:
     if cpus < 2:
         return "async", (f"the spin driver needs a core of its own and this process may use {cpus} CPU: running "
                          "the async driver instead")
-    return "spin", "requested" if requested == "spin" else f"{cpus} usable CPUs"
+    if requested == "spin":
+        return "spin", "requested"
+    if isolated is None:
+        from tickwire.hw.topology import isolation
+
+        isolated = isolation()["isolated"]
+    if isolated:
+        return "spin", f"isolated cores {','.join(map(str, isolated))}"
+    if cpus >= SPARE_CPUS:
+        return "spin", f"{cpus} usable CPUs"
+    return "async", (f"auto: no core to give a spinning loop ({cpus} CPUs, none isolated: `tickwire tune` "
+                     "isolates one); --driver spin spins anyway")

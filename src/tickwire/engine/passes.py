@@ -21,11 +21,13 @@ import errno
 from numba import njit
 
 from tickwire.deribit.json_decode import decode_read
+from tickwire.clock import realtime_to_tsc
 from tickwire.engine import shims
 from tickwire.engine.hotpath import (
     admit_actions, admit_and_encode, apply_events, apply_read, encode_actions, mark_applied, new_probe_row,
     refresh_top, send_actions, timers_due,
 )
+from tickwire.engine.probes import RX_STAMP, RX_TSC_HZ, stamp_kernel_rx
 from tickwire.engine.strategy import K_BOOK, K_TIMER
 from tickwire.netstack.ws import PH_CLOSED, S_PHASE, ws_reserve
 from tickwire.types import (
@@ -185,12 +187,13 @@ def spin_slice(s, fd, send_fd, slice_ns, read_max, kill, py_tier):
             -> (reason, n_spans, n_resps, n_fallback, tx_len, sent, err)
 
     Busy-polls ``fd`` (the plaintext TCP socket) with the non-blocking recv shim straight into the receive
-    buffer and runs :func:`received_pass` on every read. ``send_fd`` is the socket it may write (-1 while the
+    buffer and runs :func:`received_pass` on every read; the kernel's receive stamp of each read (when the socket
+    has them on) goes into its probe rows as ST_KERNEL_RX, as the async driver's reads do. ``send_fd`` is the socket it may write (-1 while the
     transport has bytes queued: frames are then left in ``s.op.tx`` for it), ``kill`` a uint64[1] flag,
     ``py_tier`` 1 when a Python-tier strategy must see every book change. The counts are those of the last inner
     pass (the slow path handles ``s.recv.resps[:n_resps]``, ``s.recv.fb[:n_fallback]`` and
     ``s.op.tx[sent:tx_len]`` exactly as after an async read); ``err`` is the errno of SPIN_ERROR."""
-    r, touched = s.recv, s.mkt.touched
+    r, touched, rx = s.recv, s.mkt.touched, s.probes.rx
     n_spans = r.spans.shape[0]
     deadline = shims.monotonic_ns() + slice_ns
     while True:
@@ -200,9 +203,13 @@ def spin_slice(s, fd, send_fd, slice_ns, read_max, kill, py_tier):
         w = ws_reserve(r.ws_st, r.rx, read_max)
         if w < 0:
             return SPIN_OVERFLOW, 0, 0, 0, 0, 0, 0
-        n = shims.recv(fd, r.rx[w:].ctypes.data, read_max)
+        n = shims.recv_ts(fd, r.rx[w:].ctypes.data, read_max, rx.ctypes.data)
         if n > 0:
-            ns, n_resp, n_fb, tx_len, sent = received_pass(s, n, shims.rdtsc(), send_fd)
+            recv_tsc, now_ns, first_pass = shims.rdtsc(), shims.realtime_ns(), s.probes.count[0].passes
+            ns, n_resp, n_fb, tx_len, sent = received_pass(s, n, recv_tsc, send_fd)
+            kernel_tsc = realtime_to_tsc(rx[RX_STAMP], recv_tsc, now_ns, float(rx[RX_TSC_HZ]))
+            if kernel_tsc > 0:  # the socket has kernel receive stamps on (the transport turns them on)
+                stamp_kernel_rx(s.probes.stages, s.probes.count, first_pass, kernel_tsc)
             if ns < 0 or r.ws_st[S_PHASE] == PH_CLOSED:
                 return SPIN_CLOSED, ns, n_resp, n_fb, tx_len, sent, 0
             resync = False

@@ -31,12 +31,18 @@ __all__ = ["MD_SAMPLE_DTYPE", "ProbeRings", "Probes", "RTT_ORDER", "RTT_POSITION
            "stage_deltas_ns", "stamp_kernel_rx", "summarize"]
 
 
+RX_STAMP, RX_TSC_HZ = 0, 1  # ProbeRings.rx
+
+
 class ProbeRings(NamedTuple):
     """The rings the compiled pass writes (see the module docstring)."""
 
     stages: np.ndarray  # uint64[capacity, N_STAGES]
     md: np.ndarray  # MD_SAMPLE_DTYPE[capacity]
     count: np.ndarray  # PROBE_COUNTS_DTYPE[1]
+    # int64[2]: [RX_STAMP] the kernel's receive stamp of a compiled read (CLOCK_REALTIME ns, written by recv_ts),
+    # [RX_TSC_HZ] the TSC frequency, to turn that stamp into TSC (the spin driver, tickwire.engine.passes)
+    rx: np.ndarray
 
 
 class Probes:
@@ -50,7 +56,8 @@ class Probes:
         self.rtt = np.zeros((2, capacity, 2), np.uint64)
         self.rtt_id = np.zeros((2, capacity), np.int64)
         self.tsc_hz = tsc_hz()
-        self.rings = ProbeRings(self.stages, self.md, self.count)
+        self.rx = np.array([0, round(self.tsc_hz)], np.int64)
+        self.rings = ProbeRings(self.stages, self.md, self.count, self.rx)
 
     @property
     def passes(self) -> int:
