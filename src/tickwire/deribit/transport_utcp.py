@@ -51,7 +51,7 @@ class UtcpNetwork:
     """
 
     def __init__(self, port_spec: str, ip_cidr: str, gateway: str = "", pool_size: int = 4095,
-                 **limits: int) -> None:
+                 link_timeout_s: float = 5.0, **limits: int) -> None:
         from tickwire.netstack.dpdk import EalConfig, Mempool, Port, init_eal
         from tickwire.netstack.utcp import UtcpStack
 
@@ -65,6 +65,7 @@ class UtcpNetwork:
         self.pool = Mempool.create("tw-utcp", pool_size)
         self.port = Port(0)
         self.port.setup(self.pool)
+        self.port.wait_link_up(link_timeout_s)
         self.stack = UtcpStack(self.port, self.pool, ip_cidr, gateway or None, **limits)
         self.describe = f"utcp on DPDK port {self.port.info().driver} ({port_spec}), {ip_cidr}"
         self.transport: UtcpTransport | None = None
@@ -90,9 +91,13 @@ class UtcpNetwork:
             await asyncio.wait_for(t.handshake(parts.hostname or "", parts.port or 80, parts.path or "/"),
                                    timeout_s)
         except (OSError, asyncio.TimeoutError) as exc:
+            where = self.stack.state_name(t.slot)
             t.abort()
+            c = self.stack.counters()
             raise TransportError(f"cannot connect to ws://{parts.hostname}:{parts.port or 80} through the DPDK "
-                                 f"stack: {type(exc).__name__}: {exc}") from None
+                                 f"stack: {type(exc).__name__}: {exc} (connection {where}; frames in "
+                                 f"{c['rx_frames']} out {c['tx_frames']}, ARP requests {c['arp_requests_sent']})"
+                                 ) from None
         return t
 
     def _free_slot(self) -> int:

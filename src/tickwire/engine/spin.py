@@ -55,6 +55,25 @@ _EAGAIN, _EINTR = errno.EAGAIN, errno.EINTR
 KILL_FLAG = np.zeros(1, np.uint64)
 
 
+@njit(cache=True, _nrt=False)
+def pass_outcome(s, ns, n_resp, n_fb, tx_len, sent, py_tier):
+    """What a slice does after one inner pass: SPIN_CLOSED (the stream ended or broke), SPIN_WORK (answers,
+    fallbacks, a full span table, frames not sent whole, a broken change_id chain, a Python-tier strategy to
+    call), or -1: keep spinning (the touched books were already seen by the compiled strategy)."""
+    r, touched = s.recv, s.mkt.touched
+    if ns < 0 or r.ws_st[S_PHASE] == PH_CLOSED:
+        return SPIN_CLOSED
+    resync = False
+    for k in range(touched.shape[0]):
+        resync = resync or touched[k] == 2
+    if (n_resp > 0 or n_fb > 0 or ns == r.spans.shape[0] or sent != tx_len or resync
+            or (py_tier != 0 and ns > 0)):
+        return SPIN_WORK
+    for k in range(touched.shape[0]):
+        touched[k] = 0
+    return -1
+
+
 def build_spin_slice(kernel: Callable[..., int]) -> Callable[..., Any]:
     """The slice loop specialised on one strategy kernel (memoised). Signature::
 
@@ -74,8 +93,7 @@ def build_spin_slice(kernel: Callable[..., int]) -> Callable[..., Any]:
 
     @njit(_nrt=False)
     def spin_slice(s, fd, send_fd, slice_ns, read_max, kill, py_tier):
-        r, touched = s.recv, s.mkt.touched
-        n_spans = r.spans.shape[0]
+        r = s.recv
         deadline = shims.monotonic_ns() + slice_ns
         while True:
             if kill[0] != 0:
@@ -87,16 +105,9 @@ def build_spin_slice(kernel: Callable[..., int]) -> Callable[..., Any]:
             n = shims.recv(fd, r.rx[w:].ctypes.data, read_max)
             if n > 0:
                 ns, n_resp, n_fb, tx_len, sent = received_pass(s, n, shims.rdtsc(), send_fd)
-                if ns < 0 or r.ws_st[S_PHASE] == PH_CLOSED:
-                    return SPIN_CLOSED, ns, n_resp, n_fb, tx_len, sent, 0
-                resync = False
-                for k in range(touched.shape[0]):
-                    resync = resync or touched[k] == 2
-                if (n_resp > 0 or n_fb > 0 or ns == n_spans or sent != tx_len or resync
-                        or (py_tier != 0 and ns > 0)):
-                    return SPIN_WORK, ns, n_resp, n_fb, tx_len, sent, 0
-                for k in range(touched.shape[0]):
-                    touched[k] = 0  # the compiled strategy already saw these books
+                outcome = pass_outcome(s, ns, n_resp, n_fb, tx_len, sent, py_tier)
+                if outcome >= 0:
+                    return outcome, ns, n_resp, n_fb, tx_len, sent, 0
             elif n == 0:
                 return SPIN_CLOSED, 0, 0, 0, 0, 0, 0
             elif n != -_EAGAIN and n != -_EINTR:
@@ -133,9 +144,7 @@ def build_utcp_spin_slice(kernel: Callable[..., int]) -> Callable[..., Any]:
 
     @njit  # the stack's ring copies take array views (reference counts, no allocation): NRT stays on
     def utcp_spin_slice(s, st, slot, can_send, slice_ns, read_max, kill, py_tier):
-        r, touched = s.recv, s.mkt.touched
-        n_spans = r.spans.shape[0]
-        stages = s.probes.stages
+        r, stages = s.recv, s.probes.stages
         deadline = shims.monotonic_ns() + slice_ns
         while True:
             if kill[0] != 0:
@@ -151,16 +160,9 @@ def build_utcp_spin_slice(kernel: Callable[..., int]) -> Callable[..., Any]:
                 if tx_len > 0 and can_send != 0:
                     sent = max(utcp_send(st, slot, s.op.tx, 0, tx_len), 0)  # what the window refused: transport
                     stages[(s.probes.count[0].passes - 1) % stages.shape[0], ST_SENT] = shims.rdtsc()
-                if ns < 0 or r.ws_st[S_PHASE] == PH_CLOSED:
-                    return SPIN_CLOSED, ns, n_resp, n_fb, tx_len, sent, 0
-                resync = False
-                for k in range(touched.shape[0]):
-                    resync = resync or touched[k] == 2
-                if (n_resp > 0 or n_fb > 0 or ns == n_spans or sent != tx_len or resync
-                        or (py_tier != 0 and ns > 0)):
-                    return SPIN_WORK, ns, n_resp, n_fb, tx_len, sent, 0
-                for k in range(touched.shape[0]):
-                    touched[k] = 0
+                outcome = pass_outcome(s, ns, n_resp, n_fb, tx_len, sent, py_tier)
+                if outcome >= 0:
+                    return outcome, ns, n_resp, n_fb, tx_len, sent, 0
             elif n == UTCP_EOF:
                 return SPIN_CLOSED, 0, 0, 0, 0, 0, 0
             elif n < 0:
