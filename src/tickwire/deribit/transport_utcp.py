@@ -66,6 +66,9 @@ class UtcpNetwork:
         self.port = Port(0)
         self.port.setup(self.pool)
         self.port.wait_link_up(link_timeout_s)
+        # a secret ISN key per process (RFC 6528): it also picks the first local port, so a restarted engine does
+        # not come back on the 4-tuple its previous run may have left open at the venue
+        limits.setdefault("isn_key", int.from_bytes(os.urandom(8), "little") >> 1)
         self.stack = UtcpStack(self.port, self.pool, ip_cidr, gateway or None, **limits)
         self.describe = f"utcp on DPDK port {self.port.info().driver} ({port_spec}), {ip_cidr}"
         self.transport: UtcpTransport | None = None
@@ -96,8 +99,8 @@ class UtcpNetwork:
             c = self.stack.counters()
             raise TransportError(f"cannot connect to ws://{parts.hostname}:{parts.port or 80} through the DPDK "
                                  f"stack: {type(exc).__name__}: {exc} (connection {where}; frames in "
-                                 f"{c['rx_frames']} out {c['tx_frames']}, ARP requests {c['arp_requests_sent']})"
-                                 ) from None
+                                 f"{c['rx_frames']} out {c['tx_frames']} refused {c['tx_dropped']}, "
+                                 f"retransmits {c['retransmits']})") from None
         return t
 
     def _free_slot(self) -> int:
@@ -115,6 +118,15 @@ class UtcpNetwork:
     def _start_poller(self) -> None:
         if self._poller is None or self._poller.done():
             self._poller = asyncio.get_running_loop().create_task(self._poll_loop(), name="utcp-poller")
+            self._poller.add_done_callback(self._poller_ended)
+
+    def _poller_ended(self, task: asyncio.Task[None]) -> None:
+        """A poller that died must not leave a connection nobody polls: log why and end the connection."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("utcp poller failed: %r", task.exception(), exc_info=task.exception())
+        if self.transport is not None:
+            self.transport.lost(task.exception())
 
     async def _poll_loop(self) -> None:
         while not self._closed:
