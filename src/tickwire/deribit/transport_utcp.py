@@ -172,6 +172,7 @@ class UtcpTransport:
         self.state = net.stack.state  # what the compiled spin slice passes to utcp_*
         self.socket_options: dict[str, int] = {}
         self.closed = False
+        self._started = False  # connect was called: before it, the slot is not ours to read (it is CLOSED)
         self._released = False  # the slot was closed or reset by us
         self.reading = True
         self._on_bytes, self._on_lost = on_bytes, on_lost
@@ -191,6 +192,7 @@ class UtcpTransport:
         rc = int(utcp_connect(self.state, self.slot, ip_to_int(host), port))
         if rc < 0:
             raise UtcpError(-rc, f"connect: {os.strerror(-rc)}")
+        self._started = True
         while int(self.state.tcb[self.slot, T_STATE]) != ESTABLISHED:
             err = int(self.state.tcb[self.slot, T_ERROR])
             if err:
@@ -204,6 +206,8 @@ class UtcpTransport:
         """After a poll: send what waited for the window, hand the in-order bytes over, notice the end."""
         from tickwire.netstack.utcp import UTCP_EOF, UtcpError, utcp_recv
 
+        if not self._started:
+            return  # the poller may run before the handshake task connected the slot
         if self._pending:
             self._flush()
         if not self.reading:
