@@ -35,7 +35,7 @@ from tickwire.config import CreditConfig, SessionConfig
 from tickwire.deribit import credits
 from tickwire.deribit.auth import Credentials, auth_params
 from tickwire.deribit.errors import FATAL_AUTH_CODES, NOT_SUBSCRIBED, TOO_MANY_REQUESTS, UNAUTHORIZED
-from tickwire.deribit.transport import CertificateError, WsTransport
+from tickwire.deribit.transport import CertificateError, Transport, WsTransport
 
 log = logging.getLogger("tickwire.session")
 
@@ -80,7 +80,7 @@ class DeribitSession:
         self.url, self.creds, self.channels, self.handler, self.cfg = url, creds, channels, handler, cfg
         # how a connection is made: kernel TCP (WsTransport.open) or the userspace stack (UtcpNetwork.open)
         self._open_transport = open_transport or WsTransport.open
-        self.transport: Any = None  # a WsTransport, or a UtcpTransport with the same interface
+        self.transport: Transport | None = None
         self.connected = asyncio.Event()
         self.ready = asyncio.Event()
         self.failed: Exception | None = None

@@ -19,6 +19,7 @@ import logging
 import functools
 import os
 from collections.abc import Callable
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -44,6 +45,24 @@ class CertificateError(TransportError):
 @functools.lru_cache(maxsize=8)
 def _tls_context(cafile: str) -> tlslib.TlsContext:
     return tlslib.TlsContext(cafile or None)  # loading the CA store takes milliseconds: once per process
+
+
+class Transport(Protocol):
+    """One WebSocket connection as the session and the engine use it. Two implementations: :class:`WsTransport`
+    (kernel TCP or TLS) and ``tickwire.deribit.transport_utcp.UtcpTransport`` (the userspace stack on a DPDK
+    port, ``--stack dpdk``); both deliver the stream to the session's ``on_bytes`` and report the end once."""
+
+    direct_fd: int  # what the compiled path may write its frames to itself (-1: none, it leaves them to write_raw)
+    closed: bool
+    tls: str
+    last_rx_tsc: int
+
+    def send_text(self, payload: bytes) -> None: ...
+    def send_frame(self, opcode: int, payload: np.ndarray) -> None: ...
+    def write_raw(self, frames: bytes | memoryview) -> None: ...
+    def can_send_direct(self) -> bool: ...
+    def pause_reading(self) -> None: ...
+    def close(self) -> None: ...
 
 
 def upgrade_request(host: str, port: int, path: str) -> tuple[bytes, bytes]:

@@ -462,9 +462,11 @@ def open_network(cfg: EngineConfig) -> Any:
     from tickwire.netstack.dpdk import DpdkError, DpdkUnavailableError
 
     try:
-        return UtcpNetwork(cfg.port_spec, cfg.stack_ip, cfg.stack_gw)
+        network = UtcpNetwork(cfg.port_spec, cfg.stack_ip, cfg.stack_gw)
     except (DpdkError, DpdkUnavailableError) as exc:
         raise TransportError(f"--stack dpdk: the port {cfg.port_spec} cannot be opened: {exc}") from None
+    log.info("session transport: %s", network.describe)
+    return network
 
 
 def run(cfg: EngineConfig) -> RunResult:
