@@ -80,6 +80,13 @@ class EngineConfig(_Base):
     lock_memory: bool = True  # mlockall(MCL_CURRENT | MCL_FUTURE) when allowed (the run header says if it was)
     capture: bool = True  # record the run on lo and report wire-to-wire figures (venue sim only)
     cache_dir: str = ""  # compiled passes of the strategy kernels ("": $TICKWIRE_CACHE_DIR or ~/.cache/tickwire)
+    # the TCP stack under the session: kernel sockets, or the userspace stack (tickwire.netstack.utcp) on a DPDK
+    # port (plaintext ws:// to an IPv4 address only); the port's devargs or PCI address, our address/prefix and
+    # the next hop
+    stack: Literal["kernel", "dpdk"] = "kernel"
+    port_spec: str = ""
+    stack_ip: str = ""
+    stack_gw: str = ""
     session: SessionConfig = SessionConfig()
     risk: RiskConfig = RiskConfig()
     credits: CreditConfig = CreditConfig()

@@ -32,7 +32,7 @@ from _pattern import pattern  # noqa: E402
 
 __all__ = ["StackNet", "stack_network", "impair", "link_down", "link_up", "ChildProcess", "run_child", "Peer",
            "pattern",
-           "dp_devargs", "transfer", "assert_identical", "capture", "stop"]
+           "dp_devargs", "transfer", "assert_identical", "capture", "stop", "management_link"]
 
 STACK_MAC = "02:74:75:00:00:01"
 PEER_MAC = "02:74:75:00:00:02"
@@ -95,6 +95,25 @@ def stack_network() -> Iterator[StackNet]:
     finally:
         for ns in created:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+
+
+def management_link(net: StackNet) -> str:
+    """A second, kernel-routed veth between the DPDK side's namespace and the peer's (a host's management NIC
+    beside its trading port, e.g. for the venue's HTTP API); the peer's address ``net.peer_ip`` is routed over
+    it for the kernel of ``dp_ns`` only (the DPDK port knows nothing of it). Returns our management address.
+    Deleted with the namespaces."""
+    third = int(net.peer_ip.split(".")[2])
+    ours, theirs = f"198.19.{third}.1", f"198.19.{third}.2"
+    a, b = net.dp_if + "g", net.peer_if + "g"
+    _run("ip", "link", "add", a, "type", "veth", "peer", "name", b)
+    _run("ip", "link", "set", a, "netns", net.dp_ns)
+    _run("ip", "link", "set", b, "netns", net.peer_ns)
+    _run("ip", "-n", net.dp_ns, "addr", "add", f"{ours}/30", "dev", a)
+    _run("ip", "-n", net.peer_ns, "addr", "add", f"{theirs}/30", "dev", b)
+    _run("ip", "-n", net.dp_ns, "link", "set", a, "up")
+    _run("ip", "-n", net.peer_ns, "link", "set", b, "up")
+    _run("ip", "-n", net.dp_ns, "route", "add", f"{net.peer_ip}/32", "via", theirs)
+    return ours
 
 
 SLOW_CLASS = "1:20"

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import orjson
@@ -35,7 +35,7 @@ from tickwire.config import CreditConfig, SessionConfig
 from tickwire.deribit import credits
 from tickwire.deribit.auth import Credentials, auth_params
 from tickwire.deribit.errors import FATAL_AUTH_CODES, NOT_SUBSCRIBED, TOO_MANY_REQUESTS, UNAUTHORIZED
-from tickwire.deribit.transport import CertificateError, WsTransport
+from tickwire.deribit.transport import CertificateError, Transport, WsTransport
 
 log = logging.getLogger("tickwire.session")
 
@@ -75,9 +75,12 @@ class DeribitSession:
     """One logical session to the venue, surviving reconnects (see the module docstring)."""
 
     def __init__(self, url: str, creds: Credentials, channels: list[str], handler: SessionHandler,
-                 cfg: SessionConfig = SessionConfig(), credit_cfg: CreditConfig = CreditConfig()) -> None:
+                 cfg: SessionConfig = SessionConfig(), credit_cfg: CreditConfig = CreditConfig(),
+                 open_transport: Callable[..., Awaitable[Any]] | None = None) -> None:
         self.url, self.creds, self.channels, self.handler, self.cfg = url, creds, channels, handler, cfg
-        self.transport: WsTransport | None = None
+        # how a connection is made: kernel TCP (WsTransport.open) or the userspace stack (UtcpNetwork.open)
+        self._open_transport = open_transport or WsTransport.open
+        self.transport: Transport | None = None
         self.connected = asyncio.Event()
         self.ready = asyncio.Event()
         self.failed: Exception | None = None
@@ -183,8 +186,8 @@ class DeribitSession:
     async def _connect_once(self) -> None:
         self._lost.clear()
         self._timeouts_in_row = 0
-        self.transport = await WsTransport.open(self.url, self._on_bytes, self._on_transport_lost,
-                                                self.cfg.socket_profile, cafile=self.cfg.cafile)
+        self.transport = await self._open_transport(self.url, self._on_bytes, self._on_transport_lost,
+                                                    self.cfg.socket_profile, cafile=self.cfg.cafile)
         self.connected.set()
         auth = await self.request("public/auth", auth_params(self.creds, self.cfg.auth, self.cfg.scope))
         self.scope = str(auth.get("scope", "")) if isinstance(auth, dict) else ""

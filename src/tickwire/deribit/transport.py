@@ -19,6 +19,7 @@ import logging
 import functools
 import os
 from collections.abc import Callable
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -44,6 +45,48 @@ class CertificateError(TransportError):
 @functools.lru_cache(maxsize=8)
 def _tls_context(cafile: str) -> tlslib.TlsContext:
     return tlslib.TlsContext(cafile or None)  # loading the CA store takes milliseconds: once per process
+
+
+class Transport(Protocol):
+    """One WebSocket connection as the session and the engine use it. Two implementations: :class:`WsTransport`
+    (kernel TCP or TLS) and ``tickwire.deribit.transport_utcp.UtcpTransport`` (the userspace stack on a DPDK
+    port, ``--stack dpdk``); both deliver the stream to the session's ``on_bytes`` and report the end once."""
+
+    direct_fd: int  # what the compiled path may write its frames to itself (-1: none, it leaves them to write_raw)
+    closed: bool
+    tls: str
+    last_rx_tsc: int
+
+    def send_text(self, payload: bytes) -> None: ...
+    def send_frame(self, opcode: int, payload: np.ndarray) -> None: ...
+    def write_raw(self, frames: bytes | memoryview) -> None: ...
+    def can_send_direct(self) -> bool: ...
+    def pause_reading(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def upgrade_request(host: str, port: int, path: str) -> tuple[bytes, bytes]:
+    """The HTTP/1.1 WebSocket upgrade request for ``host:port`` ``path`` and the key it carries."""
+    key = base64.b64encode(os.urandom(16))
+    return (b"GET " + path.encode() + b" HTTP/1.1\r\nHost: " + f"{host}:{port}".encode()
+            + b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key
+            + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"), key
+
+
+def check_upgrade(head: bytes, key: bytes) -> None:
+    """OSError unless ``head`` (the response up to its blank line) is a 101 that accepted ``key``."""
+    status = head.split(b"\r\n", 1)[0]
+    want = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+    if b" 101 " not in status + b" " or want not in head:
+        raise OSError(f"WebSocket upgrade refused: {status.decode(errors='replace')[:80]}")
+
+
+def client_frame(scratch: np.ndarray, opcode: int, payload: np.ndarray) -> bytes:
+    """One masked (client) frame of ``opcode`` around ``payload``, built in ``scratch`` when it fits."""
+    need = ws.ws_frame_len(payload.shape[0], True)
+    out = scratch if need <= scratch.shape[0] else np.zeros(need, dtype=np.uint8)
+    n = ws.ws_encode(out, 0, payload, 0, payload.shape[0], opcode, True, True, ws.new_mask_key())
+    return out[:n].tobytes()
 
 
 class WsTransport(asyncio.Protocol):
@@ -112,16 +155,10 @@ class WsTransport(asyncio.Protocol):
         self.tls = self._tls.describe() if self._tls is not None else ""
 
     async def _handshake(self, host: str, port: int, path: str) -> None:
-        key = base64.b64encode(os.urandom(16))
+        request, key = upgrade_request(host, port, path)
         self._upgrade = asyncio.get_running_loop().create_future()
-        self._transport.write(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: " + f"{host}:{port}".encode()
-                              + b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key
-                              + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
-        head = await self._upgrade
-        status = head.split(b"\r\n", 1)[0]
-        want = base64.b64encode(hashlib.sha1(key + _GUID).digest())
-        if b" 101 " not in status + b" " or want not in head:
-            raise OSError(f"WebSocket upgrade refused: {status.decode(errors='replace')[:80]}")
+        self._transport.write(request)
+        check_upgrade(await self._upgrade, key)
 
     def _read_with_stamps(self, buf_bytes: int = 1 << 18) -> None:
         """Take the reads over from the event loop's transport (which keeps the writes): a non-blocking recvmsg
@@ -206,10 +243,7 @@ class WsTransport(asyncio.Protocol):
         """Send one masked frame of ``opcode`` (text, or pong for a ping)."""
         if self.closed or self._transport is None:
             raise TransportError("connection is closed")
-        need = ws.ws_frame_len(payload.shape[0], True)
-        out = self._frame if need <= self._frame.shape[0] else np.zeros(need, dtype=np.uint8)
-        n = ws.ws_encode(out, 0, payload, 0, payload.shape[0], opcode, True, True, ws.new_mask_key())
-        self._transport.write(out[:n].tobytes())
+        self._transport.write(client_frame(self._frame, opcode, payload))
 
     def write_raw(self, frames: bytes | memoryview) -> None:
         """Bytes that are already complete frames (what the compiled path could not send directly)."""

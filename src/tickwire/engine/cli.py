@@ -31,6 +31,14 @@ def run(
                                        "simulator to the others (default on; off on a host whose CPUs are shared)"),
     capture: Optional[bool] = typer.Option(None, "--capture/--no-capture", help="record the run on lo and report "
                                            "tick-to-trade on the wire (default on with the simulator)"),
+    stack: Optional[str] = typer.Option(None, "--stack", help="TCP stack under the session: kernel (default) or "
+                                        "dpdk (the userspace stack on a DPDK port; needs a plaintext ws:// --url)"),
+    port_spec: Optional[str] = typer.Option(None, "--port-spec", help="--stack dpdk: the port, as DPDK devargs "
+                                            "(net_af_packet0,iface=eth1 / net_af_xdp0,iface=eth1) or a PCI address"),
+    ip: Optional[str] = typer.Option(None, "--ip", help="--stack dpdk: our IPv4 address with prefix, e.g. "
+                                     "198.18.0.1/30"),
+    gw: Optional[str] = typer.Option(None, "--gw", help="--stack dpdk: the next hop for the venue when it is "
+                                     "not on our subnet"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="log the session to stderr"),
 ) -> None:
@@ -51,7 +59,8 @@ def run(
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:
         overrides = {"venue": venue, "url": url, "strategy": strategy, "md": md, "driver": driver, "cpu": cpu,
-                     "pin": pin, "capture": capture, "sim_tls": tls or None,
+                     "pin": pin, "capture": capture, "sim_tls": tls or None, "stack": stack,
+                     "port_spec": port_spec, "stack_ip": ip, "stack_gw": gw,
                      "session": {"cafile": cafile} if cafile else None,
                      "duration_s": parse_duration(duration) if duration else None,
                      "instruments": [s.strip() for s in instruments.split(",") if s.strip()] if instruments else None}

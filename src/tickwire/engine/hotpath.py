@@ -330,6 +330,30 @@ def no_strategy(kind, inst, ev, mkt, acct, params, out):
     return 0
 
 
+# Why a spin slice returned (the first item of its result; tickwire.engine.spin).
+SPIN_TIME, SPIN_WORK, SPIN_KILLED, SPIN_CLOSED, SPIN_ERROR, SPIN_OVERFLOW = range(6)
+SPIN_REASONS = ("time", "work", "killed", "closed", "error", "overflow")
+
+
+@njit(cache=True, _nrt=False)
+def pass_outcome(s, ns, n_resp, n_fb, tx_len, sent, py_tier):
+    """What a spin slice does after one inner pass: SPIN_CLOSED (the stream ended or broke), SPIN_WORK (answers,
+    fallbacks, a full span table, frames not sent whole, a broken change_id chain, a Python-tier strategy to
+    call), or -1: keep spinning (the touched books were already seen by the compiled strategy)."""
+    r, touched = s.recv, s.mkt.touched
+    if ns < 0 or r.ws_st[ws.S_PHASE] == ws.PH_CLOSED:
+        return SPIN_CLOSED
+    resync = False
+    for k in range(touched.shape[0]):
+        resync = resync or touched[k] == 2
+    if (n_resp > 0 or n_fb > 0 or ns == r.spans.shape[0] or sent != tx_len or resync
+            or (py_tier != 0 and ns > 0)):
+        return SPIN_WORK
+    for k in range(touched.shape[0]):
+        touched[k] = 0
+    return -1
+
+
 class HotStateBoxType(types.StructRef):
     """The numba type of :class:`HotStateBox` (a struct reference: unlike a jitclass, its type is the same in
     every process, so the entry points taking it are cached on disk)."""
@@ -400,6 +424,10 @@ class HotPass:
     def entry(self, name: str, *example: Any) -> Callable[..., Any]:
         """The entry point ``box_<name>`` of this engine's pass, compiled (or loaded from the cache) for the types
         of ``example`` and bound to this state: call it with the arguments after the state."""
-        dispatcher = getattr(self.passes, "box_" + name)
+        return self.bind(getattr(self.passes, "box_" + name), *example)
+
+    def bind(self, dispatcher: Any, *example: Any) -> Callable[..., Any]:
+        """``dispatcher`` (an @njit function taking the boxed state first) compiled for the types of ``example``
+        and bound to this state."""
         compiled = dispatcher.compile(tuple(typeof(a) for a in (self._box, *example)))
         return functools.partial(compiled, self._box)

@@ -24,12 +24,12 @@ from tickwire.deribit.json_decode import decode_read
 from tickwire.clock import realtime_to_tsc
 from tickwire.engine import shims
 from tickwire.engine.hotpath import (
-    admit_actions, admit_and_encode, apply_events, apply_read, encode_actions, mark_applied, new_probe_row,
-    refresh_top, send_actions, timers_due,
+    SPIN_CLOSED, SPIN_ERROR, SPIN_KILLED, SPIN_OVERFLOW, SPIN_TIME, admit_actions, admit_and_encode, apply_events,
+    apply_read, encode_actions, mark_applied, new_probe_row, pass_outcome, refresh_top, send_actions, timers_due,
 )
 from tickwire.engine.probes import RX_STAMP, RX_TSC_HZ, stamp_kernel_rx
 from tickwire.engine.strategy import K_BOOK, K_TIMER
-from tickwire.netstack.ws import PH_CLOSED, S_PHASE, ws_reserve
+from tickwire.netstack.ws import ws_reserve
 from tickwire.types import (
     C_MESSAGES, C_RISK_REFUSED, EV_BOOK, EV_TICKER, EV_TRADE, ST_BOOK, ST_ENCODED, ST_RISK, ST_SENT, ST_STRATEGY,
 )
@@ -40,9 +40,6 @@ CACHE = False
 # --- end of specialisation ---
 
 _EAGAIN, _EINTR = errno.EAGAIN, errno.EINTR
-# Why a spin slice returned (the first item of its result; tickwire.engine.spin).
-SPIN_TIME, SPIN_WORK, SPIN_KILLED, SPIN_CLOSED, SPIN_ERROR, SPIN_OVERFLOW = range(6)
-SPIN_REASONS = ("time", "work", "killed", "closed", "error", "overflow")
 
 
 @njit(cache=CACHE, _nrt=False)
@@ -193,8 +190,7 @@ def spin_slice(s, fd, send_fd, slice_ns, read_max, kill, py_tier):
     ``py_tier`` 1 when a Python-tier strategy must see every book change. The counts are those of the last inner
     pass (the slow path handles ``s.recv.resps[:n_resps]``, ``s.recv.fb[:n_fallback]`` and
     ``s.op.tx[sent:tx_len]`` exactly as after an async read); ``err`` is the errno of SPIN_ERROR."""
-    r, touched, rx = s.recv, s.mkt.touched, s.probes.rx
-    n_spans = r.spans.shape[0]
+    r, rx = s.recv, s.probes.rx
     deadline = shims.monotonic_ns() + slice_ns
     while True:
         if kill[0] != 0:
@@ -210,16 +206,9 @@ def spin_slice(s, fd, send_fd, slice_ns, read_max, kill, py_tier):
             kernel_tsc = realtime_to_tsc(rx[RX_STAMP], recv_tsc, now_ns, float(rx[RX_TSC_HZ]))
             if kernel_tsc > 0:  # the socket has kernel receive stamps on (the transport turns them on)
                 stamp_kernel_rx(s.probes.stages, s.probes.count, first_pass, kernel_tsc)
-            if ns < 0 or r.ws_st[S_PHASE] == PH_CLOSED:
-                return SPIN_CLOSED, ns, n_resp, n_fb, tx_len, sent, 0
-            resync = False
-            for k in range(touched.shape[0]):
-                resync = resync or touched[k] == 2
-            if (n_resp > 0 or n_fb > 0 or ns == n_spans or sent != tx_len or resync
-                    or (py_tier != 0 and ns > 0)):
-                return SPIN_WORK, ns, n_resp, n_fb, tx_len, sent, 0
-            for k in range(touched.shape[0]):
-                touched[k] = 0  # the compiled strategy already saw these books
+            outcome = pass_outcome(s, ns, n_resp, n_fb, tx_len, sent, py_tier)
+            if outcome >= 0:
+                return outcome, ns, n_resp, n_fb, tx_len, sent, 0
         elif n == 0:
             return SPIN_CLOSED, 0, 0, 0, 0, 0, 0
         elif n != -_EAGAIN and n != -_EINTR:

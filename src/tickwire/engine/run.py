@@ -116,10 +116,11 @@ async def _md_latency(session: DeribitSession, engine: Engine) -> np.ndarray:
 
 
 async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event | None = None,
-                    on_ready: Any = None, capture: bool = False, capture_cpus: list[int] | None = None
-                    ) -> RunResult:
+                    on_ready: Any = None, capture: bool = False, capture_cpus: list[int] | None = None,
+                    network: Any = None) -> RunResult:
     """Run the engine against ``venue`` for ``cfg.duration_s`` (or until ``stop``); returns the figures. With
-    ``capture`` the run is recorded on lo (the capture process on ``capture_cpus``) for the wire figures."""
+    ``capture`` the run is recorded on lo (the capture process on ``capture_cpus``) for the wire figures. With a
+    ``network`` (a UtcpNetwork, ``--stack dpdk``) the session runs over the userspace stack on its port."""
     creds = Credentials.load(default=venue.creds)  # systemd credentials or TICKWIRE_CLIENT_* win over the sim's keys
     session_cfg = cfg.session
     if venue.cafile and not session_cfg.cafile:  # the certificate of the simulator we started with TLS
@@ -131,12 +132,13 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
     started = time.monotonic()
     engine = Engine(cfg, [Instrument(i) for i in infos], load_strategy(cfg.strategy), label_prefix())
     await asyncio.to_thread(engine.warm_up)
-    spin = await _spin_driver(cfg, venue, engine)
+    spin = await _spin_driver(cfg, venue, engine, network)
     warm_up = measure_warm_up(engine, started)
     recording = _start_capture(venue, capture_cpus) if capture else None
     try:
         with GcSafePoints() as gc_points:
-            result = await _trade(cfg, venue, engine, stop, on_ready, gc_points, spin, creds, session_cfg, live)
+            result = await _trade(cfg, venue, engine, stop, on_ready, gc_points, spin, creds, session_cfg, live,
+                                  network)
     finally:
         wire = await asyncio.to_thread(recording.stop) if recording is not None else None
     result.gc = gc_points.as_dict()
@@ -150,12 +152,13 @@ async def run_async(cfg: EngineConfig, venue: venues.Venue, stop: asyncio.Event 
 
 async def _trade(cfg: EngineConfig, venue: venues.Venue, engine: Engine, stop: asyncio.Event | None,
                  on_ready: Any, gc_points: GcSafePoints, spin: Any, creds: Credentials, session_cfg: Any,
-                 live: dict[str, Any]) -> RunResult:
+                 live: dict[str, Any], network: Any = None) -> RunResult:
     detach_md = _attach_multicast(engine, venue, cfg.md == "multicast-process") if engine.multicast else None
     stamper = (asyncio.get_running_loop().create_task(_send_time_stamper(venue.url, creds, engine,
                                                                          session_cfg.cafile))
                if detach_md is not None else None)
-    session = DeribitSession(venue.url, creds, engine.channels(), engine, session_cfg, cfg.credits)
+    session = DeribitSession(venue.url, creds, engine.channels(), engine, session_cfg, cfg.credits,
+                             network.open if network is not None else None)
     engine.session = session
     stop = stop or asyncio.Event()
     runner = session.start()
@@ -198,19 +201,22 @@ async def _trade(cfg: EngineConfig, venue: venues.Venue, engine: Engine, stop: a
     result = _result(engine, md, venue_pos, left, elapsed)
     result.driver = spin.describe() if spin is not None else engine_driver_note(cfg, venue)
     result.counters["token_refreshes"] = session.refreshes
+    if network is not None:  # retransmissions, out-of-order, duplicates, resets of the userspace stack
+        result.counters.update({f"utcp_{name}": n for name, n in network.counters().items()})
     result.live = live
     return result
 
 
-async def _spin_driver(cfg: EngineConfig, venue: venues.Venue, engine: Engine) -> Any:
-    """The spin driver when it runs (compiled and warmed), else None; says which driver runs and why."""
+async def _spin_driver(cfg: EngineConfig, venue: venues.Venue, engine: Engine, network: Any = None) -> Any:
+    """The spin driver when it runs (compiled and warmed; over the userspace stack with a ``network``), else
+    None; says which driver runs and why."""
     note = engine_driver_note(cfg, venue)
     if not note.startswith("spin"):
         (log.warning if cfg.driver == "spin" else log.info)("hot path: %s", note)
         return None
     from tickwire.engine.spin import SpinDriver, arm_kill_flag
 
-    spin = SpinDriver(engine)
+    spin = SpinDriver(engine, network=network)
     await asyncio.to_thread(spin.warm_up)
     if not arm_kill_flag():
         log.warning("spin driver: SIGUSR1 cannot reach the compiled loop; the kill switch acts between slices")
@@ -436,11 +442,47 @@ def _mid(engine: Engine, k: int) -> float:
     return (a + b) / 2 * engine.inst[k].tick_size if a > 0 and b > 0 else 0.0
 
 
+def check_stack(cfg: EngineConfig) -> None:
+    """ConfigError when ``--stack dpdk`` cannot work with these settings (before anything is started)."""
+    from tickwire.config import ConfigError
+    from tickwire.netstack.utcp_endpoint import check_stack as check_endpoint
+
+    if cfg.stack != "dpdk":
+        return
+    if not cfg.url:
+        raise ConfigError("--stack dpdk needs --url ws://A.B.C.D:PORT/ws/api/v2: a venue reached through the "
+                          "DPDK port (the embedded simulator listens on loopback, which the port does not reach)")
+    if cfg.md != "websocket":
+        raise ConfigError("--stack dpdk carries the WebSocket session only: use --md websocket")
+    try:
+        check_endpoint(cfg.url, cfg.port_spec, cfg.stack_ip, cfg.stack_gw)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def open_network(cfg: EngineConfig) -> Any:
+    """The userspace stack on its DPDK port for ``--stack dpdk`` (None for kernel TCP)."""
+    if cfg.stack != "dpdk":
+        return None
+    from tickwire.deribit.transport import TransportError
+    from tickwire.deribit.transport_utcp import UtcpNetwork
+    from tickwire.netstack.dpdk import DpdkError, DpdkUnavailableError
+
+    try:
+        network = UtcpNetwork(cfg.port_spec, cfg.stack_ip, cfg.stack_gw)
+    except (DpdkError, DpdkUnavailableError) as exc:
+        raise TransportError(f"--stack dpdk: the port {cfg.port_spec} cannot be opened: {exc}") from None
+    log.info("session transport: %s", network.describe)
+    return network
+
+
 def run(cfg: EngineConfig) -> RunResult:
     """Blocking `tickwire run`: starts the simulator for ``venue = "sim"`` (without ``url``), pins itself (and
     that simulator), locks memory; SIGUSR1 fires the kill switch, SIGINT/SIGTERM stop the run early (orders are
-    cancelled either way)."""
+    cancelled either way). With ``stack = "dpdk"`` the session runs over the userspace stack on a DPDK port."""
     import uvloop
+
+    check_stack(cfg)
 
     async def main() -> RunResult:
         stop = asyncio.Event()
@@ -463,19 +505,28 @@ def run(cfg: EngineConfig) -> RunResult:
         try:
             pid_file = _pid_file()
             pid_file.write_text(str(os.getpid()))
-            return await run_async(cfg, venue, stop, remember, capture=cfg.capture and venue.is_sim,
-                                   capture_cpus=placement.cpus.others if placement.pinned else None)
+            return await run_async(cfg, venue, stop, remember, capture=capture,
+                                   capture_cpus=placement.cpus.others if placement.pinned else None,
+                                   network=network)
         finally:
             pid_file.unlink(missing_ok=True)
             await asyncio.to_thread(venue.close)
 
     placement = place(None if cfg.cpu < 0 else cfg.cpu, cfg.lock_memory, cfg.pin)
+    capture = cfg.capture and cfg.venue == "sim" and cfg.stack == "kernel"  # the recording is of lo
     try:
-        result = uvloop.run(main())
+        network = open_network(cfg)  # on this thread: the EAL's main lcore is the engine's thread
+        try:
+            result = uvloop.run(main())
+        finally:
+            if network is not None:
+                network.close()
     finally:
         placement.restore()
     if cfg.capture and cfg.venue != "sim":
         result.wire_note = "no wire figures: the testnet session is TLS and not on lo"
+    elif cfg.capture and cfg.stack == "dpdk":
+        result.wire_note = "no wire figures: the session runs over the DPDK port, not lo"
     result.placement, result.header = placement.as_dict(), placement.header()
     return result
 

@@ -29,15 +29,20 @@ import asyncio
 import errno
 import logging
 import signal
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from tickwire.engine.passes import (
-    SPIN_CLOSED, SPIN_ERROR, SPIN_KILLED, SPIN_OVERFLOW, SPIN_REASONS, SPIN_TIME, SPIN_WORK,
+from numba import njit
+
+from tickwire.engine import shims
+from tickwire.engine.hotpath import (
+    SPIN_CLOSED, SPIN_ERROR, SPIN_KILLED, SPIN_OVERFLOW, SPIN_REASONS, SPIN_TIME, SPIN_WORK, pass_outcome,
 )
+from tickwire.engine.kernel_cache import build_hot_pass
 from tickwire.native import lib
-from tickwire.types import ST_RECV
+from tickwire.netstack.ws import ws_reserve
+from tickwire.types import ST_RECV, ST_SENT
 
 log = logging.getLogger("tickwire.engine.spin")
 
@@ -47,6 +52,64 @@ SLICE_US = 200  # default time slice: the slow path's timers run at least this o
 # The process-wide kill flag the native SIGUSR1 handler sets (kept for the life of the process: the handler
 # holds its address).
 KILL_FLAG = np.zeros(1, np.uint64)
+
+
+def build_utcp_spin_slice(kernel: Callable[..., int]) -> Callable[..., Any]:
+    """The slice loop over the userspace TCP stack (``--stack dpdk``), specialised on one strategy kernel
+    (memoised). Where the socket slice (``spin_slice`` of tickwire.engine.passes) reads the socket, this one polls
+    the DPDK port (``utcp_poll``: receive burst, TCP, transmit burst) and copies the connection's in-order bytes
+    into the same receive buffer (``utcp_recv`` at ``ws_reserve``), then runs the same inner pass; its frames go
+    out with ``utcp_send``. It calls DPDK through cffi, so numba cannot cache it: it compiles in each process
+    (the inner pass it calls comes from the disk cache). Signature::
+
+        utcp_spin_slice(box, st, slot, can_send, slice_ns, read_max, kill, py_tier)
+            -> (reason, n_spans, n_resps, n_fallback, tx_len, sent, err)
+
+    ``box`` the boxed HotState (bind it with HotPass.bind), ``st`` the stack's UtcpState, ``slot`` the
+    connection, ``can_send`` 0 while the transport holds bytes the window did not take yet (frames are then left
+    in ``s.op.tx`` for it); the rest as the socket slice.
+    """
+    cached = _UTCP_SLICES.get(kernel)
+    if cached is not None:
+        return cached
+    from tickwire.netstack.utcp import UTCP_EOF, utcp_poll, utcp_recv, utcp_send
+
+    received_pass = build_hot_pass(kernel).received_pass
+
+    @njit  # the stack's ring copies take array views (reference counts, no allocation): NRT stays on
+    def utcp_spin_slice(box, st, slot, can_send, slice_ns, read_max, kill, py_tier):
+        s = box.s
+        r, stages = s.recv, s.probes.stages
+        deadline = shims.monotonic_ns() + slice_ns
+        while True:
+            if kill[0] != 0:
+                s.risk.state[0].killed = 1
+                return SPIN_KILLED, 0, 0, 0, 0, 0, 0
+            w = ws_reserve(r.ws_st, r.rx, read_max)
+            if w < 0:
+                return SPIN_OVERFLOW, 0, 0, 0, 0, 0, 0
+            utcp_poll(st)
+            n = utcp_recv(st, slot, r.rx, w, read_max)
+            if n > 0:
+                ns, n_resp, n_fb, tx_len, sent = received_pass(s, n, shims.rdtsc(), -1)
+                if tx_len > 0 and can_send != 0:
+                    sent = max(utcp_send(st, slot, s.op.tx, 0, tx_len), 0)  # what the window refused: transport
+                    stages[(s.probes.count[0].passes - 1) % stages.shape[0], ST_SENT] = shims.rdtsc()
+                outcome = pass_outcome(s, ns, n_resp, n_fb, tx_len, sent, py_tier)
+                if outcome >= 0:
+                    return outcome, ns, n_resp, n_fb, tx_len, sent, 0
+            elif n == UTCP_EOF:
+                return SPIN_CLOSED, 0, 0, 0, 0, 0, 0
+            elif n < 0:
+                return SPIN_ERROR, 0, 0, 0, 0, 0, -n
+            if shims.monotonic_ns() >= deadline:
+                return SPIN_TIME, 0, 0, 0, 0, 0, 0
+
+    _UTCP_SLICES[kernel] = utcp_spin_slice
+    return utcp_spin_slice
+
+
+_UTCP_SLICES: dict = {}
 
 
 def arm_kill_flag(sig: int = signal.SIGUSR1) -> bool:
@@ -66,12 +129,18 @@ def lib_ptr(arr: np.ndarray) -> Any:
 class SpinDriver:
     """Runs spin slices for one engine on the event loop's thread (see the module docstring)."""
 
-    def __init__(self, engine: Any, slice_us: int = SLICE_US, read_max: int = READ_MAX) -> None:
+    def __init__(self, engine: Any, slice_us: int = SLICE_US, read_max: int = READ_MAX,
+                 network: Any = None) -> None:
         self.engine = engine
         self.slice_ns = int(slice_us * 1000)
         self.read_max = read_max
         self.py_tier = 1 if engine.py_strategy is not None else 0
-        self.spin_slice = engine.hot.entry("spin", 0, 0, 0, 0, KILL_FLAG, 0)
+        self.network = network  # a UtcpNetwork (--stack dpdk): slices poll its port instead of reading a socket
+        if network is None:
+            self.spin_slice = engine.hot.entry("spin", 0, 0, 0, 0, KILL_FLAG, 0)
+        else:
+            self.spin_slice = engine.hot.bind(build_utcp_spin_slice(engine.kernel), network.stack.state, 0, 0, 0,
+                                              0, KILL_FLAG, 0)
         self.slices = 0
         self.reasons = [0] * len(SPIN_REASONS)
         self.cpu = -1  # the CPU the last slice started on
@@ -83,8 +152,18 @@ class SpinDriver:
         return f"spin on cpu {self.cpu}: {self.slices} slices of {self.slice_ns // 1000} µs ({reasons or 'none'})"
 
     def warm_up(self) -> None:
-        """Compile the slice now (a closed socket pair: one slice that sees the peer gone)."""
+        """Compile the slice now (a closed socket pair, or a closed slot of the stack: one slice that sees the
+        connection gone)."""
         import socket
+
+        if self.network is not None:
+            from tickwire.netstack.utcp_state import CLOSED, T_STATE
+
+            tcb = self.network.stack.state.tcb
+            slot = int(np.flatnonzero(tcb[:, T_STATE] == CLOSED)[0])
+            self.spin_slice(self.network.stack.state, slot, 0, 0, self.read_max, np.zeros(1, np.uint64),
+                            self.py_tier)
+            return
 
         a, b = socket.socketpair()
         b.close()
@@ -98,7 +177,11 @@ class SpinDriver:
         if session is None or not session.connected.is_set():
             return None
         t = session.transport
-        return t if t is not None and not t.closed and t.direct_fd >= 0 else None
+        if t is None or t.closed:
+            return None
+        if self.network is not None:
+            return t if t.is_spinnable() else None
+        return t if t.direct_fd >= 0 else None
 
     def run_slice(self) -> int:
         """One slice on the connected socket and the slow-path work it hands back; returns its reason, or -1
@@ -110,9 +193,14 @@ class SpinDriver:
             t.pause_reading()  # from now on this driver reads the socket
             self._owned = t
         self.cpu = lib.tw_getcpu()
-        send_fd = t.direct_fd if t.can_send_direct() else -1  # something queued: the transport sends first
-        reason, ns, n_resp, n_fb, tx_len, sent, err = self.spin_slice(t.direct_fd, send_fd, self.slice_ns,
-                                                                   self.read_max, KILL_FLAG, self.py_tier)
+        if self.network is not None:
+            reason, ns, n_resp, n_fb, tx_len, sent, err = self.spin_slice(
+                t.state, t.slot, 1 if t.can_send_direct() else 0, self.slice_ns, self.read_max, KILL_FLAG,
+                self.py_tier)
+        else:
+            send_fd = t.direct_fd if t.can_send_direct() else -1  # something queued: the transport sends first
+            reason, ns, n_resp, n_fb, tx_len, sent, err = self.spin_slice(t.direct_fd, send_fd, self.slice_ns,
+                                                                       self.read_max, KILL_FLAG, self.py_tier)
         self.slices += 1
         self.reasons[reason] += 1
         engine = self.engine

@@ -24,6 +24,7 @@ from tickwire.native import lib as _native
 from tickwire.netstack._dpdk_loops import rx_into_batch, tx_batch
 from tickwire.netstack.dpdk import Mempool, Port
 from tickwire.netstack.utcp_arp import arp_set
+from tickwire.netstack.utcp_endpoint import require_plaintext
 from tickwire.netstack.utcp_stack import stack_output, stack_step
 from tickwire.netstack.utcp_state import (
     CFG_POOL, CFG_PORT, CFG_QUEUE, CFG_TX_COUNT, CFG_TX_FULL, COUNTER_NAMES, CTR_TX_DROPPED, CTR_TX_FRAMES, ESTABLISHED,
@@ -39,18 +40,6 @@ MAX_FLUSH_ROUNDS = 4
 
 class UtcpError(OSError):
     """A connection failed (errno set: ECONNREFUSED, ECONNRESET, ETIMEDOUT, EHOSTUNREACH...)."""
-
-
-TLS_REFUSAL = ("TLS is not available on the DPDK stack: the venue endpoint must be a plaintext colo or proxy "
-               "endpoint (ws://host:port/...), or use --stack kernel for {url}")
-
-
-def require_plaintext(url: str) -> None:
-    """Refuse an endpoint this stack cannot speak to: anything but plaintext ws:// (TLS is not implemented)."""
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme != "ws":
-        raise ValueError(TLS_REFUSAL.format(url=url) if scheme == "wss" else
-                         f"the DPDK stack needs a ws://host:port endpoint, got {url!r}")
 
 
 @njit
@@ -145,6 +134,20 @@ class UtcpStack:
         self.state: UtcpState = new_state(
             ip=int(iface.ip), prefix_len=iface.network.prefixlen, gateway=ip_to_int(gateway) if gateway else 0,
             mac=mac_to_int(mac or port.info().mac), port=port.port_id, queue=queue, pool=pool.addr, **limits)
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """Compile the port loop and the stream calls now, with calls that change nothing (slot -1 is refused).
+        They call DPDK, so numba cannot cache them and every process compiles them: on a loaded host that takes
+        longer than a handshake's timeout, and it must not happen inside one (a first poll that compiled for
+        40 s used to end ``wait_established`` with the connection still in SYN_SENT)."""
+        st, scratch = self.state, np.zeros(1, np.uint8)
+        utcp_poll(st)
+        utcp_connect(st, -1, 0, 0)
+        utcp_send(st, -1, scratch, 0, 0)
+        utcp_recv(st, -1, scratch, 0, 0)
+        utcp_close(st, -1)
+        utcp_abort(st, -1)
 
     def add_static_arp(self, ip: str, mac: str) -> None:
         """A permanent next-hop entry (no ARP request is ever sent for it)."""
