@@ -57,3 +57,39 @@ def test_records_are_preallocated_with_the_requested_shape():
     assert pool.records.shape == (8, 256) and pool.capacity == 8
     with pytest.raises(ValueError):
         Pool(0)
+
+
+def test_oldest_first_reuse_keeps_a_released_record_untouched_longest():
+    pool = Pool(3, reuse="oldest")
+    a = pool_acquire(pool.free, pool.in_use, pool.state)
+    assert pool_release(pool.free, pool.in_use, pool.state, a)
+    rest = [pool_acquire(pool.free, pool.in_use, pool.state) for _ in range(2)]
+    assert a not in rest  # both other free records first
+    assert pool_acquire(pool.free, pool.in_use, pool.state) == a
+    with pytest.raises(ValueError):
+        Pool(2, reuse="random")
+
+
+@pytest.mark.parametrize("reuse", ["newest", "oldest"])
+def test_random_acquire_release_agrees_with_a_plain_model(reuse):
+    """Thousands of random operations, each checked against a Python model of the free list."""
+    rng = np.random.default_rng(7)
+    cap = 5
+    pool = Pool(cap, reuse=reuse)
+    free = list(range(cap))  # the model: next handed out at index 0
+    used: set[int] = set()
+    for _ in range(5000):
+        if rng.random() < 0.5:
+            got = pool_acquire(pool.free, pool.in_use, pool.state)
+            want = free.pop(0) if free else -1
+            assert got == want
+            if got >= 0:
+                used.add(got)
+        else:
+            idx = int(rng.integers(-1, cap + 1))
+            ok = pool_release(pool.free, pool.in_use, pool.state, idx)
+            assert ok == (idx in used)
+            if ok:
+                used.discard(idx)
+                free.insert(0, idx) if reuse == "newest" else free.append(idx)
+        assert pool.stats()["in_use"] == len(used)

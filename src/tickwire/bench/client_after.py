@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from tickwire.bench.load import (
-    LIMIT_BUY, LIMIT_OFFSET_TICKS, LIMIT_SELL, MARKET_BUY, ClientOutcome, LoadSpec, OpenLoopTicker, order_kind,
+    LIMIT_BUY, LIMIT_OFFSET_TICKS, LIMIT_SELL, MARKET_BUY, ClientOutcome, LastTouch, LoadSpec, OpenLoopTicker,
+    market_instrument, order_kind,
 )
 from tickwire.clock import monotonic_ns, tsc_hz
 from tickwire.config import CreditConfig, EngineConfig, RiskConfig, SessionConfig
@@ -109,14 +110,13 @@ class _Meter:
             self.out.latency["Market Data"].add(lat, at)
 
 
-def _action(engine: Engine, k: int):
-    bid, ask = int(engine.bid[0]), int(engine.ask[0])
+def _action(k: int, bid: int, ask: int, n_inst: int):
     kind = order_kind(k)
     if kind == LIMIT_BUY:
         return buy(0, bid - LIMIT_OFFSET_TICKS, 1, tif=TIF_IOC)
     if kind == LIMIT_SELL:
         return sell(0, ask + LIMIT_OFFSET_TICKS, 1, tif=TIF_IOC)
-    return market(0, SIDE_BUY if kind == MARKET_BUY else SIDE_SELL, 1)
+    return market(market_instrument(k, n_inst), SIDE_BUY if kind == MARKET_BUY else SIDE_SELL, 1)
 
 
 async def run_after(spec: LoadSpec, creds: Credentials) -> ClientOutcome:
@@ -164,23 +164,26 @@ async def _drive(engine: Engine, session: DeribitSession, spec: LoadSpec, out: C
     t0 = monotonic_ns()
     meter = _Meter(engine, out, t0)
     mask = engine.orders.shape[0] - 1
+    touch = LastTouch()
 
     def fire(k: int, scheduled_ns: int) -> None:
         out.count("orders_scheduled")
-        if engine.bid[0] <= 0 or engine.ask[0] <= 0:
+        top = touch.price_from(int(engine.bid[0]), int(engine.ask[0]))
+        if top is None:
             out.count("orders_skipped_no_book")
             return
-        cid = int(engine.op.ids[0])
+        seq = int(engine.op.ids[0])
         late = monotonic_ns() - scheduled_ns
-        engine.submit([_action(engine, k)])
-        if int(engine.op.ids[0]) == cid:
-            out.count("orders_refused_locally")  # risk or credit budget said no (counted by the engine too)
+        engine.submit([_action(k, int(top[0]), int(top[1]), len(engine.instruments))])
+        if int(engine.op.ids[0]) == seq:
+            out.count("orders_refused_locally")  # risk, credit budget or a full order table said no (counted)
             return
         out.count("orders_sent")
-        meter.lateness[int(engine.orders[cid & mask]["sent_tsc"])] = late
+        meter.lateness[int(engine.orders[int(engine.op.ids[2]) & mask]["sent_tsc"])] = late  # ids[2]: its cid
 
     ticker = OpenLoopTicker(asyncio.get_running_loop(), spec.order_rate, spec.duration_s, fire)
     ticker.start()
+    spec.mark_ready()
     next_join = t0 + int(spec.send_times_every_s * 1e9)
     try:
         while ticker.running() or (meter.lateness and monotonic_ns() < t0 + (spec.duration_s +
@@ -193,6 +196,7 @@ async def _drive(engine: Engine, session: DeribitSession, spec: LoadSpec, out: C
         meter.drain()
         await _join(meter, session, out)
         out.count("orders_lost", len(meter.lateness))  # sent, never answered
+        out.count("orders_priced_from_last_touch", touch.stale)
     finally:
         ticker.stop()
         stop.set()

@@ -17,7 +17,8 @@ from typing import Any
 import websockets
 
 from tickwire.bench.load import (
-    LIMIT_BUY, LIMIT_OFFSET_TICKS, LIMIT_SELL, MARKET_BUY, ClientOutcome, LoadSpec, OpenLoopTicker, order_kind,
+    LIMIT_BUY, LIMIT_OFFSET_TICKS, LIMIT_SELL, MARKET_BUY, ClientOutcome, LastTouch, LoadSpec, OpenLoopTicker,
+    market_instrument, order_kind,
 )
 from tickwire.deribit.errors import TOO_MANY_REQUESTS
 from tickwire.deribit.session import Credentials
@@ -57,16 +58,18 @@ class _Books(threading.Thread):
             self.change_id[name] = data["change_id"]
             self.applied.append((name, data["change_id"], time.time_ns()))
 
-    def top(self, name: str) -> tuple[float, float] | None:
+    def top(self, name: str) -> tuple[float, float]:
+        """Best bid and ask (0.0 for an empty side)."""
         with self.lock:
             bids, asks = self.books.get(name, ({}, {}))
-            return (max(bids), min(asks)) if bids and asks else None
+            return (max(bids) if bids else 0.0, min(asks) if asks else 0.0)
 
 
 class _Plain:
-    def __init__(self, ws: Any, spec: LoadSpec, out: ClientOutcome, tick: float, lot: float) -> None:
-        self.ws, self.spec, self.out, self.tick, self.lot = ws, spec, out, tick, lot
+    def __init__(self, ws: Any, spec: LoadSpec, out: ClientOutcome, tick: float, lots: list[float]) -> None:
+        self.ws, self.spec, self.out, self.tick, self.lots = ws, spec, out, tick, lots
         self.books = _Books()
+        self.touch = LastTouch()
         self.next_id = 1
         self.pending: dict[int, tuple[str, int, asyncio.Future | None]] = {}
         self.t0 = time.monotonic_ns()
@@ -106,17 +109,18 @@ class _Plain:
     def fire(self, k: int, scheduled_ns: int) -> None:
         self.out.count("orders_scheduled")
         name = self.spec.instruments[0]
-        top = self.books.top(name)
+        top = self.touch.price_from(*self.books.top(name))
         if top is None:
             self.out.count("orders_skipped_no_book")
             return
         kind = order_kind(k)
-        order: dict[str, Any] = {"instrument_name": name, "amount": self.lot, "label": f"plain-{k}"}
+        order: dict[str, Any] = {"instrument_name": name, "amount": self.lots[0], "label": f"plain-{k}"}
         if kind in (LIMIT_BUY, LIMIT_SELL):
             price = top[0] - LIMIT_OFFSET_TICKS * self.tick if kind == LIMIT_BUY else top[1] + LIMIT_OFFSET_TICKS * self.tick
             order.update(type="limit", price=price, time_in_force="immediate_or_cancel")
         else:
-            order["type"] = "market"
+            inst = market_instrument(k, len(self.spec.instruments))
+            order.update(type="market", instrument_name=self.spec.instruments[inst], amount=self.lots[inst])
         buying = kind in (LIMIT_BUY, MARKET_BUY)
         self.send("private/buy" if buying else "private/sell", order, scheduled_ns)
         self.out.count("orders_sent")
@@ -144,12 +148,12 @@ class _Plain:
             self.out.latency["Market Data"].add(lat, at)
 
 
-async def run_before(spec: LoadSpec, creds: Credentials, tick: float, lot: float) -> ClientOutcome:
-    """Run the plain client under the load for ``spec.duration_s``; ``tick`` and ``lot`` are the first
-    instrument's tick size and minimum amount."""
+async def run_before(spec: LoadSpec, creds: Credentials, tick: float, lots: list[float]) -> ClientOutcome:
+    """Run the plain client under the load for ``spec.duration_s``; ``tick`` is the first instrument's tick size,
+    ``lots`` each instrument's minimum amount."""
     out = ClientOutcome()
     async with websockets.connect(spec.url, max_size=None) as ws:
-        client = _Plain(ws, spec, out, tick, lot)
+        client = _Plain(ws, spec, out, tick, lots)
         client.books.start()
         reader = asyncio.ensure_future(_read(ws, client))
         await client.call("public/auth", {"grant_type": "client_credentials", "client_id": creds.client_id,
@@ -158,6 +162,7 @@ async def run_before(spec: LoadSpec, creds: Credentials, tick: float, lot: float
         poller = asyncio.ensure_future(client.poll_positions())
         ticker = OpenLoopTicker(asyncio.get_running_loop(), spec.order_rate, spec.duration_s, client.fire)
         ticker.start()
+        spec.mark_ready()
         deadline = time.monotonic() + spec.duration_s + spec.drain_s
         while ticker.running() or (_orders_pending(client) and time.monotonic() < deadline):
             await asyncio.sleep(spec.send_times_every_s if ticker.running() else 0.1)
@@ -165,6 +170,7 @@ async def run_before(spec: LoadSpec, creds: Credentials, tick: float, lot: float
         poller.cancel()
         await client.join_md()
         out.count("orders_lost", _orders_pending(client))
+        out.count("orders_priced_from_last_touch", client.touch.stale)
         out.counters["gaps"] = client.books.gaps
         out.counters["rate_limited"] = out.refusals.get(str(TOO_MANY_REQUESTS), 0)
         await client.call("private/cancel_all", {})

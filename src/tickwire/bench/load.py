@@ -4,10 +4,15 @@
   scheduled time to the client's event loop. The schedule never waits for answers (open loop): when a client
   falls behind, due orders are sent late and their latency, measured from the scheduled time, says so (no
   coordinated omission). Both clients use this ticker, so they differ only in how they process an order.
-- :func:`order_kind`: the order mix, in a cycle of ``MIX_CYCLE``: limit orders on alternating sides,
-  immediate-or-cancel ``LIMIT_OFFSET_TICKS`` away from the touch (never fill, never rest), and one market buy and
-  one market sell of one lot per cycle (the position stays flat). Market orders take liquidity the simulator's
-  synthetic flow must put back (~200 lots/s per side at 100 events/s): one in ten keeps the book two-sided.
+- :func:`order_kind`: the order mix, in a cycle of ``MIX_CYCLE``: limit orders on alternating sides on the first
+  instrument, immediate-or-cancel ``LIMIT_OFFSET_TICKS`` away from the touch (never fill, never rest), and one
+  market buy and one market sell of one lot per cycle (5 %; the position stays flat) on the instrument
+  :func:`market_instrument` names, each instrument in turn. Market orders take liquidity the simulator's
+  synthetic flow must put back: at 100 book events/s over three instruments, 100 one-lot market orders/s on one
+  instrument left a side of its touch empty 18 % of the time (the simulator's own flow, replayed in-process:
+  0.1 % without our orders); 50/s spread over the three, 0.4 %. For those moments :class:`LastTouch` prices
+  a limit order from the last two-sided touch instead of skipping it (every scheduled order is sent: a skipped
+  order would be a hole in the schedule).
 - :class:`LoadSpec`: rates, instruments and durations, and the JSON result both clients write.
 """
 from __future__ import annotations
@@ -29,11 +34,11 @@ LIMIT_BUY, MARKET_BUY, LIMIT_SELL, MARKET_SELL = range(4)
 METRICS = ("Order Placement", "Market Data", "Position Query")
 
 
-MIX_CYCLE = 20
+MIX_CYCLE = 40
 
 
 def order_kind(k: int) -> int:
-    """The kind of the k-th scheduled order: market buy at 9, market sell at 19 (of each cycle of 20), limit
+    """The kind of the k-th scheduled order: market buy at 19, market sell at 39 (of each cycle of 40), limit
     buy / limit sell alternating otherwise."""
     i = k % MIX_CYCLE
     if i == MIX_CYCLE // 2 - 1:
@@ -41,6 +46,29 @@ def order_kind(k: int) -> int:
     if i == MIX_CYCLE - 1:
         return MARKET_SELL
     return LIMIT_BUY if i % 2 == 0 else LIMIT_SELL
+
+
+def market_instrument(k: int, n_inst: int) -> int:
+    """The instrument (index) of the k-th scheduled order if it is a market order: one cycle's buy and sell on
+    the same instrument, the cycles taking the instruments in turn."""
+    return (k // MIX_CYCLE) % n_inst
+
+
+class LastTouch:
+    """The touch an order is priced from: the current one when both sides are there, else the last two-sided
+    one seen (``stale`` counts the orders priced that way); None only before the book was ever two-sided."""
+
+    def __init__(self) -> None:
+        self.touch: tuple[float, float] | None = None
+        self.stale = 0
+
+    def price_from(self, bid: float, ask: float) -> tuple[float, float] | None:
+        """``bid``/``ask`` as the book shows them now (0 or less: that side is empty)."""
+        if bid > 0 and ask > 0:
+            self.touch = (bid, ask)
+        elif self.touch is not None:
+            self.stale += 1
+        return self.touch
 
 
 @dataclass
@@ -56,6 +84,12 @@ class LoadSpec:
     instruments: tuple[str, ...] = INSTRUMENTS
     send_times_every_s: float = 5.0
     drain_s: float = 3.0
+    ready_path: str = ""  # the client creates this file when its load starts (the parent's RSS warm-up begins)
+
+    def mark_ready(self) -> None:
+        """Say that the load starts now (compiles and connects are over)."""
+        if self.ready_path:
+            open(self.ready_path, "w").close()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

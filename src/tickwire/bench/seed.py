@@ -5,6 +5,8 @@ The simulator runs on the market-maker rate tier ("mm": 2000 matching-engine req
 CPU; the clients take turns in ``rounds`` (after, before, after, ...) of ``duration / rounds`` each, each in its
 own process (tickwire.bench.seed_child; tickwire pinned to the second CPU, the plain client unpinned), while
 every process's CPU% and RSS are sampled each second. Latencies stream into HDR histograms (no sample cap).
+After every client process the figures so far go to ``checkpoint`` (the CLI writes them as a partial report,
+so a long run that is stopped early still leaves its figures).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -71,10 +74,18 @@ class ResourceSampler:
         self.rows: list[dict[str, Any]] = []
         self.t0 = time.monotonic()
 
-    def watch(self, who: str, pid: int) -> None:
+        self.loaded: set[str] = set()  # processes whose load has started (see :func:`rss_growth`)
+
+    def watch(self, who: str, pid: int, loaded: bool = True) -> None:
+        """Sample ``pid`` as ``who``; ``loaded`` False until :meth:`mark_loaded` (a client still starting up)."""
         proc = psutil.Process(pid)
         proc.cpu_percent(None)  # the first call only starts the measurement
         self.procs[who] = proc
+        if loaded:
+            self.loaded.add(who)
+
+    def mark_loaded(self, who: str) -> None:
+        self.loaded.add(who)
 
     def forget(self, who: str) -> None:
         self.procs.pop(who, None)
@@ -85,19 +96,20 @@ class ResourceSampler:
             try:
                 with proc.oneshot():
                     self.rows.append({"t": t, "who": who, "cpu_percent": proc.cpu_percent(None),
-                                      "rss_bytes": proc.memory_info().rss})
+                                      "rss_bytes": proc.memory_info().rss, "loaded": who in self.loaded})
             except psutil.Error:
                 self.procs.pop(who, None)
 
 
 def rss_growth(resources: list[dict[str, Any]], warmup_s: float = 30.0) -> dict[str, float]:
-    """Per process (round): RSS growth in % from its first sample after ``warmup_s`` to its last sample."""
+    """Per process (round): RSS growth in % from its first sample ``warmup_s`` after its load started to its last
+    sample (a client's compile and connect come before its load and do not count)."""
     first: dict[str, tuple[float, int]] = {}
     last: dict[str, int] = {}
     start: dict[str, float] = {}
     for r in resources:
         who = r["who"]
-        if r["rss_bytes"] <= 0:  # a process that has exited (psutil reads a zombie as 0)
+        if r["rss_bytes"] <= 0 or not r.get("loaded", True):  # exited (psutil reads a zombie as 0), or starting
             continue
         start.setdefault(who, r["t"])
         if r["t"] - start[who] >= warmup_s:
@@ -110,18 +122,21 @@ def _run_child(side: str, spec: LoadSpec, venue: Venue, sampler: ResourceSampler
                progress: Any) -> dict[str, Any]:
     env = dict(os.environ, TICKWIRE_CLIENT_ID=venue.creds.client_id, TICKWIRE_CLIENT_SECRET=venue.creds.client_secret)
     with tempfile.TemporaryFile("w+") as spec_file, tempfile.TemporaryFile("w+") as out_file, \
-            tempfile.TemporaryFile("w+") as err_file:
+            tempfile.TemporaryFile("w+") as err_file, tempfile.TemporaryDirectory(prefix="tickwire-seed-") as tmp:
+        spec.ready_path = os.path.join(tmp, "ready")
         spec_file.write(json.dumps(spec.to_json()))
         spec_file.seek(0)
         proc = subprocess.Popen([sys.executable, "-m", "tickwire.bench.seed_child", side], stdin=spec_file,
                                 stdout=out_file, stderr=err_file, env=env)
-        sampler.watch(label, proc.pid)
+        sampler.watch(label, proc.pid, loaded=False)
         deadline = time.monotonic() + spec.duration_s + spec.drain_s + 900  # a cold numba cache compiles minutes
         try:
             while proc.poll() is None:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the {side} client did not finish in time")
                 time.sleep(1.0)
+                if os.path.exists(spec.ready_path):
+                    sampler.mark_loaded(label)
                 sampler.sample()
                 progress(1.0)
         finally:
@@ -174,12 +189,24 @@ def _cdf_of(samples_ns: Any) -> list[tuple[float, float]]:
     return s.cdf()
 
 
+def _summarize(sides: dict[str, SideResult]) -> None:
+    """Rows and CDFs of the network metrics from the histograms merged so far."""
+    for s in sides.values():
+        for metric, hist in s.hists.items():
+            s.rows[metric] = summarize_hist(metric, hist)
+            lat = StreamingLatency(metric)
+            lat.total = hist
+            s.cdf[metric] = lat.cdf()
+
+
 def run_seed(duration_s: float = 60.0, order_rate: float = 1000.0, book_rate: float = 100.0, poll_ms: int = 100,
              rounds: int = 0, progress: Any = None, n_alloc: int = 200_000, n_ring: int = 200_000,
-             n_python: int = 20_000, pin: bool = True, rt_priority: int = 0) -> SeedResult:
+             n_python: int = 20_000, pin: bool = True, rt_priority: int = 0,
+             checkpoint: Callable[[SeedResult], None] | None = None) -> SeedResult:
     """Both sides at the seed's load for ``duration_s`` each (``book_rate`` book messages/s over the three
     instruments, ``order_rate`` orders/s, positions every ``poll_ms``), then the micro rows. ``pin`` places the
-    simulator and tickwire on two CPUs; ``rt_priority`` > 0 runs the ring's two processes SCHED_FIFO."""
+    simulator and tickwire on two CPUs; ``rt_priority`` > 0 runs the ring's two processes SCHED_FIFO;
+    ``checkpoint`` gets the figures so far (no micro rows) after each client process."""
     if duration_s <= 0 or order_rate <= 0 or book_rate < 0 or poll_ms <= 0:
         raise ValueError("duration, order rate and poll period must be > 0 (book rate >= 0)")
     rounds = rounds or max(1, min(6, int(duration_s // 300) or 1))
@@ -187,6 +214,10 @@ def run_seed(duration_s: float = 60.0, order_rate: float = 1000.0, book_rate: fl
     sampler = ResourceSampler()
     sides = {s: SideResult() for s in SIDES}
     sim_cpu, client_cpu = handoff_cpus() if pin else (-1, -1)
+    settings = {"duration_s_per_side": duration_s, "rounds": rounds, "order_rate_per_s": order_rate,
+                "book_rate_per_s": book_rate, "poll_ms": poll_ms, "instruments": list(INSTRUMENTS),
+                "sim_tier": SIM_TIER, "cpus": {"simulator": sim_cpu, "after": client_cpu, "before": "any"},
+                "host_cpus": os.cpu_count(), "rt_priority": rt_priority}
     venue = start_sim(INSTRUMENTS, book_rate / len(INSTRUMENTS), extra=("--tier", SIM_TIER))
     t_run = time.monotonic()
     try:
@@ -200,17 +231,13 @@ def run_seed(duration_s: float = 60.0, order_rate: float = 1000.0, book_rate: fl
                                 cpu=client_cpu if side == "after" else -1)
                 offset = time.monotonic() - t_run
                 _merge(sides[side], _run_child(side, spec, venue, sampler, f"{side}#{r + 1}", progress), offset)
+                if checkpoint is not None:
+                    _summarize(sides)
+                    done = dict(settings, host_loadavg_end=os.getloadavg(), partial=f"{side} of round {r + 1}")
+                    checkpoint(SeedResult(sides["before"], sides["after"], done, sampler.rows, {}))
     finally:
         venue.close()
-    for s in sides.values():
-        for metric, hist in s.hists.items():
-            s.rows[metric] = summarize_hist(metric, hist)
-            lat = StreamingLatency(metric)
-            lat.total = hist
-            s.cdf[metric] = lat.cdf()
+    _summarize(sides)
     micro = _micro(sides, n_alloc, n_ring, n_python, rt_priority)
-    settings = {"duration_s_per_side": duration_s, "rounds": rounds, "order_rate_per_s": order_rate,
-                "book_rate_per_s": book_rate, "poll_ms": poll_ms, "instruments": list(INSTRUMENTS),
-                "sim_tier": SIM_TIER, "cpus": {"simulator": sim_cpu, "after": client_cpu, "before": "any"},
-                "host_loadavg_end": os.getloadavg(), "host_cpus": os.cpu_count(), "rt_priority": rt_priority}
+    settings["host_loadavg_end"] = os.getloadavg()
     return SeedResult(sides["before"], sides["after"], settings, sampler.rows, micro)

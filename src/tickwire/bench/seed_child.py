@@ -30,8 +30,9 @@ def main(argv: list[str]) -> int:
         from tickwire.bench.client_before import run_before
         from tickwire.deribit.venue import fetch_instruments
 
-        info = fetch_instruments(spec.http, spec.instruments[:1])[0]
-        out = asyncio.run(run_before(spec, creds, float(info["tick_size"]), float(info["min_trade_amount"])))
+        infos = {i["instrument_name"]: i for i in fetch_instruments(spec.http, spec.instruments)}
+        lots = [float(infos[name]["min_trade_amount"]) for name in spec.instruments]
+        out = asyncio.run(run_before(spec, creds, float(infos[spec.instruments[0]]["tick_size"]), lots))
     sys.stdout.write(json.dumps(out.to_json()) + "\n")
     return 0
 

@@ -9,7 +9,8 @@ import typer
 
 def seed_bench(duration: str, book_rate: float, order_rate: float, poll_ms: int, rounds: int, out: Path,
                as_json: bool, pin: bool = True, rt_priority: int = 0) -> None:
-    """Run :func:`tickwire.bench.seed.run_seed` and print the tables (or JSON); files go to ``out``."""
+    """Run :func:`tickwire.bench.seed.run_seed` and print the tables (or JSON); files go to ``out`` (the figures
+    so far to ``out/partial`` after each client process)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tickwire.bench.seed import run_seed
@@ -27,7 +28,8 @@ def seed_bench(duration: str, book_rate: float, order_rate: float, poll_ms: int,
         task = bar.add_task("seed load (before + after)", total=2 * duration_s)
         try:
             result = run_seed(duration_s, order_rate, book_rate, poll_ms, rounds,
-                              progress=lambda dt: bar.advance(task, dt), pin=pin, rt_priority=rt_priority)
+                              progress=lambda dt: bar.advance(task, dt), pin=pin, rt_priority=rt_priority,
+                              checkpoint=lambda partial: write(partial, out / "partial"))
         except ValueError as exc:
             typer.echo(f"tickwire bench: {exc}", err=True)
             raise typer.Exit(2) from None

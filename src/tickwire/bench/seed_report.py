@@ -74,9 +74,10 @@ def _seed_table(result: SeedResult) -> list[str]:
 def markdown(result: SeedResult) -> str:
     """The whole report as markdown."""
     st = result.settings
-    lines = ["# tickwire bench --seed: the seed report, measured", "",
+    partial = f" (PARTIAL: stopped after the {st['partial']})" if st.get("partial") else ""
+    lines = [f"# tickwire bench --seed: the seed report, measured{partial}", "",
              f"{st['duration_s_per_side']:g} s per side in {st['rounds']} round(s) (after, before, ...), "
-             f"open-loop orders at {st['order_rate_per_s']:g}/s (90% limit IOC, 10% market, alternating sides), "
+             f"open-loop orders at {st['order_rate_per_s']:g}/s (95% limit IOC, 5% one-lot market orders on each instrument in turn, alternating sides), "
              f"{st['book_rate_per_s']:g} book msgs/s over {', '.join(st['instruments'])} (plus the changes our "
              f"market orders make), positions every {st['poll_ms']} ms; simulator tier `{st['sim_tier']}` on CPU "
              f"{st['cpus']['simulator']}, tickwire on CPU {st['cpus']['after']}. Host: {st['host_cpus']} CPUs, "
@@ -89,7 +90,7 @@ def markdown(result: SeedResult) -> str:
     lines += _seed_table(result)
     lines += ["## Orders and refusals", "", "| counter | before | after |", "|---|---:|---:|"]
     keys = ("orders_scheduled", "orders_sent", "orders_answered", "orders_lost", "orders_skipped_no_book",
-            "orders_refused_locally", "answers_unmatched", "md_unjoined")
+            "orders_priced_from_last_touch", "orders_refused_locally", "answers_unmatched", "md_unjoined")
     for k in keys:
         lines.append(f"| {k} | {result.before.counters.get(k, 0):,} | {result.after.counters.get(k, 0):,} |")
     refusals = ", ".join(f"{code}: {n}" for code, n in sorted(result.before.refusals.items())) or "none"
@@ -101,9 +102,11 @@ def markdown(result: SeedResult) -> str:
                  f"{ec.get('engine_duplicates', 0)}, resyncs {ec.get('engine_resyncs', 0)}, reconnects "
                  f"{ec.get('engine_reconnects', 0)}.")
     growth = rss_growth(result.resources)
-    lines += ["", "## Resources", "", "RSS growth after a 30 s warm-up, per process: " +
+    lines += ["", "## Resources", "", "RSS growth from 30 s after its load started to its end, per process: " +
               ", ".join(f"{who} {g:+.2f}%" for who, g in sorted(growth.items())) + "."]
     m = result.micro
+    if not m:  # a partial report: the micro rows run at the end
+        return "\n".join(lines) + "\n"
     lines += ["", "## Micro rows", "",
               f"Memory Alloc: TSC stamp pair per operation, net of the timer's median ({m['alloc_timer_median_ns']}); "
               f"raw p50 pool {fmt_us(m['alloc_raw_us']['pool']['p50_us'])}, dict "

@@ -70,7 +70,7 @@ class _State:
     def __init__(self, engine: Engine) -> None:
         s = engine.hot.state
         self.live = (s.mkt.px[:, :, :RESTORE_LEVELS], s.mkt.qty[:, :, :RESTORE_LEVELS], s.mkt.st, s.mkt.touched,
-                     s.acct.orders, s.acct.expo, s.op.ids, s.risk.state, s.risk.credit, s.recv.ws_st, s.counters)
+                     *s.acct, s.op.ids, s.risk.state, s.risk.credit, s.recv.ws_st, s.counters)
         self.saved = tuple(a.copy() for a in self.live)
 
     def restore(self) -> None:
@@ -107,7 +107,8 @@ def _compiled_passes(received_pass, s, n, frame, live, saved, elapsed):
     """n timed inner passes over ``frame``, written into the receive buffer before each (``live``/``saved``:
     the arrays of :class:`_State`), ns of each in ``elapsed``; returns how many passes framed an order (the
     replaced send)."""
-    px, qty, st, touched, orders, expo, ids, rstate, credit, ws_st, counters = live
+    (px, qty, st, touched, orders, expo, slot_free, slot_used, slot_state, ids, rstate, credit, ws_st,
+     counters) = live
     sent = 0
     for i in range(n):
         px[:] = saved[0]
@@ -116,11 +117,14 @@ def _compiled_passes(received_pass, s, n, frame, live, saved, elapsed):
         touched[:] = saved[3]
         orders[:] = saved[4]
         expo[:] = saved[5]
-        ids[:] = saved[6]
-        rstate[:] = saved[7]
-        credit[:] = saved[8]
-        ws_st[:] = saved[9]
-        counters[:] = saved[10]
+        slot_free[:] = saved[6]
+        slot_used[:] = saved[7]
+        slot_state[:] = saved[8]
+        ids[:] = saved[9]
+        rstate[:] = saved[10]
+        credit[:] = saved[11]
+        ws_st[:] = saved[12]
+        counters[:] = saved[13]
         w = ws_reserve(ws_st, s.recv.rx, frame.shape[0])
         s.recv.rx[w:w + frame.shape[0]] = frame
         t0 = shims.monotonic_ns()

@@ -192,6 +192,7 @@ class OrderAnswers:
             if error:
                 self._refused(int(r["err_code"]))
                 om.apply_local(self.orders, slot, om.L_NEW_REFUSED)
+                om.retire(self.acct, slot)
             else:
                 self._apply_record(slot, r)
         elif kind == REQ_CANCEL:
@@ -227,6 +228,7 @@ class OrderAnswers:
             return
         if om.apply_venue(self.orders, slot, vstate, vfilled, ts_ms):
             self.counters[C_FILLS] += 1
+        om.retire(self.acct, slot)  # a finished order gives its slot back (its record stays readable a while)
 
     def _refused(self, code: int) -> None:
         self.counters[C_REJECTS] += 1

@@ -30,6 +30,7 @@ from tickwire.engine.reconcile import VENUE_TROUBLE, Reconciler
 from tickwire.md.book import Books, book_clear, book_top
 from tickwire.engine.hotpath import HotPass, HotState, new_order_path, new_receive, no_strategy
 from tickwire.engine.positions import PositionBook
+from tickwire.engine.pool import pool_stats
 from tickwire.engine.binlog import BinLogWriter, binlog_stages
 from tickwire.engine.probes import Probes, stamp_kernel_rx
 from tickwire.deribit.session import DeribitSession, SessionClosed, ignore_result
@@ -85,7 +86,7 @@ class Engine(OrderAnswers, Reconciler):
         self.counters = np.zeros(N_COUNTERS, np.int64)
         self.probes = Probes(probe_capacity)
         self.ws_st, self.rx, self.spans, self.ctrl, _, self.events, self.resps, self.fb = self.recv
-        self.orders, self.expo = self.acct
+        self.orders, self.expo = self.acct.orders, self.acct.expo
         self.limits, self.rstate, self.cstate = self.risk
         self.bid, self.ask, self.touched = self.mkt.bid, self.mkt.ask, self.mkt.touched
         self.act = self.op.act
@@ -119,6 +120,7 @@ class Engine(OrderAnswers, Reconciler):
         scratch = om.new_order_table(2)
         om.apply_venue(scratch, 0, om.V_OPEN, 0, 0)
         om.apply_local(scratch, 0, om.L_CANCEL_SENT)
+        om.retire(self.acct, 0)  # slot 0 is free: nothing to give back, but the kernel is loaded
         om.count_live(scratch)
         book_top(self.books.px, self.books.qty, self.books.state, 0)
         risk.recompute_exposure(scratch, self.rstate.copy(), self.expo.copy())
@@ -366,6 +368,8 @@ class Engine(OrderAnswers, Reconciler):
     def counter_dict(self) -> dict[str, int]:
         out = {name: int(self.counters[i]) for i, name in enumerate(COUNTER_NAMES)}
         out["bad_messages"], out["refused_fills"] = self.bad_messages, self.refused_fills
+        slots = pool_stats(self.acct.slot_free, self.acct.slot_state)  # the order table's slot pool
+        out["order_slots_refused"], out["order_slots_bad_releases"] = slots["refused"], slots["bad_releases"]
         if self.session is not None:
             out["liveness_drops"] = self.session.liveness_drops
             out["reconnects"] = self.session.reconnects

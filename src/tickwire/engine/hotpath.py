@@ -31,7 +31,7 @@ from tickwire.deribit import json_encode as encode
 from tickwire.deribit.json_decode import new_outputs
 from tickwire.engine import risk, shims
 from tickwire.engine.kernel_cache import build_hot_pass
-from tickwire.engine.orders import L_CANCEL_SENT, L_EDIT_SENT, Account, apply_local, is_live
+from tickwire.engine.orders import L_CANCEL_SENT, L_EDIT_SENT, Account, apply_local, is_live, take_slot
 from tickwire.engine.probes import ProbeRings, md_applied
 from tickwire.engine.strategy import Market
 from tickwire.md.book import GAP, IGNORED, book_apply_event, book_top
@@ -80,7 +80,7 @@ class OrderPath(NamedTuple):
     """Every array the order path needs, preallocated once per engine (see :func:`encode_actions`)."""
 
     act: np.ndarray  # ACTION_DTYPE: the actions of one decision
-    ids: np.ndarray  # int64[2]: next client id, next masking key index
+    ids: np.ndarray  # int64[3]: orders sent + 1, next masking key index, last client id given out
     keys: np.ndarray  # int64: WebSocket masking keys from the OS CSPRNG, refilled on the slow path
     names: np.ndarray  # uint8[n_inst, 48] instrument names, name_len bytes each
     name_len: np.ndarray  # int64[n_inst]
@@ -106,7 +106,7 @@ def new_order_path(names: list[str], meta: np.ndarray, label: str, n_keys: int =
         name_bytes[i, :len(raw)] = np.frombuffer(raw, np.uint8)
         name_len[i] = len(raw)
     frag, frag_off = encode.fragments()
-    return OrderPath(np.zeros(n_actions, ACTION_DTYPE), np.ones(2, np.int64),
+    return OrderPath(np.zeros(n_actions, ACTION_DTYPE), np.array([1, 1, 0], np.int64),
                      np.frombuffer(os.urandom(4 * n_keys), np.uint32).astype(np.int64), name_bytes, name_len,
                      meta, np.frombuffer(label.encode(), np.uint8).copy(), frag, frag_off,
                      np.zeros(1024, np.uint8), np.zeros(1 << 16, np.uint8))
@@ -136,7 +136,8 @@ def _frame(op, n, tx_len):
 @njit(cache=True, _nrt=False)
 def admit_actions(s, n_act, now_ns):
     """Risk phase over ``s.op.act[:n_act]``: each action passes :func:`risk.admit` (reserving what it uses) or
-    becomes ACT_NONE. A new order gets its client id here (``act[k].cid``)."""
+    becomes ACT_NONE. A new order gets its order-table slot and client id here (``act[k].cid``, see
+    tickwire.engine.orders.take_slot)."""
     act, orders, ids, counters = s.op.act, s.acct.orders, s.op.ids, s.counters
     mask = orders.shape[0] - 1
     for k in range(n_act):
@@ -146,11 +147,13 @@ def admit_actions(s, n_act, now_ns):
             a.side = orders[a.cid & mask].side
         verdict = risk.admit(a, s.risk, s.acct.expo, s.mkt.bid, s.mkt.ask, now_ns)
         if verdict == RISK_OK and a.kind == ACT_NEW:
-            if is_live(orders[ids[0] & mask].state):
-                verdict = RISK_MAX_OPEN  # the order table is full of live orders
+            cid = take_slot(s.acct, ids[2])
+            if cid < 0:
+                verdict = RISK_MAX_OPEN  # every slot of the order table holds a live order (the pool counts it)
             else:
-                a.cid = ids[0]
+                a.cid = cid
                 ids[0] += 1
+                ids[2] = cid
         if verdict != RISK_OK:
             counters[C_RISK_REFUSED] += 1
             a.kind = ACT_NONE

@@ -14,7 +14,12 @@ A request without an answer in time is resolved with private/get_order_state, ne
 reference of their state transitions (``ref_next_state_venue``, ``ref_next_state_local``).
 
 The order table and the exposure per instrument form the account view (:class:`Account`) that strategy kernels
-and risk read.
+and risk read. The table is the record array of a pool (tickwire.engine.pool, reuse "oldest"): a new order
+takes a free slot from the pool (:func:`take_slot`, from the compiled order path) and its client id carries the
+slot in its low bits (``slot = cid & (capacity - 1)`` everywhere, ids growing); a
+finished order gives its slot back (:func:`retire`) and its record stays readable for late venue messages until
+every other free slot has been used. A live order is never overwritten: when every slot holds one, the new
+order is refused and counted (the pool's refusals).
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from tickwire.engine.pool import S_HEAD, Pool, pool_acquire, pool_release
 from tickwire.types import (
     ORD_CANCELLED,
     ORD_FILLED,
@@ -56,15 +62,42 @@ STATE_NAMES = {ORD_FREE: "free", ORD_PENDING_NEW: "pending_new", ORD_OPEN: "open
 
 
 class Account(NamedTuple):
-    """The position/orders view: our order table and our exposure per instrument."""
+    """The position/orders view: our order table and our exposure per instrument, and the order-slot pool."""
 
-    orders: np.ndarray  # ORDER_DTYPE[capacity], slot = cid & (capacity - 1)
+    orders: np.ndarray  # ORDER_DTYPE[capacity], slot = cid & (capacity - 1): the slot pool's records
     expo: np.ndarray  # EXPOSURE_DTYPE[n_inst]: position, live buy and live sell lots
+    slot_free: np.ndarray  # the slot pool's free ring (tickwire.engine.pool)
+    slot_used: np.ndarray  # uint8[capacity]: 1 while the slot belongs to an order not yet retired
+    slot_state: np.ndarray  # the slot pool's counters (tickwire.engine.pool.S_*: refusals, high water, ...)
 
 
 def new_account(n_inst: int, capacity: int = 1024) -> Account:
     """An empty order table (``capacity`` a power of two) and zero exposure on ``n_inst`` instruments."""
-    return Account(new_order_table(capacity), np.zeros(n_inst, EXPOSURE_DTYPE))
+    check_capacity(capacity)
+    pool = Pool(capacity, ORDER_DTYPE, reuse="oldest")
+    pool.state[S_HEAD] = 1 % capacity  # slot 0 last: the first client id is 1 (0 means "no order")
+    return Account(pool.records, np.zeros(n_inst, EXPOSURE_DTYPE), pool.free, pool.in_use, pool.state)
+
+
+@njit(cache=True, _nrt=False)
+def take_slot(acct: Account, last_cid: int) -> int:
+    """The client id of a new order: the smallest id above ``last_cid`` (the previous one given out) whose low
+    bits name a slot taken from the pool; -1 when every slot belongs to an order not yet finished (a refusal,
+    counted by the pool). Ids only grow; while orders finish in the order they were sent they are 1, 2, 3..."""
+    slot = pool_acquire(acct.slot_free, acct.slot_used, acct.slot_state)
+    if slot < 0:
+        return -1
+    step = (slot - last_cid) & (acct.orders.shape[0] - 1)
+    return last_cid + (step if step > 0 else acct.orders.shape[0])
+
+
+@njit(cache=True, _nrt=False)
+def retire(acct: Account, slot: int) -> bool:
+    """Give a finished order's slot back to the pool (call after any update that may finish it). False when the
+    order is not finished or its slot was already given back."""
+    if acct.slot_used[slot] == 0 or not is_terminal(acct.orders[slot].state):
+        return False
+    return pool_release(acct.slot_free, acct.slot_used, acct.slot_state, slot)
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -155,8 +188,13 @@ def count_live(orders: np.ndarray) -> int:
     return n
 
 
-def new_order_table(capacity: int = 1024) -> np.ndarray:
-    """A zeroed order table; ``capacity`` must be a power of two (slot = cid & (capacity - 1))."""
+def check_capacity(capacity: int) -> None:
+    """An order table's capacity must be a power of two (slot = cid & (capacity - 1))."""
     if capacity <= 0 or capacity & (capacity - 1):
         raise ValueError(f"order table capacity must be a power of two, got {capacity}")
+
+
+def new_order_table(capacity: int = 1024) -> np.ndarray:
+    """A zeroed order table without a slot pool (scratch tables, tests of the state machine)."""
+    check_capacity(capacity)
     return np.zeros(capacity, dtype=ORDER_DTYPE)

@@ -105,6 +105,7 @@ class Reconciler:
         """The venue does not have this order (any more): cancelled in our table, fills as we know them."""
         o = self.orders[slot]
         om.apply_venue(self.orders, slot, om.V_CANCELLED, int(o["filled"]), int(o["last_ts"]) + 1)
+        om.retire(self.acct, slot)
         self._notify(slot)
 
     async def _query_order(self, cid: int) -> None:
