@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import numpy as np
 import pytest
 import uvloop
 
@@ -86,8 +87,11 @@ def test_rss_growth_is_measured_after_the_warm_up_per_process():
 def test_micro_rows_measure_each_method_and_lose_nothing():
     alloc = run_alloc(20_000)
     assert set(alloc.net_ns) == {"pool", "dict", "object", "np.zeros"}
-    assert all(v.shape[0] == 20_000 for v in alloc.raw_ns.values())
+    assert all(v.shape[0] == 20_000 // alloc.batch for v in alloc.raw_ns.values())
+    assert alloc.per_op_ns.shape[0] == 20_000
     assert alloc.pool_stats["refused"] == 0 and alloc.pool_stats["bad_releases"] == 0
+    assert alloc.pool_stats["acquired"] == 20_000 // 10 + 2 * 20_000  # warm-up, batches, one per stamp pair
+    assert np.median(alloc.net_ns["pool"]) < np.median(alloc.net_ns["dict"])
     hand = run_handoff(n_ring=20_000, n_python=1_000, timeout_s=120)
     assert hand.lost == {"ring": 0, "queue.Queue": 0, "multiprocessing.Queue": 0}
     assert hand.samples_ns["ring"].shape[0] == 20_000

@@ -28,7 +28,8 @@ def bench(
     poll_ms: int = typer.Option(100, "--poll-ms", help="--seed: position query period"),
     rounds: int = typer.Option(0, "--rounds", help="--seed: after/before turns (0: one per 5 minutes, max 6)"),
     rt_priority: int = typer.Option(0, "--rt-priority", help="--seed: SCHED_FIFO priority of the ring's "
-                                    "processes in the Thread Switch row (0: normal scheduling)"),
+                                    "processes (Thread Switch) and of the Memory Alloc measurement (0: normal "
+                                    "scheduling)"),
 ) -> None:
     """Run the benchmark scenarios against the embedded simulator; ours vs a plain websockets+json client."""
     if seed:

@@ -26,7 +26,7 @@ from tickwire.engine import shims
 from tickwire.native import lib
 from tickwire.netstack.ring import ShmRing, ring_pop, ring_push
 
-_FORK = mp.get_context("fork")  # children inherit the compiled kernels (no recompile per process)
+FORK = mp.get_context("fork")  # children inherit the compiled kernels (no recompile per process)
 
 
 @dataclass
@@ -76,14 +76,15 @@ def _consume(words, lat, deadline_tsc):
     return got, bad
 
 
-def _pin(cpu: int, rt_priority: int = 0) -> None:
+def pin(cpu: int, rt_priority: int = 0) -> None:
+    """Pin this process to ``cpu`` (-1: leave it) and, with ``rt_priority`` > 0, run it SCHED_FIFO."""
     if cpu >= 0:
         os.sched_setaffinity(0, {cpu})
     if rt_priority > 0:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(rt_priority))
 
 
-def _reap(*procs: mp.Process) -> None:
+def reap(*procs: mp.Process) -> None:
     """Wait for each child a little, then kill it: a benchmark never leaves a spinning process behind."""
     for p in procs:
         p.join(5)
@@ -103,7 +104,7 @@ def check_rt_allowed() -> None:
 
 
 def _ring_consumer(name: str, cpu: int, rt: int, n: int, deadline_tsc: int, out: mp.connection.Connection) -> None:
-    _pin(cpu, rt)
+    pin(cpu, rt)
     ring = ShmRing.attach(name)
     ring.register(producer=False)
     lat = np.zeros(n, np.uint64)
@@ -113,7 +114,7 @@ def _ring_consumer(name: str, cpu: int, rt: int, n: int, deadline_tsc: int, out:
 
 
 def _ring_producer(name: str, cpu: int, rt: int, n: int, interval_ticks: int, deadline_tsc: int) -> None:
-    _pin(cpu, rt)
+    pin(cpu, rt)
     ring = ShmRing.attach(name)
     ring.register(producer=True)
     _produce(ring.words, n, interval_ticks, deadline_tsc)
@@ -126,9 +127,9 @@ def ring_handoff(n: int, interval_ns: int, cpus: tuple[int, int], timeout_s: flo
     hz = tsc_hz()
     deadline = int(lib.tw_rdtsc()) + int(timeout_s * hz)
     ring = ShmRing.create(1024, 2)
-    rx, tx = _FORK.Pipe(duplex=False)
-    consumer = _FORK.Process(target=_ring_consumer, args=(ring.name, cpus[1], rt_priority, n, deadline, tx), daemon=True)
-    producer = _FORK.Process(target=_ring_producer, args=(ring.name, cpus[0], rt_priority, n,
+    rx, tx = FORK.Pipe(duplex=False)
+    consumer = FORK.Process(target=_ring_consumer, args=(ring.name, cpus[1], rt_priority, n, deadline, tx), daemon=True)
+    producer = FORK.Process(target=_ring_producer, args=(ring.name, cpus[0], rt_priority, n,
                                                           int(interval_ns * hz / 1e9), deadline), daemon=True)
     try:
         consumer.start()
@@ -140,7 +141,7 @@ def ring_handoff(n: int, interval_ns: int, cpus: tuple[int, int], timeout_s: flo
         ticks, bad = rx.recv()
         overruns = ring.overruns()
     finally:
-        _reap(producer, consumer)
+        reap(producer, consumer)
         ring.close()
     return ticks.astype(np.float64) * (1e9 / hz), n - ticks.shape[0] + bad, overruns
 
@@ -181,21 +182,21 @@ def queue_handoff(n: int, interval_s: float, timeout_s: float) -> tuple[np.ndarr
 
 
 def _mp_consumer(q: mp.Queue, n: int, timeout_s: float, cpu: int, out: mp.connection.Connection) -> None:
-    _pin(cpu)
+    pin(cpu)
     out.send(_python_consume(q.get, n, timeout_s))
 
 
 def _mp_producer(q: mp.Queue, n: int, interval_s: float, cpu: int) -> None:
-    _pin(cpu)
+    pin(cpu)
     _python_producer(q.put, n, interval_s)
 
 
 def mp_queue_handoff(n: int, interval_s: float, cpus: tuple[int, int], timeout_s: float) -> tuple[np.ndarray, int]:
     """multiprocessing.Queue between two processes on ``cpus``: (latencies ns, lost/out of order)."""
-    q = _FORK.Queue()
-    rx, tx = _FORK.Pipe(duplex=False)
-    consumer = _FORK.Process(target=_mp_consumer, args=(q, n, timeout_s, cpus[1], tx), daemon=True)
-    producer = _FORK.Process(target=_mp_producer, args=(q, n, interval_s, cpus[0]), daemon=True)
+    q = FORK.Queue()
+    rx, tx = FORK.Pipe(duplex=False)
+    consumer = FORK.Process(target=_mp_consumer, args=(q, n, timeout_s, cpus[1], tx), daemon=True)
+    producer = FORK.Process(target=_mp_producer, args=(q, n, interval_s, cpus[0]), daemon=True)
     consumer.start()
     producer.start()
     try:
@@ -203,7 +204,7 @@ def mp_queue_handoff(n: int, interval_s: float, cpus: tuple[int, int], timeout_s
             raise RuntimeError("multiprocessing.Queue consumer did not report")
         lat, bad = rx.recv()
     finally:
-        _reap(producer, consumer)
+        reap(producer, consumer)
         q.close()
     return np.asarray(lat, np.float64) * (1e9 / tsc_hz()), bad
 

@@ -37,7 +37,7 @@ class StreamingLatency:
         while at_s - self._window_start >= self.window_s:
             self._close_window()
         for v in samples_ns:
-            ns = min(HIGHEST_NS, max(LOWEST_NS, int(v)))  # sub-ns clock granularity counts as 1 ns
+            ns = min(HIGHEST_NS, max(LOWEST_NS, round(v)))  # to the nearest ns; below 1 ns counts as 1 ns
             self.total.record_value(ns)
             self._window.record_value(ns)
 

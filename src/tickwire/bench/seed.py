@@ -168,7 +168,7 @@ def _merge(side: SideResult, outcome: dict[str, Any], offset_s: float) -> None:
 
 def _micro(side_rows: dict[str, SideResult], n_alloc: int, n_ring: int, n_python: int,
            rt_priority: int) -> dict[str, Any]:
-    alloc = run_alloc(n_alloc)
+    alloc = run_alloc(n_alloc, rt_priority=rt_priority)
     hand = run_handoff(n_ring=n_ring, n_python=n_python, rt_priority=rt_priority)
     picks = {"after": ("pool", "ring"), "before": ("dict", "queue.Queue")}
     for side, (a, h) in picks.items():
@@ -178,7 +178,9 @@ def _micro(side_rows: dict[str, SideResult], n_alloc: int, n_ring: int, n_python
         side_rows[side].cdf["Thread Switch"] = _cdf_of(hand.samples_ns[h])
     return {"alloc_net_us": {k: summarize_ns(k, v).as_dict() for k, v in alloc.net_ns.items()},
             "alloc_raw_us": {k: summarize_ns(k, v).as_dict() for k, v in alloc.raw_ns.items()},
-            "alloc_timer_median_ns": alloc.timer_median_ns, "pool": alloc.pool_stats,
+            "alloc_net_mean_ns": {k: float(v.mean()) for k, v in alloc.net_ns.items()},
+            "alloc_per_op_raw_us": summarize_ns("pool, one op per stamp pair", alloc.per_op_ns).as_dict(),
+            "alloc_batch": alloc.batch, "alloc_timer_median_ns": alloc.timer_median_ns, "pool": alloc.pool_stats,
             "handoff_us": {k: summarize_ns(k, v).as_dict() for k, v in hand.samples_ns.items()},
             "handoff_lost": hand.lost, "ring_overruns": hand.overruns, "handoff_cpus": list(hand.cpus)}
 
@@ -205,7 +207,8 @@ def run_seed(duration_s: float = 60.0, order_rate: float = 1000.0, book_rate: fl
              checkpoint: Callable[[SeedResult], None] | None = None) -> SeedResult:
     """Both sides at the seed's load for ``duration_s`` each (``book_rate`` book messages/s over the three
     instruments, ``order_rate`` orders/s, positions every ``poll_ms``), then the micro rows. ``pin`` places the
-    simulator and tickwire on two CPUs; ``rt_priority`` > 0 runs the ring's two processes SCHED_FIFO;
+    simulator and tickwire on two CPUs; ``rt_priority`` > 0 runs the ring's two processes and the Memory Alloc
+    measurement SCHED_FIFO;
     ``checkpoint`` gets the figures so far (no micro rows) after each client process."""
     if duration_s <= 0 or order_rate <= 0 or book_rate < 0 or poll_ms <= 0:
         raise ValueError("duration, order rate and poll period must be > 0 (book rate >= 0)")

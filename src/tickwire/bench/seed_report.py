@@ -108,10 +108,13 @@ def markdown(result: SeedResult) -> str:
     if not m:  # a partial report: the micro rows run at the end
         return "\n".join(lines) + "\n"
     lines += ["", "## Micro rows", "",
-              f"Memory Alloc: TSC stamp pair per operation, net of the timer's median ({m['alloc_timer_median_ns']}); "
-              f"raw p50 pool {fmt_us(m['alloc_raw_us']['pool']['p50_us'])}, dict "
-              f"{fmt_us(m['alloc_raw_us']['dict']['p50_us'])}; net p50 object "
-              f"{fmt_us(m['alloc_net_us']['object']['p50_us'])}, np.zeros {fmt_us(m['alloc_net_us']['np.zeros']['p50_us'])}.",
+              f"Memory Alloc: one TSC stamp pair per batch of {m['alloc_batch']} operations, net of the stamp "
+              f"pair's median ({m['alloc_timer_median_ns']}), per operation; exact means pool "
+              f"{m['alloc_net_mean_ns']['pool']:.2f} ns, dict {m['alloc_net_mean_ns']['dict']:.1f} ns, object "
+              f"{m['alloc_net_mean_ns']['object']:.1f} ns, np.zeros {m['alloc_net_mean_ns']['np.zeros']:.1f} ns. "
+              f"The pool stamped one operation at a time (raw, stamp pair included): p50 "
+              f"{fmt_us(m['alloc_per_op_raw_us']['p50_us'])}, average {fmt_us(m['alloc_per_op_raw_us']['avg_us'])}, "
+              f"max {fmt_us(m['alloc_per_op_raw_us']['max_us'])}.",
               f"Thread Switch on CPUs {m['handoff_cpus']}: p50 ring {fmt_us(m['handoff_us']['ring']['p50_us'])}, "
               f"queue.Queue {fmt_us(m['handoff_us']['queue.Queue']['p50_us'])}, multiprocessing.Queue "
               f"{fmt_us(m['handoff_us']['multiprocessing.Queue']['p50_us'])}; lost {m['handoff_lost']}, ring "
