@@ -6,8 +6,9 @@
 
 Each record carries the producer's TSC stamp; the consumer subtracts it from its own TSC read the moment the
 record arrives (the TSC is synchronised across cores on invariant-TSC hosts: ``clock.tsc_is_invariant``).
-The producer sends on a fixed schedule slower than the handoff itself (open loop), so a sample is one handoff,
-not the time a record waited behind the previous ones.
+The producer sends one record, then sleeps ``interval`` (open loop, far slower than the handoff itself), so a
+sample is one handoff, not the time a record waited behind the previous ones; the ring's consumer spins (it
+never sleeps: waking a sleeping process costs microseconds), the producer does not.
 """
 from __future__ import annotations
 
@@ -40,19 +41,15 @@ class HandoffResult:
 
 
 @njit(cache=True)
-def _produce(words, n, interval_ticks, deadline_tsc):
-    rec = np.zeros(2, np.uint64)
-    next_tsc = shims.rdtsc()
-    for i in range(n):
-        while shims.rdtsc() < next_tsc:
-            pass
-        rec[1] = i
-        rec[0] = shims.rdtsc()
-        while not ring_push(words, rec):  # full: counted as an overrun by the ring, then retried
-            if shims.rdtsc() > deadline_tsc:
-                return i
-        next_tsc += interval_ticks
-    return n
+def _push_stamped(words, rec, i, deadline_tsc):
+    """Push record ``i`` stamped with the TSC just before the push; False if the ring stayed full until the
+    deadline (each full attempt is counted as an overrun by the ring)."""
+    rec[1] = i
+    rec[0] = shims.rdtsc()
+    while not ring_push(words, rec):
+        if shims.rdtsc() > deadline_tsc:
+            return False
+    return True
 
 
 @njit(cache=True)
@@ -113,11 +110,17 @@ def _ring_consumer(name: str, cpu: int, rt: int, n: int, deadline_tsc: int, out:
     out.send((lat[:got], int(bad)))
 
 
-def _ring_producer(name: str, cpu: int, rt: int, n: int, interval_ticks: int, deadline_tsc: int) -> None:
+def _ring_producer(name: str, cpu: int, rt: int, n: int, interval_s: float, deadline_tsc: int) -> None:
+    """Sleeps between records (only the consumer spins: on two cores shared with everything else, a spinning
+    producer would take the second core too)."""
     pin(cpu, rt)
     ring = ShmRing.attach(name)
     ring.register(producer=True)
-    _produce(ring.words, n, interval_ticks, deadline_tsc)
+    rec = np.zeros(2, np.uint64)
+    for i in range(n):
+        time.sleep(interval_s)
+        if not _push_stamped(ring.words, rec, i, deadline_tsc):
+            break
     ring.close_producer()
 
 
@@ -129,8 +132,8 @@ def ring_handoff(n: int, interval_ns: int, cpus: tuple[int, int], timeout_s: flo
     ring = ShmRing.create(1024, 2)
     rx, tx = FORK.Pipe(duplex=False)
     consumer = FORK.Process(target=_ring_consumer, args=(ring.name, cpus[1], rt_priority, n, deadline, tx), daemon=True)
-    producer = FORK.Process(target=_ring_producer, args=(ring.name, cpus[0], rt_priority, n,
-                                                          int(interval_ns * hz / 1e9), deadline), daemon=True)
+    producer = FORK.Process(target=_ring_producer, args=(ring.name, cpus[0], rt_priority, n, interval_ns / 1e9,
+                                                          deadline), daemon=True)
     try:
         consumer.start()
         if not rx.poll(timeout_s) or rx.recv() != "ready":

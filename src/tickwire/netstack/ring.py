@@ -8,13 +8,15 @@ Layout (one ``uint64`` array over a ``multiprocessing.shared_memory`` block)::
 
     cache line 0  magic, slots, record_words, stride_words        (written once by the creator)
     cache line 1  head (next sequence the producer writes), overruns, producer pid, producer heartbeat ns,
-                  closed flag                                      (producer-owned)
+                  closed flag, the producer's last read of tail    (producer-owned)
     cache line 2  tail (next sequence the consumer reads), consumer pid, consumer heartbeat ns
                                                                    (consumer-owned)
     slots         ``slots`` (a power of two) x ``stride_words``: word 0 = sequence + 1 of the record in it
                   (0 = never written), then ``record_words`` of payload; each slot starts on a cache line.
 
-Head and tail live on separate cache lines so the two cores never write the same line except a slot. A full
+Head and tail live on separate cache lines so the two cores never write the same line except a slot. The
+producer reads the consumer's tail only when its last read says the ring is full, so a push moves no cache line
+from the consumer's core (only the slot travels, once, to the consumer). A full
 ring refuses the record (``ring_push`` returns False) and counts it in ``overruns``: the producer never waits
 and never overwrites what the consumer has not read, and the consumer sees the count (for a market-data ring a
 refusal means its books must be resynchronised; for a log ring, records lost and how many).
@@ -38,7 +40,7 @@ _store_release = types.ExternalFunction("tw_atomic_store_release", types.void(ty
 MAGIC = 0x7477_7269_6E67_0001  # "twring" v1
 LINE_WORDS = 8  # 64-byte cache line
 H_MAGIC, H_SLOTS, H_RECORD_WORDS, H_STRIDE = 0, 1, 2, 3
-P_HEAD, P_OVERRUNS, P_PID, P_BEAT_NS, P_CLOSED = 8, 9, 10, 11, 12
+P_HEAD, P_OVERRUNS, P_PID, P_BEAT_NS, P_CLOSED, P_TAIL_SEEN = 8, 9, 10, 11, 12, 13
 C_TAIL, C_PID, C_BEAT_NS = 16, 17, 18
 HEADER_WORDS = 3 * LINE_WORDS
 MAX_SLOTS = 1 << 24
@@ -145,10 +147,11 @@ def ring_push(words: np.ndarray, record: np.ndarray) -> bool:
     """Producer: append ``record`` (``record_words`` uint64s); False (and ``overruns`` + 1) when full."""
     slots = words[H_SLOTS]
     head = words[P_HEAD]  # only this process writes head
-    tail = _load_acquire(words[C_TAIL:].ctypes.data)
-    if head - tail >= slots:
-        words[P_OVERRUNS] += 1
-        return False
+    if head - words[P_TAIL_SEEN] >= slots:  # full as far as we knew: read the consumer's tail again
+        words[P_TAIL_SEEN] = _load_acquire(words[C_TAIL:].ctypes.data)
+        if head - words[P_TAIL_SEEN] >= slots:
+            words[P_OVERRUNS] += 1
+            return False
     base = HEADER_WORDS + (head & (slots - 1)) * words[H_STRIDE]
     n = words[H_RECORD_WORDS]
     for k in range(n):
