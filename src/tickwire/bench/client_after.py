@@ -48,7 +48,11 @@ def engine_config(spec: LoadSpec) -> EngineConfig:
         instruments=spec.instruments, strategy="tickwire.bench.client_after:Idle",
         duration_s=spec.duration_s + spec.drain_s + 30.0, position_poll_ms=spec.poll_ms,
         session=SessionConfig(book_interval="raw", socket_profile="latency"),
-        risk=RiskConfig(max_orders_per_s=spec.order_rate * 2, max_open_orders=512, max_position=1000.0),
+        # limits above what the load can reach even while answers are seconds late: max_position is in the
+        # instrument's currency (1000 USD was 100 lots of BTC-PERPETUAL, reached by the pending one-lot limit
+        # orders of a stall, then refusing most of the load and firing the kill switch); open orders up to the
+        # order table's 1024 slots
+        risk=RiskConfig(max_orders_per_s=spec.order_rate * 2, max_open_orders=1000, max_position=1e7),
         credits=CreditConfig(matching_rate_per_s=2000.0, matching_burst=4000, non_matching_refill_per_s=50_000,
                              non_matching_max=250_000))
 
