@@ -12,7 +12,9 @@ import uvloop
 from tickwire.bench.alloc import run_alloc
 from tickwire.bench.client_after import run_after
 from tickwire.bench.handoff import run_handoff
-from tickwire.bench.load import INSTRUMENTS, LoadSpec, OpenLoopTicker
+from tickwire.bench.load import (
+    INSTRUMENTS, MARKET_BUY, MARKET_SELL, MIX_CYCLE, LastTouch, LoadSpec, OpenLoopTicker, market_instrument, order_kind,
+)
 from tickwire.bench.seed import ROWS, rss_growth, run_seed
 from tickwire.bench.seed_report import markdown, write
 from tickwire.deribit.errors import TOO_MANY_REQUESTS
@@ -106,3 +108,32 @@ def test_bench_seed_report_one_minute_per_side(tmp_path):
     for side in ("before", "after"):
         assert result.side(side).counters.get("orders_lost", 0) == 0
         assert all(result.side(side).rows[row].count > 0 for row in ROWS)
+
+
+def test_the_order_mix_is_flat_per_instrument_and_spreads_market_orders():
+    n_inst, cycles = len(INSTRUMENTS), 30
+    net = [0] * n_inst
+    market = 0
+    for k in range(cycles * MIX_CYCLE):
+        kind = order_kind(k)
+        if kind in (MARKET_BUY, MARKET_SELL):
+            market += 1
+            net[market_instrument(k, n_inst)] += 1 if kind == MARKET_BUY else -1
+            assert net[market_instrument(k, n_inst)] in (0, 1)  # a buy, then its sell on the same instrument
+    assert net == [0] * n_inst and market == 2 * cycles  # 5 % market orders, every instrument flat
+    assert {market_instrument(c * MIX_CYCLE, n_inst) for c in range(n_inst)} == set(range(n_inst))
+
+
+def test_last_touch_prices_from_the_last_two_sided_book():
+    touch = LastTouch()
+    assert touch.price_from(0, 101) is None  # never two-sided yet: nothing to price from
+    assert touch.price_from(100, 101) == (100, 101)
+    assert touch.price_from(100, 0) == (100, 101) and touch.price_from(0, 0) == (100, 101)
+    assert touch.price_from(99, 102) == (99, 102) and touch.stale == 2
+
+
+def test_rss_growth_starts_its_warm_up_when_the_load_starts():
+    """A client compiling for 100 s first (its RSS climbing) counts from 30 s after its load started."""
+    starting = [{"t": t, "who": "a", "rss_bytes": 50 + t, "loaded": False} for t in range(100)]
+    loaded = [{"t": t, "who": "a", "rss_bytes": 200 + (4 if t >= 190 else 0), "loaded": True} for t in range(100, 200)]
+    assert rss_growth(starting + loaded) == {"a": pytest.approx(2.0)}
