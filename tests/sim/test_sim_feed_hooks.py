@@ -162,6 +162,8 @@ def test_send_time_ring_keeps_the_newest() -> None:
     for rid in range(12):
         times.record_request(1, rid, rid * 10)
     assert times.requests_of(1, [9, 2], 10) == [[9, 90]]  # 2 is older than the kept window
+    assert times.requests_of(1, [], 10) == []  # no ids: none (book-only callers fetch no request list)
+    assert len(times.requests_of(1, None, 10)) == 8
 
 
 def test_websockets_baseline_stack_serves_the_same_api() -> None:

@@ -106,7 +106,7 @@ class _Meter:
             if not mine:
                 continue
             sent = await session.request("sim/get_send_times", {"channel": f"book.{name}.raw",
-                                                                "since": min(c for c, _ in mine) - 1,
+                                                                "since": min(c for c, _ in mine) - 1, "ids": [],
                                                                 "count": 1_000_000}, timeout_s=30.0)
             table = {int(c): int(ns) for c, ns in (sent or {}).get("book", [])}
             lat = [t - table[c] for c, t in mine if c in table and t >= table[c]]

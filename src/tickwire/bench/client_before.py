@@ -141,7 +141,8 @@ class _Plain:
             if not mine:
                 continue
             sent = await self.call("sim/get_send_times", {"channel": f"book.{name}.raw",
-                                                          "since": min(c for c, _ in mine) - 1, "count": 1_000_000})
+                                                          "since": min(c for c, _ in mine) - 1, "count": 1_000_000,
+                                                          "ids": []})
             table = {int(c): int(ns) for c, ns in (sent or {}).get("book", [])}
             lat = [t - table[c] for c, t in mine if c in table and t >= table[c]]
             self.out.count("md_unjoined", len(mine) - len(lat))

@@ -69,7 +69,9 @@ class SendTimes:
         return ring.since(since, count) if ring is not None else []
 
     def requests_of(self, conn_id: int, ids: list[object] | None, count: int) -> list[list[object]]:
-        """``[request id, ns]`` pairs of one connection (only ``ids`` when given), oldest first."""
+        """``[request id, ns]`` pairs of one connection (only ``ids`` when given: ``[]`` is none), oldest first."""
+        if ids is not None and not ids:
+            return []
         wanted = set(ids) if ids else None
         out: list[list[object]] = []
         for rid, ns in self.requests.get(conn_id, ()):
