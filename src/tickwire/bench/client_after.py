@@ -194,6 +194,8 @@ async def _drive(engine: Engine, session: DeribitSession, spec: LoadSpec, out: C
                                                                                   spec.drain_s) * 1e9):
             await asyncio.sleep(DRAIN_EVERY_S)
             meter.drain()
+            if not ticker.running():
+                spec.mark_done()
             if monotonic_ns() >= next_join:
                 next_join += int(spec.send_times_every_s * 1e9)
                 await _join(meter, session, out)

@@ -168,6 +168,8 @@ async def run_before(spec: LoadSpec, creds: Credentials, tick: float, lots: list
         while ticker.running() or (_orders_pending(client) and time.monotonic() < deadline):
             await asyncio.sleep(spec.send_times_every_s if ticker.running() else 0.1)
             await client.join_md()
+            if not ticker.running():
+                spec.mark_done()
         poller.cancel()
         await client.join_md()
         out.count("orders_lost", _orders_pending(client))

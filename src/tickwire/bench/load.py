@@ -84,12 +84,17 @@ class LoadSpec:
     instruments: tuple[str, ...] = INSTRUMENTS
     send_times_every_s: float = 5.0
     drain_s: float = 3.0
-    ready_path: str = ""  # the client creates this file when its load starts (the parent's RSS warm-up begins)
+    ready_path: str = ""  # the client creates this file when its load starts, and ``<it>.done`` when it ends
 
     def mark_ready(self) -> None:
         """Say that the load starts now (compiles and connects are over)."""
         if self.ready_path:
             open(self.ready_path, "w").close()
+
+    def mark_done(self) -> None:
+        """Say that the load is over (what follows is draining and shutting down)."""
+        if self.ready_path:
+            open(self.ready_path + ".done", "w").close()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

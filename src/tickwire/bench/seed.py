@@ -84,8 +84,12 @@ class ResourceSampler:
         if loaded:
             self.loaded.add(who)
 
-    def mark_loaded(self, who: str) -> None:
-        self.loaded.add(who)
+    def mark_loaded(self, who: str, loaded: bool = True) -> None:
+        """``who``'s load has started (``loaded``), or is over (not ``loaded``: draining, shutting down)."""
+        if loaded:
+            self.loaded.add(who)
+        else:
+            self.loaded.discard(who)
 
     def forget(self, who: str) -> None:
         self.procs.pop(who, None)
@@ -103,7 +107,8 @@ class ResourceSampler:
 
 def rss_growth(resources: list[dict[str, Any]], warmup_s: float = 30.0) -> dict[str, float]:
     """Per process (round): RSS growth in % from its first sample ``warmup_s`` after its load started to its last
-    sample (a client's compile and connect come before its load and do not count)."""
+    sample under load (a client's compile and connect before its load, its drain and shutdown after, do not
+    count)."""
     first: dict[str, tuple[float, int]] = {}
     last: dict[str, int] = {}
     start: dict[str, float] = {}
@@ -136,7 +141,7 @@ def _run_child(side: str, spec: LoadSpec, venue: Venue, sampler: ResourceSampler
                     raise RuntimeError(f"the {side} client did not finish in time")
                 time.sleep(1.0)
                 if os.path.exists(spec.ready_path):
-                    sampler.mark_loaded(label)
+                    sampler.mark_loaded(label, not os.path.exists(spec.ready_path + ".done"))
                 sampler.sample()
                 progress(1.0)
         finally:

@@ -102,7 +102,8 @@ def markdown(result: SeedResult) -> str:
                  f"{ec.get('engine_duplicates', 0)}, resyncs {ec.get('engine_resyncs', 0)}, reconnects "
                  f"{ec.get('engine_reconnects', 0)}.")
     growth = rss_growth(result.resources)
-    lines += ["", "## Resources", "", "RSS growth from 30 s after its load started to its end, per process: " +
+    lines += ["", "## Resources", "", "RSS growth from 30 s after its load started to the end of its load, per "
+              "process (the simulator: from 30 s after it started): " +
               ", ".join(f"{who} {g:+.2f}%" for who, g in sorted(growth.items())) + "."]
     m = result.micro
     if not m:  # a partial report: the micro rows run at the end
