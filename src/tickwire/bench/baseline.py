@@ -144,7 +144,7 @@ async def run_baseline(url: str, creds: Credentials, instrument: str, tick: floa
         if result.md_applied:
             sent = await client.call("sim/get_send_times", {"channel": f"book.{instrument}.raw",
                                                             "since": result.md_applied[0][0] - 1,
-                                                            "count": 1_000_000})
+                                                            "count": 1_000_000, "ids": []})
             times = {int(c): int(ns) for c, ns in sent["result"]["book"]}
             result.md_ns = [applied - times[c] for c, applied in result.md_applied if c in times]
         reader.cancel()

@@ -105,8 +105,8 @@ async def _md_latency(session: DeribitSession, engine: Engine) -> np.ndarray:
             continue
         since = int(mine["change_id"].min()) - 1
         channel = f"book.{name}.{engine.cfg.session.book_interval}"
-        sent = await session.request("sim/get_send_times", {"channel": channel, "since": since,
-                                                            "count": 1_000_000}, timeout_s=30.0)
+        sent = await session.request("sim/get_send_times", {"channel": channel, "since": since, "ids": [],
+                                                            "count": 1_000_000}, timeout_s=30.0)  # book only
         table = dict((int(c), int(ns)) for c, ns in (sent or {}).get("book", []))
         for change_id, applied in zip(mine["change_id"], mine["applied_ns"]):
             t0 = table.get(int(change_id))
