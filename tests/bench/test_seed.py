@@ -12,6 +12,7 @@ import uvloop
 from tickwire.bench.alloc import run_alloc
 from tickwire.bench.client_after import run_after
 from tickwire.bench.handoff import run_handoff
+from tickwire.bench.hdr import StreamingLatency
 from tickwire.bench.load import (
     INSTRUMENTS, MARKET_BUY, MARKET_SELL, MIX_CYCLE, LastTouch, LoadSpec, OpenLoopTicker, market_instrument, order_kind,
 )
@@ -137,3 +138,16 @@ def test_rss_growth_starts_its_warm_up_when_the_load_starts():
     starting = [{"t": t, "who": "a", "rss_bytes": 50 + t, "loaded": False} for t in range(100)]
     loaded = [{"t": t, "who": "a", "rss_bytes": 200 + (4 if t >= 190 else 0), "loaded": True} for t in range(100, 200)]
     assert rss_growth(starting + loaded) == {"a": pytest.approx(2.0)}
+
+
+def test_each_latency_window_counts_only_its_own_samples():
+    """The window histogram is reused (cleared in place): nothing of one window leaks into the next."""
+    lat = StreamingLatency("x", window_s=1.0)
+    lat.add([1000] * 10, 0.0)
+    lat.add([9000] * 4, 1.5)
+    lat.add([], 3.2)  # an empty window in between is closed with no samples
+    lat.add([2000] * 3, 3.4)
+    lat.finish()
+    assert [(t, n) for t, n, _, _ in lat.windows] == [(0.0, 10), (1.0, 4), (2.0, 0), (3.0, 3)]
+    assert [p50 for _, _, p50, _ in lat.windows] == [1.0, pytest.approx(9.0, rel=1e-3), 0.0, 2.0]
+    assert lat.total.get_total_count() == 17 and lat.total.get_max_value() >= 9000

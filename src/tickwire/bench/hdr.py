@@ -6,6 +6,7 @@ hour at 1000 samples/s costs the same memory as a minute.
 """
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Iterable
 
 from hdrh.histogram import HdrHistogram
@@ -17,6 +18,19 @@ LOWEST_NS, HIGHEST_NS, DIGITS = 1, 100 * 10**9, 3
 
 def _hist() -> HdrHistogram:
     return HdrHistogram(LOWEST_NS, HIGHEST_NS, DIGITS)
+
+
+def _clear(hist: HdrHistogram) -> None:
+    """``hist.reset()`` without its Python loop over the 28,672 counters (6.7 ms on this VM, on the engine's event
+    loop in the seed bench): the counters are zeroed with one memset. Reusing the window histogram instead of
+    allocating a new one keeps the process's heap flat (a fresh ~0.9 MB histogram per metric every 10 s, freed
+    into glibc's heap once its mmap threshold has grown, made the RSS creep)."""
+    ctypes.memset(hist.counts, 0, ctypes.sizeof(hist.counts))
+    n, hist.counts_len = hist.counts_len, 0
+    try:
+        hist.reset()  # the scalar fields (total, min, max, time stamps)
+    finally:
+        hist.counts_len = n
 
 
 class StreamingLatency:
@@ -46,7 +60,7 @@ class StreamingLatency:
         n = w.get_total_count()
         self.windows.append((self._window_start, n, w.get_value_at_percentile(50) / 1e3 if n else 0.0,
                              w.get_value_at_percentile(99) / 1e3 if n else 0.0))
-        self._window = _hist()
+        _clear(w)
         self._window_start += self.window_s
 
     def finish(self) -> None:
