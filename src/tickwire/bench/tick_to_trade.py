@@ -165,7 +165,7 @@ def measure(info: dict, snapshot: bytes, change: bytes, n: int = 100_000) -> Tic
         t0 = lib.tw_monotonic_ns()
         python.on_bytes(data, lib.tw_rdtsc())
         python_ns[i] = lib.tw_monotonic_ns() - t0
-        p_sent += int(python.counters[C_ORDERS_SENT]) - int(state.saved[10][C_ORDERS_SENT])
+        p_sent += int(python.counters[C_ORDERS_SENT]) - int(state.saved[-1][C_ORDERS_SENT])  # counters: last
     return TickToTradeResult(compiled_ns.astype(np.float64), python_ns.astype(np.float64), c_sent, p_sent)
 
 
