@@ -147,10 +147,10 @@ def test_an_instrument_learned_from_get_instruments_in_the_capture_is_traded(tmp
     assert _fills(r) == [(2 * MS, SIDE_BUY, 2000, 2, True)]
 
 
-@pytest.mark.xfail(strict=True, reason="messages decoded in the same batch as the get_instruments answer that "
-                   "teaches their instrument still go to the orjson path (correct, slower): not fixed yet")
 def test_messages_of_a_learned_instrument_decode_on_the_compiled_path(tmp_path):
     name, cap = _learned_capture(tmp_path)
     bt = Backtest(BacktestConfig(cap, "bt_strategies:OneBid", instrument=name))
-    bt.run()
-    assert bt.replay.slow_decoded == 0
+    r = bt.run()
+    assert bt.replay.slow_decoded == 0 and bt.replay.decoded == 2  # the book and the trades message
+    assert bt.replay.fallbacks["not_recognised"] == 1  # the get_instruments answer itself
+    assert _fills(r) == [(2 * MS, SIDE_BUY, 2000, 2, True)]

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from tickwire.config import load
+from tickwire.engine.backtest_queue import RESTING_DTYPE
 from tickwire.engine.backtest_venue import Latency, VenueModel
 from tickwire.engine.engine import Engine, Instrument
 from tickwire.engine.strategy import Strategy, load_strategy, write_actions
@@ -50,6 +51,9 @@ class BacktestConfig:
     maker_fee: float = 0.0
     taker_fee: float = 0.0005
     instrument: str | None = None
+    # numba strategies: run the capture in one compiled loop, back in Python only when the venue model has
+    # something to do (False: one message per call from Python, the reference the batched loop is tested against)
+    batch: bool = True
     # the engine's risk section (tickwire.config.RiskConfig, USD); the rest of the engine config is the default
     risk: dict[str, float] = field(default_factory=lambda: {"max_order_amount": 1e9, "max_position": 1e9,
                                                             "price_band_bps": 10000.0})
@@ -77,6 +81,8 @@ class BacktestResult:
     curve: list[tuple[int, int, float]] = field(default_factory=list)  # (capture ns, position lots, equity)
     counters: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
+    run_s: float = 0.0  # of wall_s: in the engine and venue model (the rest: reading and decoding the capture)
+    python_messages: int = 0  # messages the venue model handled in Python (the rest stayed in the compiled loop)
 
     @property
     def pnl(self) -> float:
@@ -133,6 +139,9 @@ class Backtest:
         self.result = BacktestResult(cfg.instrument or "")
         self._pass: Any = None
         self._py: Strategy | None = None
+        self._batch: Any = None  # the batched compiled loop (numba strategies), see _batched
+        self._ctl = np.zeros(2, np.int64)  # for it: next answer (local ns), next request arrival (venue ns)
+        self._rest = np.zeros(0, RESTING_DTYPE)  # for it: our resting orders' queue places
 
     # --- setup on the first snapshot of the traded instrument ----------------------------------------------
     def _start(self, slot: int, first_ns: int) -> None:
@@ -152,6 +161,10 @@ class Backtest:
                                 self.cfg.taker_fee)
         self._pass = e.hot.entry("replay", e.events[:0], 0, 0)
         self._py = e.strategy if isinstance(e.strategy, Strategy) else None
+        if self._py is None and self.cfg.batch:
+            self._rest = np.zeros(e.orders.shape[0], RESTING_DTYPE)
+            self._batch = e.hot.entry("backtest", e.events[:0], np.zeros(1, np.int64), 0, 0, self._ctl,
+                                      self._rest, 0, False)
 
     def _pick(self, events: np.ndarray) -> None:
         """Choose the traded instrument: the configured one, else the first with a book snapshot."""
@@ -169,36 +182,71 @@ class Backtest:
 
     # --- the replay loop -----------------------------------------------------------------------------------
     def _on_events(self, events: np.ndarray) -> None:
+        """One decoded chunk of the capture (up to 64k events, in message order): the traded instrument's
+        messages, through the batched compiled loop where it can run, else one message at a time."""
         if self.engine is None:
-            self._pick(events)
+            self._pick(events)  # builds the engine and compiles its pass: not part of run_s
             if self.engine is None:
                 return
+        t0 = time.perf_counter()
+        try:
+            self._chunk(events)
+        finally:
+            self.result.run_s += time.perf_counter() - t0
+
+    def _chunk(self, events: np.ndarray) -> None:
         mine = events[events["inst"] == self.slot]
         if mine.size == 0:
             return
         mine["inst"] = 0
-        ends = np.flatnonzero(np.diff(mine["msg"])) + 1
-        for msg in np.split(mine, ends):
-            self._message(np.ascontiguousarray(msg))
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(mine["msg"])) + 1, [mine.shape[0]]))
+        r, kinds = self.result, mine["kind"]
+        r.messages += starts.shape[0] - 1
+        r.book_events += int((kinds == EV_BOOK).sum())
+        r.trades += int((kinds == EV_TRADE).sum())
+        i, n_msgs = 0, starts.shape[0] - 1
+        while i < n_msgs:
+            passed, tx_len = False, 0
+            if self._batch is not None:
+                i, passed, tx_len = self._batched(mine, starts, i)
+                if i >= n_msgs:
+                    return
+            self._message(mine[starts[i]:starts[i + 1]], passed, tx_len)
+            r.python_messages += 1
+            i += 1
 
-    def _message(self, msg: np.ndarray) -> None:
-        e, venue, r = self.engine, self.venue, self.result
+    def _batched(self, mine: np.ndarray, starts: np.ndarray, i: int) -> tuple[int, bool, int]:
+        """The compiled loop from message ``i`` until the venue model needs Python (see ``backtest_pass``):
+        returns the message it stopped at, whether that message's pass already ran and the bytes it framed."""
+        venue = self.venue
+        assert venue is not None
+        live = venue.resting(self._rest)
+        if live is None:  # more open orders than the compiled step holds: this message in Python
+            return i, False, 0
+        self._ctl[0], self._ctl[1] = venue.next_answer_ns(), venue.next_arrival_ns()
+        i, stage, tx_len = self._batch(mine, starts, starts.shape[0] - 1, i, self._ctl, self._rest, len(live),
+                                       self.cfg.queue == "prob")
+        venue.restore(self._rest, live)
+        return i, stage == 1, tx_len
+
+    def _message(self, msg: np.ndarray, passed: bool = False, tx_len: int = 0) -> None:
+        """One replayed message in Python: answers and timers due by its capture time, requests reaching the
+        venue by its exchange time, the pass (unless the compiled loop ran it: ``passed``, ``tx_len``), then
+        the venue's queues and fills."""
+        e, venue = self.engine, self.venue
         assert e is not None and venue is not None
         now, venue_ns = int(msg[0]["recv_ts"]), int(msg[-1]["exch_ts"])
-        self._deliver(now)
-        self._timers(now)
-        venue.arrive_until(venue_ns)
+        if not passed:
+            self._deliver(now)
+            self._timers(now)
+            venue.arrive_until(venue_ns)
+            _, tx_len = self._pass(msg, msg.shape[0], now)
         e.now_ns = now
-        _, tx_len = self._pass(msg, msg.shape[0], now)
         if tx_len:
             venue.submit(e.op.tx[:tx_len].tobytes(), now)
         if self._py is not None:
             self._python_tier(msg, now)
         venue.on_market(msg, venue_ns)
-        r.messages += 1
-        kinds = msg["kind"]
-        r.book_events += int((kinds == EV_BOOK).sum())
-        r.trades += int((kinds == EV_TRADE).sum())
 
     def _python_tier(self, msg: np.ndarray, now: int) -> None:
         """The Python tier's callbacks for this message (the engine's own dispatch), then its actions."""

@@ -367,6 +367,21 @@ class VenueModel:
             o.ahead = max(0.0, min(o.ahead, level))
             o.level = level
 
+    def resting(self, out: np.ndarray) -> list[SimOrder] | None:
+        """Our open orders, in ``on_market``'s order, written into ``out`` (RESTING_DTYPE, see
+        tickwire.engine.backtest_queue) for the compiled queue step; None when more than ``len(out)``."""
+        live = [o for o in self.orders.values() if o.state == "open"]
+        if len(live) > out.shape[0]:
+            return None
+        for row, o in zip(out, live):
+            row["side"], row["price"], row["ahead"], row["level"] = o.side, o.price, o.ahead, o.level
+        return live
+
+    def restore(self, rows: np.ndarray, live: list[SimOrder]) -> None:
+        """Take back the queue places the compiled queue step moved (``rows`` as :meth:`resting` wrote them)."""
+        for row, o in zip(rows, live):
+            o.ahead, o.level = float(row["ahead"]), int(row["level"])
+
     def _maker_fill(self, o: SimOrder, lots: int, t: int) -> None:
         if lots <= 0:
             return

@@ -23,6 +23,7 @@ from numba import njit
 from tickwire.deribit.json_decode import decode_read
 from tickwire.clock import realtime_to_tsc
 from tickwire.engine import shims
+from tickwire.engine.backtest_queue import queue_step
 from tickwire.engine.hotpath import (
     SPIN_CLOSED, SPIN_ERROR, SPIN_KILLED, SPIN_OVERFLOW, SPIN_TIME, admit_actions, admit_and_encode, apply_events,
     apply_read, encode_actions, mark_applied, new_probe_row, pass_outcome, refresh_top, send_actions, timers_due,
@@ -168,6 +169,26 @@ def replay_pass(s, events, n_ev, now_ns):
 
 
 @njit(cache=CACHE, _nrt=False)
+def backtest_pass(s, events, starts, n_msgs, i, ctl, rest, n_rest, prob):
+    """The backtest's batched loop (tickwire.engine.backtest): ``replay_pass`` on each message ``i`` ..
+    ``n_msgs - 1`` (``events[starts[i]:starts[i + 1]]``) at its capture time, then the venue model's queue step
+    (tickwire.engine.backtest_queue) for our resting orders ``rest[:n_rest]``, until the venue model in Python has
+    something to do: an answer due (``ctl[0]``, local ns; -1 none), a request arriving (``ctl[1]``, venue ns), a
+    timer due, requests framed, or a fill. Returns (message index, 0: untouched / 1: its pass ran, bytes framed
+    in ``s.op.tx``); index ``n_msgs``: all done."""
+    while i < n_msgs:
+        lo, hi = starts[i], starts[i + 1]
+        now, venue_ns = events[lo].recv_ts, events[hi - 1].exch_ts
+        if 0 <= ctl[0] <= now or 0 <= ctl[1] <= venue_ns or timers_due(s.mkt, now - 1):
+            return i, 0, 0
+        n_act, tx_len = replay_pass(s, events[lo:hi], hi - lo, now)
+        if tx_len > 0 or not queue_step(rest, n_rest, events, lo, hi, s.mkt.px, s.mkt.qty, s.mkt.st, 0, prob):
+            return i, 1, tx_len
+        i += 1
+    return i, 0, 0
+
+
+@njit(cache=CACHE, _nrt=False)
 def timer_pass(s, fd):
     """Due kernel timers outside a read (the engine's timer loop): the decide part with no events."""
     if not timers_due(s.mkt, shims.monotonic_ns()):
@@ -241,6 +262,11 @@ def box_send(box, n_act, fd):
 @njit(cache=CACHE)
 def box_replay(box, events, n_ev, now_ns):
     return replay_pass(box.s, events, n_ev, now_ns)
+
+
+@njit(cache=CACHE)
+def box_backtest(box, events, starts, n_msgs, i, ctl, rest, n_rest, prob):
+    return backtest_pass(box.s, events, starts, n_msgs, i, ctl, rest, n_rest, prob)
 
 
 @njit(cache=CACHE)

@@ -27,7 +27,7 @@ import orjson
 
 from tickwire.md.book import Books, book_apply_events
 from tickwire.md import _stream as fs
-from tickwire.deribit.json_decode import FB_NAMES, new_outputs
+from tickwire.deribit.json_decode import FB_NAMES, FB_UNKNOWN, new_outputs
 from tickwire.deribit.instruments import InstrumentTable
 from tickwire.deribit._ref import ref_decode
 from tickwire.netstack.packet import CNT_OFFLOADED, CSUM_MODES, N_COUNTS, N_KINDS, new_packets, parse_packets
@@ -204,12 +204,22 @@ class Replay:
         return ev
 
     def _learn(self, raw: bytes) -> None:
-        try:
-            result = orjson.loads(raw).get("result")
-        except (orjson.JSONDecodeError, AttributeError):
-            return
-        if isinstance(result, list) and result and isinstance(result[0], dict) and "tick_size" in result[0]:
-            self.table.learn(result)
+        instruments = _instrument_list(raw)
+        if instruments:
+            self.table.learn(instruments)
+
+    def _teaches_until(self, n_fb: int) -> int:
+        """The message after the first fallback of the last decode that is a ``public/get_instruments`` answer
+        naming an instrument the table lacks (-1: none): the messages after it must be decoded once it is learned,
+        so that its instruments' messages take the compiled path too."""
+        for i, reason in self.fb[:n_fb]:
+            if reason != FB_UNKNOWN:
+                continue
+            off, ln = self.msgs[i, fs.M_OFF], self.msgs[i, fs.M_LEN]
+            instruments = _instrument_list(self.arena[off:off + ln].tobytes())
+            if instruments and any(self.table.slot(str(d.get("instrument_name"))) < 0 for d in instruments):
+                return int(i) + 1
+        return -1
 
     def _decode_and_apply(self) -> None:
         n_msgs = int(self.st[1])
@@ -217,6 +227,10 @@ class Replay:
         while start < n_msgs:
             self._timed("decode", 0, fs.decode_stage, self.arena, self.msgs, start, n_msgs, self.table.active,
                         self.events, self.resps, self.fb, self.dec_out)
+            end = self._teaches_until(int(self.dec_out[2]))
+            if 0 <= end < self.dec_out[3]:  # stop after the answer: what follows is decoded once it is learned
+                self._timed("decode", 0, fs.decode_stage, self.arena, self.msgs, start, end, self.table.active,
+                            self.events, self.resps, self.fb, self.dec_out)
             n_ev, n_resp, n_fb, nxt, decoded = (int(x) for x in self.dec_out)
             self.stages["decode"].items += decoded + n_fb
             self.n_responses += n_resp
@@ -342,6 +356,17 @@ class Replay:
             out["ticker_best_bid"] = price(int(self.ticker[slot, 0]))
             out["ticker_best_ask"] = price(int(self.ticker[slot, 2]))
         return out
+
+
+def _instrument_list(raw: bytes) -> list[dict[str, Any]] | None:
+    """The result of a ``public/get_instruments`` answer (instruments with a tick size), else None."""
+    try:
+        result = orjson.loads(raw).get("result")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    if isinstance(result, list) and result and all(isinstance(d, dict) for d in result) and "tick_size" in result[0]:
+        return result
+    return None
 
 
 def _paced(batch: PacketBatch, t0_wall: tuple[int, int] | None) -> Iterator[tuple[PacketBatch, tuple[int, int]]]:
