@@ -20,10 +20,21 @@ from hftbacktest import (
     BUY, BUY_EVENT, DEPTH_EVENT, EXCH_EVENT, FILLED, GTX, LIMIT, LOCAL_EVENT, NEW, NONE, SELL_EVENT,
     TRADE_EVENT,
 )
+from tickwire.engine.backtest import Backtest, BacktestConfig
+from tickwire.md.book import book_top
 from tickwire.md.replay import PcapSource, Replay
 from tickwire.types import EV_BOOK, EV_TRADE, SIDE_BUY
 
 TICK, LOT_USD = 0.5, 10.0
+MM = "tickwire.engine.strategies.market_maker:MarketMaker"
+# the demo market maker as a fixed-offset quoter: no skew, no widening, requote as soon as the target moves
+QUOTE = {"half_spread": 2.0, "size": 1.0, "skew": 0.0, "requote": 1.0, "widen": 0.0, "widen_ms": 0.0,
+         "max_position": 1e9}
+# hftbacktest has no risk limits and no rate limits: neither does our side of the comparison
+NO_LIMITS = {"risk": {"max_order_amount": 1e9, "max_position": 1e9, "price_band_bps": 10000.0,
+                      "max_orders_per_s": 1e6},
+             "credits": {"matching_rate_per_s": 1e6, "matching_burst": 10**6, "non_matching_max": 10**9,
+                         "non_matching_refill_per_s": 10**9}}
 
 
 def capture_events(capture: Path, instrument: str = "BTC-PERPETUAL") -> np.ndarray:
@@ -103,6 +114,21 @@ def quote_fixed_offset(bt, half, fills):
     return n_fill
 
 
+def run_ours(capture: Path, latency_us: float, batch: bool = True) -> dict:
+    """Our backtest of the same quoting (no fees; PnL as :func:`inverse_pnl` computes it for both sides)."""
+    cfg = BacktestConfig(capture, MM, params=QUOTE, latency=f"constant:{latency_us:g}", queue="riskaverse",
+                         maker_fee=0.0, taker_fee=0.0, batch=batch, **NO_LIMITS)
+    bt = Backtest(cfg)
+    r = bt.run()
+    lots = np.array([f["amount"] if f["side"] == SIDE_BUY else -f["amount"] for f in r.fills], np.int64)
+    prices = np.array([f["price"] for f in r.fills], np.int64)
+    bp, _, ap, _ = book_top(bt.engine.books.px, bt.engine.books.qty, bt.engine.books.state, 0)
+    s = r.summary()
+    return {"fills": s["fills"], "position_lots": s["position_lots"], "pnl": inverse_pnl(lots, prices, (bp + ap) / 2),
+            "engine_pnl": s["pnl"], "orders": s["orders"], "risk_refused": s["risk_refused"], "wall_s": r.wall_s,
+            "run_s": r.run_s, "book_events": r.book_events, "python_messages": r.python_messages}
+
+
 def run_hbt(data: np.ndarray, half: float, latency_us: float) -> dict:
     """hftbacktest on ``data`` (see :func:`to_hbt`): fills, PnL and wall time (the first call compiles)."""
     asset = (hbt.BacktestAsset().data([data]).linear_asset(1.0)
@@ -117,16 +143,16 @@ def run_hbt(data: np.ndarray, half: float, latency_us: float) -> dict:
     depth = bt.depth(0)
     mark = (depth.best_bid_tick + depth.best_ask_tick) / 2
     bt.close()
-    sides = np.where(fills[:n, 1] == BUY, 1, -1)
-    return {"fills": n, "position_lots": int(sides.sum()),
-            "pnl": inverse_pnl(sides, fills[:n, 2], mark), "wall_s": wall}
+    lots = np.where(fills[:n, 1] == BUY, 1, -1)
+    return {"fills": n, "position_lots": int(lots.sum()), "pnl": inverse_pnl(lots, fills[:n, 2], mark),
+            "wall_s": wall}
 
 
-def inverse_pnl(sides: np.ndarray, prices: np.ndarray, mark_ticks: float) -> float:
-    """PnL in BTC of 1-lot fills (side +1 buy / -1 sell, price in ticks) of an inverse perpetual, the position
-    closed at ``mark_ticks``: a buy of q USD at p and a sell at p2 earn q * (1/p - 1/p2)."""
-    if sides.size == 0:
+def inverse_pnl(lots: np.ndarray, prices: np.ndarray, mark_ticks: float) -> float:
+    """PnL in BTC of fills (lots: + bought, - sold; prices in ticks) of an inverse perpetual, the position closed
+    at ``mark_ticks``: a buy of q USD at p and a sell at p2 earn q * (1/p - 1/p2)."""
+    if lots.size == 0:
         return 0.0
-    usd = LOT_USD * sides
+    usd = LOT_USD * lots
     return float((usd / (prices * TICK)).sum() - usd.sum() / (mark_ticks * TICK))
 

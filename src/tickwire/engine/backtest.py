@@ -3,18 +3,24 @@
     result = Backtest(BacktestConfig("session.pcap", "tickwire.engine.strategies.market_maker:MarketMaker")).run()
     result.summary()     # PnL, fills, counts, fill ratio: the same for the same inputs
 
-The capture's messages are decoded by the replay pipeline (tickwire.md.replay) and handed over one message at a
-time, at its capture time, to the engine's ``replay_pass`` (tickwire.engine.hotpath): the same book code, the same
-strategy kernel (or Python tier), the same risk check and the same request encoder as ``tickwire run``. The
+The capture's messages are decoded by the replay pipeline (tickwire.md.replay) in chunks of up to 64k events and
+run, at their capture times, through the engine's ``replay_pass`` (tickwire.engine.hotpath): the same book code,
+the same strategy kernel (or Python tier), the same risk check and the same request encoder as ``tickwire run``. The
 framed requests go to :class:`~tickwire.engine.backtest_venue.VenueModel`, whose answers go back through the live
 engine's slow path (order states, positions, inverse-perpetual PnL and fees). Local time is the capture clock:
 kernel timers, the risk order-rate bucket and the credit mirror all run on it, so a run is deterministic.
+
+With a numba strategy a chunk runs in one compiled loop (``backtest_pass``): the pass and the venue model's queue
+step (tickwire.engine.backtest_queue) per message, back in Python only for a message on which the venue model acts
+(an answer or a timer due, a request arriving or sent, a fill); the result is the same as handing the pass one
+message at a time (``BacktestConfig.batch=False``, the reference the tests compare it with).
 
 One instrument is traded per run (``instrument``; default: the first one with a book snapshot in the capture);
 its tick and lot sizes come from the built-in table or from a ``public/get_instruments`` answer in the capture.
 """
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +63,8 @@ class BacktestConfig:
     # the engine's risk section (tickwire.config.RiskConfig, USD); the rest of the engine config is the default
     risk: dict[str, float] = field(default_factory=lambda: {"max_order_amount": 1e9, "max_position": 1e9,
                                                             "price_band_bps": 10000.0})
+    # the engine's credit mirror (tickwire.config.CreditConfig: Deribit's rate limits; default: tier 2)
+    credits: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,7 +158,7 @@ class Backtest:
         tick, lot = float(table.tick_size(slot)), float(table.lot_size(slot))
         if not (tick > 0 and lot > 0):
             raise BacktestError(f"{name}: no tick/lot size (no get_instruments answer in the capture)")
-        cfg = load(None, {"strategy_params": self.cfg.params, "risk": self.cfg.risk})
+        cfg = load(None, {"strategy_params": self.cfg.params, "risk": self.cfg.risk, "credits": self.cfg.credits})
         info = {"instrument_name": name, "tick_size": tick, "min_trade_amount": lot,
                 "base_currency": name.split("-")[0]}
         e = BacktestEngine(cfg, [Instrument(info)], self.strategy_cls, "bt-")
@@ -303,9 +311,15 @@ class Backtest:
             source = PcapSource(self.cfg.capture)
         except (OSError, ValueError) as exc:
             raise BacktestError(f"capture {self.cfg.capture}: {exc}") from None
-        for batch in source.batches():
-            self.replay.process(batch)
-        self.replay.finish()
+        gc_was_on = gc.isenabled()
+        gc.disable()  # the venue model's answers are short-lived acyclic dicts: collections only cost time
+        try:
+            for batch in source.batches():
+                self.replay.process(batch)
+            self.replay.finish()
+        finally:
+            if gc_was_on:
+                gc.enable()
         if self.engine is None:
             what = self.cfg.instrument or "any instrument"
             raise BacktestError(f"capture {self.cfg.capture}: no book snapshot for {what}")

@@ -158,6 +158,7 @@ class VenueModel:
     maker_fee: float = 0.0
     taker_fee: float = 0.0005
     orders: dict[str, SimOrder] = field(default_factory=dict)
+    _open: dict[str, SimOrder] = field(default_factory=dict)  # the orders that were open when last looked at
     fills: list[Fill] = field(default_factory=list)
     rejects: int = 0
     _arrivals: list[tuple[int, int, dict]] = field(default_factory=list)
@@ -233,7 +234,7 @@ class VenueModel:
         elif method == "private/edit":
             self._edit(req, p, t)
         elif method == "private/cancel_all":
-            live = [o for o in self.orders.values() if o.state == "open"]
+            live = self.open_orders()
             for o in live:
                 o.state, o.updated_ns = "cancelled", t
                 self._notify(o, t)
@@ -260,6 +261,7 @@ class VenueModel:
             o.price = price = opp_best - 1 if side == SIDE_BUY else opp_best + 1
             crosses = False
         self.orders[o.oid] = o
+        self._open[o.oid] = o
         trades = self._take(o, t) if crosses else []
         if o.remaining == 0:
             o.state = "filled"
@@ -334,7 +336,7 @@ class VenueModel:
     # --- the replayed market -------------------------------------------------------------------------------
     def on_market(self, events: np.ndarray, venue_ns: int) -> None:
         """One replayed message (its book events already applied): queues and fills of our resting orders."""
-        resting = [o for o in self.orders.values() if o.state == "open"]
+        resting = self.open_orders()
         if not resting:
             return
         traded: dict[tuple[int, int], int] = {}
@@ -367,10 +369,16 @@ class VenueModel:
             o.ahead = max(0.0, min(o.ahead, level))
             o.level = level
 
+    def open_orders(self) -> list[SimOrder]:
+        """Our open orders, oldest first (finished ones leave ``_open`` here, so this costs what is open)."""
+        if any(o.state != "open" for o in self._open.values()):
+            self._open = {oid: o for oid, o in self._open.items() if o.state == "open"}
+        return list(self._open.values())
+
     def resting(self, out: np.ndarray) -> list[SimOrder] | None:
         """Our open orders, in ``on_market``'s order, written into ``out`` (RESTING_DTYPE, see
         tickwire.engine.backtest_queue) for the compiled queue step; None when more than ``len(out)``."""
-        live = [o for o in self.orders.values() if o.state == "open"]
+        live = self.open_orders()
         if len(live) > out.shape[0]:
             return None
         for row, o in zip(out, live):
