@@ -1,7 +1,7 @@
 """The venue model's queue step for one replayed message, compiled, for the backtest's batched loop.
 
 :meth:`tickwire.engine.backtest_venue.VenueModel.on_market` is the model of record: it moves our resting orders up
-their queues and fills them. The batched loop (``backtest_pass`` in tickwire.engine.hotpath) stays in compiled code
+their queues and fills them. The batched loop (``backtest_pass`` in tickwire.engine.passes) stays in compiled code
 for every message on which none of our resting orders fills; for those, :func:`queue_step` does exactly what
 ``on_market`` would (same operations in the same order, so the same floats). When a message would fill an order it
 changes nothing and returns False: the loop hands that message to Python, where ``on_market`` fills.
