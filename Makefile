@@ -31,9 +31,10 @@ $(COLLECTIONS): ansible/requirements.yml ansible/install_collections.py $(INSTAL
 	$(PY) ansible/install_collections.py $(VENV)/ansible_collections
 	@touch $@
 
-# The main job: the demo market maker against the embedded simulator for 30 s, then the latency table.
+# The main job: the demo market maker against the embedded simulator for 30 s, then the latency table. Its compiled
+# pass is kept with the venv, where `make test` (tests/conftest.py) keeps it too: after `make test` it starts warm.
 run: install
-	$(VENV)/bin/tickwire run --duration 30s
+	TICKWIRE_CACHE_DIR=$${TICKWIRE_CACHE_DIR:-$(abspath $(VENV))/tickwire-cache} $(VENV)/bin/tickwire run --duration 30s
 
 # pytest exits 5 when it collected no test: that is a broken suite, not a pass.
 test: install
