@@ -85,6 +85,18 @@ def test_a_kernel_no_other_process_can_import_is_compiled_in_this_process_only(t
     assert not (tmp_path / "cache").exists()  # nothing written
 
 
+def test_a_cache_directory_that_cannot_be_written_falls_back_to_an_in_process_pass(kernels, tmp_path, monkeypatch,
+                                                                                   caplog):
+    module, _ = kernels
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("TICKWIRE_CACHE_DIR", str(blocker / "cache"))  # mkdir under a file fails, even as root
+    passes = build_hot_pass(module.quiet_more)
+    assert passes.kernel is module.quiet_more and passes.CACHE is False
+    assert not is_cached(module.quiet_more)  # and the run report says so
+    assert "compiled pass not cached" in caplog.text
+
+
 def test_the_template_keeps_its_specialisation_lines():
     # kernel_cache rewrites exactly these two lines; an edit of passes.py that loses them must fail here
     assert kernel_cache._SPECIALISE.search(kernel_cache.TEMPLATE.read_text())

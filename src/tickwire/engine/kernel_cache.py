@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -34,6 +35,7 @@ import tickwire
 TEMPLATE = Path(__file__).with_name("passes.py")
 _SPECIALISE = re.compile(r"^from tickwire\.engine\.hotpath import no_strategy as kernel.*\nCACHE = False$", re.M)
 _MEMO: dict[Any, ModuleType] = {}
+log = logging.getLogger("tickwire.engine.kernel_cache")
 _CONFIGURED: list[Path] = []
 
 
@@ -61,13 +63,20 @@ def build_hot_pass(kernel: Callable[..., int]) -> ModuleType:
     module = _MEMO.get(kernel)
     if module is None:
         ref = importable_ref(kernel)
-        module = _MEMO[kernel] = _cached_module(*ref) if ref is not None else _process_module(kernel)
+        module = None
+        if ref is not None:
+            try:
+                module = _cached_module(*ref)
+            except OSError as exc:  # a read-only or missing cache directory must not stop an engine
+                log.warning("compiled pass not cached (%s: %s); compiling it in this process", cache_dir(), exc)
+        module = _MEMO[kernel] = module if module is not None else _process_module(kernel)
     return module
 
 
 def is_cached(kernel: Callable[..., int]) -> bool:
     """Whether ``kernel``'s pass is kept on disk (False: compiled in every process; see the module docstring)."""
-    return importable_ref(kernel) is not None
+    module = _MEMO.get(kernel)
+    return bool(module.CACHE) if module is not None else importable_ref(kernel) is not None
 
 
 def compiled_here(module: ModuleType) -> int:
