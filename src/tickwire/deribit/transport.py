@@ -89,6 +89,38 @@ def client_frame(scratch: np.ndarray, opcode: int, payload: np.ndarray) -> bytes
     return out[:n].tobytes()
 
 
+class UpgradeResponse:
+    """The HTTP response to the WebSocket upgrade as its bytes arrive, for either transport: ``head`` resolves to
+    the response up to its blank line (or fails: too long, or the connection ended first)."""
+
+    def __init__(self) -> None:
+        self.head: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._buf = bytearray()
+
+    @property
+    def pending(self) -> bool:
+        """Received bytes still belong to the response."""
+        return not self.head.done()
+
+    def feed(self, data: bytes) -> bytes:
+        """Take ``data`` while pending; returns what follows the head (WebSocket frames: empty while the head is
+        incomplete). A head longer than ws.HTTP_MAX fails ``head``."""
+        self._buf += data
+        end = self._buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._buf) > ws.HTTP_MAX:
+                self.head.set_exception(OSError("no end of the HTTP upgrade response"))
+            return b""
+        self.head.set_result(bytes(self._buf[:end + 4]))
+        rest = bytes(self._buf[end + 4:])
+        self._buf = bytearray()
+        return rest
+
+    def fail(self, exc: Exception | None) -> None:
+        """The connection ended during the upgrade."""
+        self.head.set_exception(exc or OSError("connection closed during the upgrade"))
+
+
 class WsTransport(asyncio.Protocol):
     """One WebSocket connection; create with :meth:`open`."""
 
@@ -97,8 +129,7 @@ class WsTransport(asyncio.Protocol):
         self._on_lost = on_lost
         self._transport: asyncio.Transport | None = None
         self._tls: tlslib.TlsTransport | None = None
-        self._upgrade: asyncio.Future[bytes] | None = None
-        self._http = b""
+        self._upgrade: UpgradeResponse | None = None
         self._frame = np.zeros(1 << 16, dtype=np.uint8)
         self.direct_fd = -1
         self.socket_options: dict[str, int] = {}
@@ -156,9 +187,9 @@ class WsTransport(asyncio.Protocol):
 
     async def _handshake(self, host: str, port: int, path: str) -> None:
         request, key = upgrade_request(host, port, path)
-        self._upgrade = asyncio.get_running_loop().create_future()
+        self._upgrade = UpgradeResponse()
         self._transport.write(request)
-        check_upgrade(await self._upgrade, key)
+        check_upgrade(await self._upgrade.head, key)
 
     def _read_with_stamps(self, buf_bytes: int = 1 << 18) -> None:
         """Take the reads over from the event loop's transport (which keeps the writes): a non-blocking recvmsg
@@ -210,27 +241,18 @@ class WsTransport(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         # over TLS the arrival is stamped before OpenSSL reads and decrypts: decryption counts as our time
         tsc = self._tls.rx_tsc if self._tls is not None else lib.tw_rdtsc()
-        if self._upgrade is not None and not self._upgrade.done():
-            self._http += data
-            end = self._http.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self._http) > ws.HTTP_MAX:
-                    self._upgrade.set_exception(OSError("no end of the HTTP upgrade response"))
+        if self._upgrade is not None and self._upgrade.pending:
+            data = self._upgrade.feed(data)
+            if not data:
                 return
-            head, rest = self._http[:end + 4], self._http[end + 4:]
-            self._http = b""
-            self._upgrade.set_result(head)
-            if not rest:
-                return
-            data = rest
         self._on_bytes(data, tsc)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_reading()
         self.closed = True
         self.direct_fd = -1
-        if self._upgrade is not None and not self._upgrade.done():
-            self._upgrade.set_exception(exc or OSError("connection closed during the upgrade"))
+        if self._upgrade is not None and self._upgrade.pending:
+            self._upgrade.fail(exc)
             return
         self._on_lost(exc)
 

@@ -30,7 +30,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from tickwire.deribit.transport import TransportError, check_upgrade, client_frame, upgrade_request
+from tickwire.deribit.transport import (
+    TransportError, UpgradeResponse, check_upgrade, client_frame, upgrade_request,
+)
 from tickwire.native import lib
 from tickwire.netstack import ws
 from tickwire.netstack.utcp_endpoint import parse_port_spec, require_plaintext
@@ -179,16 +181,14 @@ class UtcpTransport:
         self._pending = bytearray()  # frames the send window could not take yet, in order
         self._frame = np.zeros(1 << 16, np.uint8)
         self._rbuf = np.zeros(RECV_CHUNK, np.uint8)
-        self._http: bytearray | None = None
-        self._upgraded: asyncio.Future[bytes] | None = None
+        self._upgrade: UpgradeResponse | None = None
 
     async def handshake(self, host: str, port: int, path: str) -> None:
         """Connect the slot, then the HTTP upgrade (the poller delivers the response)."""
         from tickwire.netstack.utcp import UtcpError, ip_to_int, utcp_connect
         from tickwire.netstack.utcp_state import ESTABLISHED, T_ERROR, T_STATE
 
-        self._http = bytearray()
-        self._upgraded = asyncio.get_running_loop().create_future()
+        self._upgrade = UpgradeResponse()
         rc = int(utcp_connect(self.state, self.slot, ip_to_int(host), port))
         if rc < 0:
             raise UtcpError(-rc, f"connect: {os.strerror(-rc)}")
@@ -200,7 +200,7 @@ class UtcpTransport:
             await asyncio.sleep(0)  # the poller runs the handshake
         request, key = upgrade_request(host, port, path)
         self.write_raw(request)
-        check_upgrade(await self._upgraded, key)
+        check_upgrade(await self._upgrade.head, key)
 
     def service(self) -> None:
         """After a poll: send what waited for the window, hand the in-order bytes over, notice the end."""
@@ -225,20 +225,10 @@ class UtcpTransport:
                 return
 
     def _deliver(self, data: bytes, tsc: int) -> None:
-        if self._http is not None:  # still in the upgrade: bytes after the response head are WebSocket frames
-            self._http += data
-            end = self._http.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self._http) > ws.HTTP_MAX:
-                    self._upgraded.set_exception(OSError("no end of the HTTP upgrade response"))
-                    self._http = None
+        if self._upgrade is not None and self._upgrade.pending:  # bytes after the head are WebSocket frames
+            data = self._upgrade.feed(data)
+            if not data:
                 return
-            head, rest = bytes(self._http[:end + 4]), bytes(self._http[end + 4:])
-            self._http = None
-            self._upgraded.set_result(head)
-            if not rest:
-                return
-            data = rest
         self._on_bytes(data, tsc)
 
     def lost(self, exc: Exception | None) -> None:
@@ -246,8 +236,8 @@ class UtcpTransport:
         if self.closed:
             return
         self.closed = True
-        if self._upgraded is not None and not self._upgraded.done():
-            self._upgraded.set_exception(exc or OSError("connection closed during the upgrade"))
+        if self._upgrade is not None and self._upgrade.pending:
+            self._upgrade.fail(exc)
             return
         self._on_lost(exc)
 
@@ -309,7 +299,7 @@ class UtcpTransport:
 
     def is_spinnable(self) -> bool:
         """Whether the utcp spin slice may own this connection now (open, upgraded)."""
-        return not self.closed and self._http is None
+        return not self.closed and (self._upgrade is None or not self._upgrade.pending)
 
     def __repr__(self) -> str:
         return f"UtcpTransport(slot {self.slot}, {'closed' if self.closed else 'open'})"
