@@ -14,7 +14,8 @@ from tickwire.types import (
     EVF_SNAPSHOT, OST_NAMES, RESP_ERROR, RESP_ORDER,
 )
 from tickwire.deribit.instruments import InstrumentTable
-from tickwire.deribit.json_decode import ACTION_NAMES, CH_BOOK, CH_TICKER, CH_TRADES, MAX_MS, MS_TO_NS
+from tickwire.deribit.json_md import ACTION_NAMES, CH_BOOK, CH_TICKER, CH_TRADES
+from tickwire.deribit.json_scan import MAX_MS, MS_TO_NS
 
 RefEvent = tuple[int, int, int, int, int, int, int, int, int, int]  # kind side action flags inst ts cid prev px amt
 
