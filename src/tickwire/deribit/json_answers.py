@@ -99,7 +99,7 @@ def order_result(b, p, e, r, insts):
     """A result object that is an order, bare or as {"order": ..., "trades": [...]}. Returns next pos or status."""
     p, ok = open_container(b, p, e, LBRACE)
     if not ok:
-        return UNKNOWN if p == UNKNOWN else p
+        return p
     seen = np.int64(0)
     level = 0
     first = True
@@ -119,7 +119,7 @@ def order_result(b, p, e, r, insts):
                 return UNCERTAIN
             p, ok = open_container(b, p, e, LBRACE)
             if not ok:
-                return UNKNOWN if p == UNKNOWN else p
+                return p
             nested = True
             level = 1
             first = True
@@ -162,9 +162,10 @@ def order_result(b, p, e, r, insts):
 
 @njit(cache=True, _nrt=False)
 def error_object(b, p, e, r):
+    """An error object at p: its ``code`` into r (RESP_ERROR). Returns next pos or status."""
     p, ok = open_container(b, p, e, LBRACE)
     if not ok:
-        return UNKNOWN if p == UNKNOWN else p
+        return p
     first = True
     code_seen = False
     while True:

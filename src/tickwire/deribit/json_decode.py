@@ -90,7 +90,7 @@ def decode_message(b, s, e, insts, ev, n_ev, resps, n_resp, msg, recv_ts):
         if k == K_METHOD:
             p, s0, s1 = string_value(b, p, e)
             if p < 0:
-                return (UNKNOWN if p == UNKNOWN else p), n_ev, n_resp
+                return p, n_ev, n_resp
             if not eq_const(b, s0, s1, _SUBSCRIPTION):
                 return UNKNOWN, n_ev, n_resp
             is_sub = True

@@ -68,6 +68,19 @@ def _channel(b, s, e):
 
 
 @njit(cache=True, _nrt=False)
+def _comma_number(b, p, e):
+    """``, number`` inside a level: (next pos, mantissa, exponent) or (status, 0, 0); a missing comma or a value
+    that is not a number is UNCERTAIN (the orjson path decides)."""
+    p = ws(b, p, e)
+    if p >= e or b[p] != COMMA:
+        return UNCERTAIN, 0, 0
+    p, m, x = number_value(b, ws(b, p + 1, e), e)
+    if p == UNKNOWN:
+        return UNCERTAIN, 0, 0
+    return p, m, x
+
+
+@njit(cache=True, _nrt=False)
 def _levels(b, p, e, side, ev, n, cap):
     """A JSON array of [action, price, amount] at p: events with raw mantissas (price/amount) and exponents
     (change_id/prev_change_id) — converted once the instrument is known. Returns (next pos, n)."""
@@ -95,20 +108,12 @@ def _levels(b, p, e, side, ev, n, cap):
             action = ACT_LEVEL_DELETE
         else:
             return UNCERTAIN, n
-        p = ws(b, p, e)
-        if p >= e or b[p] != COMMA:
-            return UNCERTAIN, n
-        p = ws(b, p + 1, e)
-        p, pm, px = number_value(b, p, e)
+        p, pm, px = _comma_number(b, p, e)
         if p < 0:
-            return (UNCERTAIN if p == UNKNOWN else p), n
-        p = ws(b, p, e)
-        if p >= e or b[p] != COMMA:
-            return UNCERTAIN, n
-        p = ws(b, p + 1, e)
-        p, am, ax = number_value(b, p, e)
+            return p, n
+        p, am, ax = _comma_number(b, p, e)
         if p < 0:
-            return (UNCERTAIN if p == UNKNOWN else p), n
+            return p, n
         p = ws(b, p, e)
         if p >= e or b[p] != RBRACKET:
             return UNCERTAIN, n
