@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from numba import njit
 
-from tickwire.engine.strategy import K_BOOK, NumbaStrategy, Strategy, buy, market
+from tickwire.engine.strategy import K_BOOK, K_TRADE, NumbaStrategy, Strategy, buy, market
 from tickwire.md.book import book_top
-from tickwire.engine.strategies.market_maker import emit_action
+from tickwire.engine.strategies.market_maker import MarketMaker, emit_action, mm_kernel
 from tickwire.types import ACT_NEW, BOOK_NO_PRICE, SIDE_BUY
 
 P_OFFSET, P_SIZE, P_POST_ONLY = range(3)
@@ -45,6 +45,18 @@ def garbage_kernel(kind, inst, ev, mkt, acct, params, out):
 class Garbage(NumbaStrategy):
     kernel = garbage_kernel
     defaults = {"valid_count": 1.0}
+
+
+@njit(cache=True, _nrt=False)
+def every_message_kernel(kind, inst, ev, mkt, acct, params, out):
+    """The demo market maker's quoting on every market message, a trade included (the demo kernel acts on a
+    trade only when it hit one of its quotes): what hftbacktest's quoter in hbt_peer does on each wake."""
+    return mm_kernel(K_BOOK if kind == K_TRADE else kind, inst, ev, mkt, acct, params, out)
+
+
+class EveryMessageQuoter(NumbaStrategy):
+    kernel = every_message_kernel
+    defaults = MarketMaker.defaults
 
 
 class MarketOnce(Strategy):

@@ -3,8 +3,10 @@ demo market maker's fixed-offset quoting (``tickwire.engine.strategies.market_ma
 written for its numba API, so the two backtesters run the same strategy on the same market.
 
 Both sides: BTC-PERPETUAL, tick 0.5 USD, 1-lot (10 USD) post-only quotes at ``floor(mid - half)`` /
-``ceil(mid + half)`` ticks (kept off the other side's best price), a quote whose target moved is cancelled and placed
-again on a later market event once the cancel is done, constant order latency each way, the risk-averse queue.
+``ceil(mid + half)`` ticks (kept off the other side's best price), decided on every market message (ours:
+``bt_strategies:EveryMessageQuoter``, the demo kernel's quoting on trade messages too), a quote whose target moved
+is cancelled and placed again on a later market message once the cancel is done, constant order latency each way,
+the risk-averse queue, a crossing post-only order rejected (hftbacktest's GTX; ours: ``post_only="reject"``).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from tickwire.types import EV_BOOK, EV_TRADE, SIDE_BUY
 
 TICK, LOT_USD = 0.5, 10.0
 MM = "tickwire.engine.strategies.market_maker:MarketMaker"
+QUOTER = "bt_strategies:EveryMessageQuoter"  # MM's quoting on every message, as the hftbacktest quoter here
 # the demo market maker as a fixed-offset quoter: no skew, no widening, requote as soon as the target moves
 QUOTE = {"half_spread": 2.0, "size": 1.0, "skew": 0.0, "requote": 1.0, "widen": 0.0, "widen_ms": 0.0,
          "max_position": 1e9}
@@ -114,10 +117,11 @@ def quote_fixed_offset(bt, half, fills):
     return n_fill
 
 
-def run_ours(capture: Path, latency_us: float, batch: bool = True) -> dict:
+def run_ours(capture: Path, latency_us: float, batch: bool = True, strategy: str = QUOTER,
+             post_only: str = "reject") -> dict:
     """Our backtest of the same quoting (no fees; PnL as :func:`inverse_pnl` computes it for both sides)."""
-    cfg = BacktestConfig(capture, MM, params=QUOTE, latency=f"constant:{latency_us:g}", queue="riskaverse",
-                         maker_fee=0.0, taker_fee=0.0, batch=batch, **NO_LIMITS)
+    cfg = BacktestConfig(capture, strategy, params=QUOTE, latency=f"constant:{latency_us:g}", queue="riskaverse",
+                         maker_fee=0.0, taker_fee=0.0, post_only=post_only, batch=batch, **NO_LIMITS)
     bt = Backtest(cfg)
     r = bt.run()
     lots = np.array([f["amount"] if f["side"] == SIDE_BUY else -f["amount"] for f in r.fills], np.int64)

@@ -1,5 +1,6 @@
 """Fills of `tickwire backtest` on small crafted captures, against hand-computed expectations.
 
+Each crafted capture runs through both venue models (compiled and Python), which must give identical results.
 BTC-PERPETUAL: tick 0.5 USD, lot 10 USD. Latency constant:1000 = 1 ms each way; the messages' exchange time equals
 their capture time (no feed latency) unless a test adds one.
 """
@@ -20,8 +21,13 @@ SNAP = book(0, 10, [["new", 100.0, 50.0], ["new", 99.5, 100.0]], [["new", 100.5,
 
 
 def _run(tmp_path, messages, strategy="bt_strategies:OneBid", feed_latency_ms=0, **kw):
+    """The capture through both venue models (a numba strategy: the compiled one and the Python reference), which
+    must agree exactly; returns the run."""
     cap = crafted.write(tmp_path / "c.pcap", messages, feed_latency_ms)
-    return Backtest(BacktestConfig(cap, strategy, **kw)).run()
+    compiled, reference = (Backtest(BacktestConfig(cap, strategy, batch=batch, **kw)).run() for batch in (True, False))
+    assert compiled.summary() == reference.summary()
+    assert compiled.fills == reference.fills and compiled.curve == reference.curve
+    return compiled
 
 
 def _fills(result):

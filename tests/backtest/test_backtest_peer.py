@@ -13,11 +13,15 @@ N_MSGS = 20_000
 
 
 @pytest.fixture(scope="module")
-def both(tmp_path_factory):
-    cap = synth_market.write(tmp_path_factory.mktemp("peer") / "market.pcap",
-                             synth_market.messages(N_MSGS, gap_us=20_000))
-    ours = hbt_peer.run_ours(cap, 1000)
-    peer = hbt_peer.run_hbt(hbt_peer.to_hbt(hbt_peer.capture_events(cap)), hbt_peer.QUOTE["half_spread"], 1000)
+def market(tmp_path_factory):
+    return synth_market.write(tmp_path_factory.mktemp("peer") / "market.pcap",
+                              synth_market.messages(N_MSGS, gap_us=20_000))
+
+
+@pytest.fixture(scope="module")
+def both(market):
+    ours = hbt_peer.run_ours(market, 1000)
+    peer = hbt_peer.run_hbt(hbt_peer.to_hbt(hbt_peer.capture_events(market)), hbt_peer.QUOTE["half_spread"], 1000)
     return ours, peer
 
 

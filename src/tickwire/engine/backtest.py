@@ -10,13 +10,19 @@ framed requests go to :class:`~tickwire.engine.backtest_venue.VenueModel`, whose
 engine's slow path (order states, positions, inverse-perpetual PnL and fees). Local time is the capture clock:
 kernel timers, the risk order-rate bucket and the credit mirror all run on it, so a run is deterministic.
 
-With a numba strategy a chunk runs in one compiled loop (``backtest_pass``): the pass and the venue model's queue
-step (tickwire.engine.backtest_queue) per message, back in Python only for a message on which the venue model acts
-(an answer or a timer due, a request arriving or sent, a fill); the result is the same as handing the pass one
-message at a time (``BacktestConfig.batch=False``, the reference the tests compare it with).
+With a numba strategy a chunk runs in one compiled loop (``backtest_pass`` in tickwire.engine.passes) against
+the compiled venue model (tickwire.engine.backtest_exchange, its answers applied by
+tickwire.engine.backtest_account): no message goes back to Python, however actively the strategy trades. The
+result is the same as handing the pass one message at a time with the Python venue model
+(``BacktestConfig.batch=False``, the reference the tests compare it with).
 
 One instrument is traded per run (``instrument``; default: the first one with a book snapshot in the capture);
 its tick and lot sizes come from the built-in table or from a ``public/get_instruments`` answer in the capture.
+
+Two kinds of capture (``feed``): a Deribit WebSocket session (``tickwire record``: TCP -> WebSocket -> JSON,
+decoded by the replay pipeline) and Deribit's multicast SBE feed (UDP to a multicast group, through the multicast
+feed handler tickwire.md.mcast_feed, which writes the same events; its instrument messages give the tick and lot
+sizes). ``auto`` takes whichever of the two first brings a book snapshot of the traded instrument.
 """
 from __future__ import annotations
 
@@ -29,16 +35,21 @@ from typing import Any
 import numpy as np
 
 from tickwire.config import load
-from tickwire.engine.backtest_queue import RESTING_DTYPE
-from tickwire.engine.backtest_venue import Latency, VenueModel
+from tickwire.engine import backtest_exchange as bx
+from tickwire.engine.backtest_venue import Fill, Latency, VenueModel
 from tickwire.engine.engine import Engine, Instrument
 from tickwire.engine.strategy import Strategy, load_strategy, write_actions
+from tickwire.deribit.instruments import InstrumentTable
 from tickwire.md.book import book_top
+from tickwire.md.mcast_feed import SbeUdpHandler
 from tickwire.md.replay import PcapSource, Replay
 from tickwire.types import (
     BOOK_NO_PRICE, C_CANCELS_SENT, C_ORDERS_SENT, C_REJECTS, C_RISK_REFUSED, COUNTER_NAMES, EV_BOOK, EV_TRADE,
     EVF_SNAPSHOT,
 )
+
+
+FEEDS = ("auto", "ws", "sbe")
 
 
 class BacktestError(ValueError):
@@ -56,9 +67,13 @@ class BacktestConfig:
     queue: str = "riskaverse"
     maker_fee: float = 0.0
     taker_fee: float = 0.0005
+    # a crossing post-only order: "reprice" one tick inside the spread (Deribit's default) or "reject" (Deribit's
+    # reject_post_only, other venues' GTX)
+    post_only: str = "reprice"
     instrument: str | None = None
-    # numba strategies: run the capture in one compiled loop, back in Python only when the venue model has
-    # something to do (False: one message per call from Python, the reference the batched loop is tested against)
+    feed: str = "auto"  # the capture's market data: "ws" (WebSocket session), "sbe" (multicast) or "auto"
+    # numba strategies: run the capture in one compiled loop with the compiled venue model (False: one message per
+    # call from Python with the Python venue model, the reference the compiled loop is tested against)
     batch: bool = True
     # the engine's risk section (tickwire.config.RiskConfig, USD); the rest of the engine config is the default
     risk: dict[str, float] = field(default_factory=lambda: {"max_order_amount": 1e9, "max_position": 1e9,
@@ -90,7 +105,7 @@ class BacktestResult:
     counters: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
     run_s: float = 0.0  # of wall_s: in the engine and venue model (the rest: reading and decoding the capture)
-    python_messages: int = 0  # messages the venue model handled in Python (the rest stayed in the compiled loop)
+    python_messages: int = 0  # messages handled one at a time in Python (the rest ran in the compiled loop)
 
     @property
     def pnl(self) -> float:
@@ -140,20 +155,27 @@ class Backtest:
         self.cfg = cfg
         self.strategy_cls = load_strategy(cfg.strategy)
         self.latency = Latency.parse(cfg.latency)
-        self.replay = Replay(sink=self._on_events)
+        if cfg.post_only not in ("reprice", "reject"):
+            raise BacktestError(f"post_only {cfg.post_only!r}: expected reprice or reject")
+        if cfg.feed not in FEEDS:
+            raise BacktestError(f"feed {cfg.feed!r}: expected one of {', '.join(FEEDS)}")
+        self.sbe = SbeUdpHandler()
+        self.sbe.feed.on_events = lambda events: self._on_events(events, "sbe", self.sbe.feed.table)
+        self.replay = Replay(sink=lambda events: self._on_events(events, "ws", self.replay.table),
+                             udp_handlers=(self.sbe,) if cfg.feed != "ws" else ())
+        self.feed = ""  # the kind of market data traded on ("ws" / "sbe"), once chosen
         self.engine: BacktestEngine | None = None
         self.venue: VenueModel | None = None
         self.slot = -1  # the traded instrument's slot in the replay's instrument table
         self.result = BacktestResult(cfg.instrument or "")
         self._pass: Any = None
         self._py: Strategy | None = None
-        self._batch: Any = None  # the batched compiled loop (numba strategies), see _batched
-        self._ctl = np.zeros(2, np.int64)  # for it: next answer (local ns), next request arrival (venue ns)
-        self._rest = np.zeros(0, RESTING_DTYPE)  # for it: our resting orders' queue places
+        self._batch: Any = None  # the compiled loop (numba strategies), see _batched
+        self._exchange: bx.ExchangeState | None = None  # its venue model
+        self.fills: list[Fill] = []  # our fills, from either venue model
 
     # --- setup on the first snapshot of the traded instrument ----------------------------------------------
-    def _start(self, slot: int, first_ns: int) -> None:
-        table = self.replay.table
+    def _start(self, table: InstrumentTable, slot: int, first_ns: int) -> None:
         name = table.names[slot]
         tick, lot = float(table.tick_size(slot)), float(table.lot_size(slot))
         if not (tick > 0 and lot > 0):
@@ -165,18 +187,21 @@ class Backtest:
         e.rstate[0]["rate_last_ns"] = first_ns  # the risk and credit clocks run on the capture clock
         e.cstate["last_ns"] = first_ns
         self.engine, self.slot, self.result.instrument = e, slot, name
+        reject = self.cfg.post_only == "reject"
         self.venue = VenueModel(e.books, 0, name, tick, lot, self.latency, self.cfg.queue, self.cfg.maker_fee,
-                                self.cfg.taker_fee)
+                                self.cfg.taker_fee, reject)
+        self.fills = self.venue.fills
         self._pass = e.hot.entry("replay", e.events[:0], 0, 0)
         self._py = e.strategy if isinstance(e.strategy, Strategy) else None
         if self._py is None and self.cfg.batch:
-            self._rest = np.zeros(e.orders.shape[0], RESTING_DTYPE)
-            self._batch = e.hot.entry("backtest", e.events[:0], np.zeros(1, np.int64), 0, 0, self._ctl,
-                                      self._rest, 0, False)
+            x = bx.new_exchange(tick, lot, self.cfg.maker_fee, self.cfg.taker_fee, self.cfg.queue == "prob", reject,
+                                self.latency.entry_seq, self.latency.response_seq, e.orders.shape[0])
+            self._exchange, self.fills = x, []
+            self._batch = e.hot.entry("backtest", e.events[:0], np.zeros(1, np.int64), 0, 0, x)
+            self._batch_finish = e.hot.entry("backtest_finish", x, 0)
 
-    def _pick(self, events: np.ndarray) -> None:
+    def _pick(self, events: np.ndarray, table: InstrumentTable) -> None:
         """Choose the traded instrument: the configured one, else the first with a book snapshot."""
-        table = self.replay.table
         if self.cfg.instrument is not None:
             slot = table.slot(self.cfg.instrument)
             if slot < 0 or not (events["inst"] == slot).any():
@@ -186,16 +211,20 @@ class Backtest:
             if snaps.size == 0:
                 return
             slot = int(snaps[0]["inst"])
-        self._start(slot, int(events[events["inst"] == slot][0]["recv_ts"]))
+        self._start(table, slot, int(events[events["inst"] == slot][0]["recv_ts"]))
 
     # --- the replay loop -----------------------------------------------------------------------------------
-    def _on_events(self, events: np.ndarray) -> None:
-        """One decoded chunk of the capture (up to 64k events, in message order): the traded instrument's
-        messages, through the batched compiled loop where it can run, else one message at a time."""
+    def _on_events(self, events: np.ndarray, feed: str, table: InstrumentTable) -> None:
+        """One decoded chunk of the capture (up to 64k events, in message order) from ``feed`` ("ws" / "sbe",
+        instrument slots of ``table``): the traded instrument's messages, through the compiled loop where it can
+        run, else one message at a time."""
+        if self.cfg.feed not in ("auto", feed) or self.feed not in ("", feed):
+            return
         if self.engine is None:
-            self._pick(events)  # builds the engine and compiles its pass: not part of run_s
+            self._pick(events, table)  # builds the engine and compiles its pass: not part of run_s
             if self.engine is None:
                 return
+            self.feed = feed
         t0 = time.perf_counter()
         try:
             self._chunk(events)
@@ -212,43 +241,41 @@ class Backtest:
         r.messages += starts.shape[0] - 1
         r.book_events += int((kinds == EV_BOOK).sum())
         r.trades += int((kinds == EV_TRADE).sum())
+        if self._batch is not None:
+            self._batched(mine, starts)
+            return
+        for i in range(starts.shape[0] - 1):
+            self._message(mine[starts[i]:starts[i + 1]])
+            r.python_messages += 1
+
+    def _batched(self, mine: np.ndarray, starts: np.ndarray) -> None:
+        """The chunk in the compiled loop, handing over only to take the venue model's fills."""
         i, n_msgs = 0, starts.shape[0] - 1
         while i < n_msgs:
-            passed, tx_len = False, 0
-            if self._batch is not None:
-                i, passed, tx_len = self._batched(mine, starts, i)
-                if i >= n_msgs:
-                    return
-            self._message(mine[starts[i]:starts[i + 1]], passed, tx_len)
-            r.python_messages += 1
-            i += 1
+            i = self._batch(mine, starts, n_msgs, i, self._exchange)
+            self._take_fills()
 
-    def _batched(self, mine: np.ndarray, starts: np.ndarray, i: int) -> tuple[int, bool, int]:
-        """The compiled loop from message ``i`` until the venue model needs Python (see ``backtest_pass``):
-        returns the message it stopped at, whether that message's pass already ran and the bytes it framed."""
-        venue = self.venue
-        assert venue is not None
-        live = venue.resting(self._rest)
-        if live is None:  # more open orders than the compiled step holds: this message in Python
-            return i, False, 0
-        self._ctl[0], self._ctl[1] = venue.next_answer_ns(), venue.next_arrival_ns()
-        i, stage, tx_len = self._batch(mine, starts, starts.shape[0] - 1, i, self._ctl, self._rest, len(live),
-                                       self.cfg.queue == "prob")
-        venue.restore(self._rest, live)
-        return i, stage == 1, tx_len
+    def _take_fills(self) -> None:
+        """The compiled venue model's fills (as the Python model's), its fill buffer emptied for more."""
+        x = self._exchange
+        assert x is not None
+        if x.ctl[bx.X_OVERFLOW]:
+            raise BacktestError("backtest venue model: more requests, answers or fills in flight than it holds")
+        n = int(x.ctl[bx.X_N_FILLS])
+        self.fills += [Fill(int(f["ts_ns"]), f"BT-{int(f['oid'])}", int(f["side"]), int(f["price"]),
+                            int(f["amount"]), bool(f["maker"])) for f in x.fills[:n]]
+        x.ctl[bx.X_N_FILLS] = 0
 
-    def _message(self, msg: np.ndarray, passed: bool = False, tx_len: int = 0) -> None:
+    def _message(self, msg: np.ndarray) -> None:
         """One replayed message in Python: answers and timers due by its capture time, requests reaching the
-        venue by its exchange time, the pass (unless the compiled loop ran it: ``passed``, ``tx_len``), then
-        the venue's queues and fills."""
+        venue by its exchange time, the pass, then the venue's queues and fills."""
         e, venue = self.engine, self.venue
         assert e is not None and venue is not None
         now, venue_ns = int(msg[0]["recv_ts"]), int(msg[-1]["exch_ts"])
-        if not passed:
-            self._deliver(now)
-            self._timers(now)
-            venue.arrive_until(venue_ns)
-            _, tx_len = self._pass(msg, msg.shape[0], now)
+        self._deliver(now)
+        self._timers(now)
+        venue.arrive_until(venue_ns)
+        _, tx_len = self._pass(msg, msg.shape[0], now)
         e.now_ns = now
         if tx_len:
             venue.submit(e.op.tx[:tx_len].tobytes(), now)
@@ -321,8 +348,12 @@ class Backtest:
             if gc_was_on:
                 gc.enable()
         if self.engine is None:
+            if self.replay.decoded + self.replay.slow_decoded + self.sbe.feed.stats["decode_messages"] == 0:
+                raise BacktestError(f"capture {self.cfg.capture}: neither Deribit WebSocket market data nor "
+                                    "Deribit multicast (SBE) packets in it")
             what = self.cfg.instrument or "any instrument"
-            raise BacktestError(f"capture {self.cfg.capture}: no book snapshot for {what}")
+            raise BacktestError(f"capture {self.cfg.capture}: no book snapshot for {what}"
+                                + (f" in its {self.cfg.feed} feed" if self.cfg.feed != "auto" else ""))
         self._finish()
         self.result.wall_s = time.perf_counter() - t0
         return self.result
@@ -331,8 +362,11 @@ class Backtest:
         e, venue, r = self.engine, self.venue, self.result
         assert e is not None and venue is not None
         far = np.iinfo(np.int64).max
-        self._deliver(far - 1)  # answers still in flight arrive (the market has stopped)
         pos = e.positions.positions[r.instrument]
+        if self._exchange is None:
+            self._deliver(far - 1)  # answers still in flight arrive (the market has stopped)
+        else:
+            self._finish_compiled(far - 1)
         bp, _, ap, _ = book_top(e.books.px, e.books.qty, e.books.state, 0)
         tick = venue.tick_size
         mark = (bp + ap) * tick / 2 if bp != BOOK_NO_PRICE and ap != BOOK_NO_PRICE else 0.0
@@ -340,22 +374,37 @@ class Backtest:
         r.realized_pnl, r.fees = pos.realized_pnl, pos.fees
         r.floating_pnl = pos.floating_pnl(mark)
         r.fills = [{"ts_ns": f.ts_ns, "order_id": f.oid, "side": f.side, "price": f.price, "amount": f.amount,
-                    "maker": f.maker} for f in venue.fills]
-        r.curve = _curve(venue, mark)
+                    "maker": f.maker} for f in self.fills]
+        r.curve = _curve(venue, self.fills)
         c = e.counters
         r.orders, r.cancels = int(c[C_ORDERS_SENT]), int(c[C_CANCELS_SENT])
         r.risk_refused, r.rejects = int(c[C_RISK_REFUSED]), int(c[C_REJECTS])
         r.gaps = int(e.books.state[0]["n_gaps"])
         r.counters = {name: int(v) for name, v in zip(COUNTER_NAMES, c)}
 
+    def _finish_compiled(self, until_ns: int) -> None:
+        """The compiled venue model's last answers, fills and counts, and its position into the engine's."""
+        e, x = self.engine, self._exchange
+        assert e is not None and x is not None
+        self._batch_finish(x, until_ns)
+        self._take_fills()
+        pos = e.positions.positions[self.result.instrument]
+        pos.size, pos.average_price = float(x.pos[bx.P_SIZE]), float(x.pos[bx.P_AVG])
+        pos.realized_pnl, pos.fees, pos.fills = (float(x.pos[bx.P_REALIZED]), float(x.pos[bx.P_FEES]),
+                                                 int(x.pos[bx.P_FILLS]))
+        e.bad_messages += int(x.ctl[bx.X_BAD])
+        e.refused_fills += int(x.ctl[bx.X_REFUSED_FILLS])
+        if x.ctl[bx.X_BREACH]:
+            e.kill_reasons.add("breach")
 
-def _curve(venue: VenueModel, mark: float) -> list[tuple[int, int, float]]:
-    """Position and equity (realized + floating at the fill price - fees) after each fill, then at the end."""
+
+def _curve(venue: VenueModel, fills: list[Fill]) -> list[tuple[int, int, float]]:
+    """Position and equity (realized + floating at the fill price - fees) after each fill."""
     from tickwire.engine.positions import Position
 
     pos = Position(venue.name)
     out = []
-    for f in venue.fills:
+    for f in fills:
         usd, px = f.amount * venue.lot_size, f.price * venue.tick_size
         pos.apply_fill(f.side, px, usd, usd / px * (venue.maker_fee if f.maker else venue.taker_fee))
         out.append((f.ts_ns, round(pos.size / venue.lot_size), pos.realized_pnl + pos.floating_pnl(px) - pos.fees))

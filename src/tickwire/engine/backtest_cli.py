@@ -33,13 +33,18 @@ def _params(items: list[str]) -> dict[str, float]:
 
 
 def backtest(
-    capture: Path = typer.Argument(..., help="pcap/pcapng of a Deribit WebSocket session (tickwire record)"),
+    capture: Path = typer.Argument(..., help="pcap/pcapng of a Deribit WebSocket session (tickwire record) or "
+                                   "of Deribit's multicast SBE feed"),
     strategy: str = typer.Option(..., help="package.module:Name (either tier)"),
     latency: str = typer.Option("constant:1000", help="order latency each way: constant:MICROSECONDS or "
                                 "measured:FILE (round trips, JSON; see README)"),
     queue: str = typer.Option("riskaverse", help="queue model: riskaverse or prob"),
     fees: str = typer.Option("0,0.0005", help="maker,taker fee fractions (negative: rebate)"),
+    post_only: str = typer.Option("reprice", help="a crossing post-only order: reprice (one tick inside, as "
+                                  "Deribit does) or reject (Deribit's reject_post_only, GTX elsewhere)"),
     instrument: Optional[str] = typer.Option(None, help="instrument to trade (default: first with a snapshot)"),
+    feed: str = typer.Option("auto", help="the capture's market data: ws, sbe or auto (the first to bring a book "
+                             "snapshot)"),
     param: list[str] = typer.Option([], "--param", help="strategy parameter NAME=NUMBER (repeatable)"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
     out: Optional[Path] = typer.Option(None, help="directory for summary.json, fills.csv and equity.png"),
@@ -51,7 +56,8 @@ def backtest(
 
     maker, taker = _fees(fees)
     try:
-        cfg = BacktestConfig(capture, strategy, _params(param), latency, queue, maker, taker, instrument)
+        cfg = BacktestConfig(capture, strategy, _params(param), latency, queue, maker, taker, post_only,
+                             instrument, feed)
         result = Backtest(cfg).run()
     except (BacktestError, StrategyLoadError, ValueError) as exc:
         typer.echo(f"tickwire backtest: {exc}", err=True)

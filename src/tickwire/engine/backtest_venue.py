@@ -17,7 +17,8 @@ Fills:
   (``ahead / level``, the linear queue model);
 - market orders and crossing limits take the replayed book's levels best first (our liquidity taking does not
   change the replayed book); a post-only limit that would cross is re-priced one tick inside the spread as
-  Deribit does, or rejected (11054) when the request sets ``reject_post_only``.
+  Deribit does, or rejected (11054) when the request sets ``reject_post_only`` or the model is set to reject
+  (``reject_post_only``: what other venues' GTX orders do, e.g. for a comparison with hftbacktest).
 Each order is modelled on its own (two of our orders at one level do not queue behind each other).
 """
 from __future__ import annotations
@@ -41,13 +42,20 @@ QUEUE_MODELS = ("riskaverse", "prob")
 
 
 class Latency:
-    """Order entry and response latency, ns: constant, or drawn (seeded, so runs repeat) from measured samples."""
+    """Order entry and response latency, ns: constant, or drawn from measured samples. The draws are made once,
+    seeded (so runs repeat), as two cyclic sequences of ``CYCLE`` values that every draw takes in turn: the
+    Python venue model and the compiled one (tickwire.engine.backtest_exchange) take the same latencies."""
+
+    CYCLE = 1 << 20
 
     def __init__(self, entry_ns: np.ndarray, response_ns: np.ndarray, seed: int = 1) -> None:
         if entry_ns.size == 0 or response_ns.size == 0 or (entry_ns < 0).any() or (response_ns < 0).any():
             raise ValueError("latency: need at least one non-negative sample each way")
-        self._entry, self._response = entry_ns.astype(np.int64), response_ns.astype(np.int64)
-        self._rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(seed)
+        self.entry_seq, self.response_seq = (
+            s.astype(np.int64) if s.size == 1 else s.astype(np.int64)[rng.integers(s.size, size=self.CYCLE)]
+            for s in (entry_ns, response_ns))
+        self._taken = [0, 0]
 
     @classmethod
     def parse(cls, spec: str) -> Latency:
@@ -67,14 +75,16 @@ class Latency:
             return cls(rtt // 2, rtt - rtt // 2)
         raise ValueError(f"latency {spec!r}: expected constant:US or measured:FILE")
 
-    def _draw(self, samples: np.ndarray) -> int:
-        return int(samples[0]) if samples.size == 1 else int(samples[self._rng.integers(samples.size)])
+    def _draw(self, way: int, seq: np.ndarray) -> int:
+        k = self._taken[way]
+        self._taken[way] = k + 1
+        return int(seq[k % seq.shape[0]])
 
     def entry(self) -> int:
-        return self._draw(self._entry)
+        return self._draw(0, self.entry_seq)
 
     def response(self) -> int:
-        return self._draw(self._response)
+        return self._draw(1, self.response_seq)
 
 
 def load_round_trips(path: Path) -> np.ndarray:
@@ -157,6 +167,7 @@ class VenueModel:
     queue: str = "riskaverse"
     maker_fee: float = 0.0
     taker_fee: float = 0.0005
+    reject_post_only: bool = False  # every crossing post-only order is rejected, not re-priced
     orders: dict[str, SimOrder] = field(default_factory=dict)
     _open: dict[str, SimOrder] = field(default_factory=dict)  # the orders that were open when last looked at
     fills: list[Fill] = field(default_factory=list)
@@ -254,7 +265,7 @@ class VenueModel:
         crosses = opp_best != BOOK_NO_PRICE and (otype == "market" or (price >= opp_best if side == SIDE_BUY
                                                                         else price <= opp_best))
         if crosses and p.get("post_only") and otype == "limit":
-            if p.get("reject_post_only"):
+            if p.get("reject_post_only") or self.reject_post_only:
                 self.rejects += 1
                 self._reply(req, t, error=POST_ONLY_REJECT)
                 return
@@ -374,21 +385,6 @@ class VenueModel:
         if any(o.state != "open" for o in self._open.values()):
             self._open = {oid: o for oid, o in self._open.items() if o.state == "open"}
         return list(self._open.values())
-
-    def resting(self, out: np.ndarray) -> list[SimOrder] | None:
-        """Our open orders, in ``on_market``'s order, written into ``out`` (RESTING_DTYPE, see
-        tickwire.engine.backtest_queue) for the compiled queue step; None when more than ``len(out)``."""
-        live = self.open_orders()
-        if len(live) > out.shape[0]:
-            return None
-        for row, o in zip(out, live):
-            row["side"], row["price"], row["ahead"], row["level"] = o.side, o.price, o.ahead, o.level
-        return live
-
-    def restore(self, rows: np.ndarray, live: list[SimOrder]) -> None:
-        """Take back the queue places the compiled queue step moved (``rows`` as :meth:`resting` wrote them)."""
-        for row, o in zip(rows, live):
-            o.ahead, o.level = float(row["ahead"]), int(row["level"])
 
     def _maker_fill(self, o: SimOrder, lots: int, t: int) -> None:
         if lots <= 0:

@@ -10,7 +10,8 @@ milliseconds. This file itself is never compiled.
 
 Entry points, each taking the :class:`~tickwire.engine.hotpath.HotState` first: ``received_pass`` (bytes already
 read into the receive buffer), ``read_pass`` (one read handed over by the event loop), ``applied_pass`` (market
-data already applied to the books, e.g. a multicast batch), ``timer_pass``, ``replay_pass`` (the backtest) and
+data already applied to the books, e.g. a multicast batch), ``timer_pass``, ``replay_pass`` and ``backtest_pass``
+(the backtest) and
 ``spin_slice`` (the spin driver's loop, tickwire.engine.spin). The ``box_*`` functions are the same entry points
 taking the boxed state (tickwire.engine.hotpath.HotPass), which is how Python calls them.
 """
@@ -23,7 +24,8 @@ from numba import njit
 from tickwire.deribit.json_decode import decode_read
 from tickwire.clock import realtime_to_tsc
 from tickwire.engine import shims
-from tickwire.engine.backtest_queue import queue_step
+from tickwire.engine.backtest_account import deliver
+from tickwire.engine.backtest_exchange import arrive_until, must_stop, on_market, submit
 from tickwire.engine.hotpath import (
     SPIN_CLOSED, SPIN_ERROR, SPIN_KILLED, SPIN_OVERFLOW, SPIN_TIME, admit_actions, admit_and_encode, apply_events,
     apply_read, encode_actions, mark_applied, new_probe_row, pass_outcome, refresh_top, send_actions, timers_due,
@@ -169,23 +171,51 @@ def replay_pass(s, events, n_ev, now_ns):
 
 
 @njit(cache=CACHE, _nrt=False)
-def backtest_pass(s, events, starts, n_msgs, i, ctl, rest, n_rest, prob):
-    """The backtest's batched loop (tickwire.engine.backtest): ``replay_pass`` on each message ``i`` ..
-    ``n_msgs - 1`` (``events[starts[i]:starts[i + 1]]``) at its capture time, then the venue model's queue step
-    (tickwire.engine.backtest_queue) for our resting orders ``rest[:n_rest]``, until the venue model in Python has
-    something to do: an answer due (``ctl[0]``, local ns; -1 none), a request arriving (``ctl[1]``, venue ns), a
-    timer due, requests framed, or a fill. Returns (message index, 0: untouched / 1: its pass ran, bytes framed
-    in ``s.op.tx``); index ``n_msgs``: all done."""
-    while i < n_msgs:
+def backtest_timers(s, x, until_ns):
+    """The backtest's kernel timers due before ``until_ns``, each at its own time (the venue's answers due by
+    then first); what they decide goes to the venue model ``x`` (bounded: a kernel re-arming a timer in the
+    past would loop)."""
+    timer = s.mkt.timer
+    for _ in range(1000):
+        t = -1
+        for inst in range(timer.shape[0]):
+            if 0 < timer[inst] < until_ns and (t < 0 or timer[inst] < t):
+                t = timer[inst]
+        if t < 0:
+            return
+        deliver(s, x, t)
+        n_act, tx_len = replay_pass(s, s.recv.events[:0], 0, t)
+        if tx_len > 0:
+            submit(s, x, n_act, tx_len, t)
+
+
+@njit(cache=CACHE, _nrt=False)
+def backtest_pass(s, events, starts, n_msgs, i, x):
+    """The backtest's loop (tickwire.engine.backtest) over messages ``i`` .. ``n_msgs - 1`` of one decoded chunk
+    (``events[starts[i]:starts[i + 1]]``), against the compiled venue model ``x``
+    (tickwire.engine.backtest_exchange): per message, the venue's answers due by its capture time (applied as
+    the live slow path does, tickwire.engine.backtest_account), due kernel timers, the requests reaching the
+    venue by its exchange time, ``replay_pass`` at its capture time, the requests it framed to the venue, then
+    the venue's queues and fills. Returns the next message index (``n_msgs``: all done; less when the venue
+    model must hand over to Python first, see ``must_stop``)."""
+    while i < n_msgs and not must_stop(x):
         lo, hi = starts[i], starts[i + 1]
         now, venue_ns = events[lo].recv_ts, events[hi - 1].exch_ts
-        if 0 <= ctl[0] <= now or 0 <= ctl[1] <= venue_ns or timers_due(s.mkt, now - 1):
-            return i, 0, 0
+        deliver(s, x, now)
+        backtest_timers(s, x, now)
+        arrive_until(s, x, venue_ns)
         n_act, tx_len = replay_pass(s, events[lo:hi], hi - lo, now)
-        if tx_len > 0 or not queue_step(rest, n_rest, events, lo, hi, s.mkt.px, s.mkt.qty, s.mkt.st, 0, prob):
-            return i, 1, tx_len
+        if tx_len > 0:
+            submit(s, x, n_act, tx_len, now)
+        on_market(s, x, events, lo, hi, venue_ns)
         i += 1
-    return i, 0, 0
+    return i
+
+
+@njit(cache=CACHE, _nrt=False)
+def backtest_finish(s, x, until_ns):
+    """After the capture: the answers still in flight reach the engine by ``until_ns``."""
+    deliver(s, x, until_ns)
 
 
 @njit(cache=CACHE, _nrt=False)
@@ -265,8 +295,13 @@ def box_replay(box, events, n_ev, now_ns):
 
 
 @njit(cache=CACHE)
-def box_backtest(box, events, starts, n_msgs, i, ctl, rest, n_rest, prob):
-    return backtest_pass(box.s, events, starts, n_msgs, i, ctl, rest, n_rest, prob)
+def box_backtest(box, events, starts, n_msgs, i, x):
+    return backtest_pass(box.s, events, starts, n_msgs, i, x)
+
+
+@njit(cache=CACHE)
+def box_backtest_finish(box, x, until_ns):
+    return backtest_finish(box.s, x, until_ns)
 
 
 @njit(cache=CACHE)
