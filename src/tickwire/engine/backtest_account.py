@@ -15,7 +15,7 @@ from tickwire.deribit.errors import ALREADY_CLOSED, ALREADY_FILLED, NOT_OPEN_ORD
 from tickwire.engine import orders as om
 from tickwire.engine.backtest_exchange import (
     A_ORDER, A_REPLY, A_TRADE, F_LOT, F_TICK, P_AVG, P_FEES, P_FILLS, P_REALIZED, P_SIZE, X_ANS_HEAD, X_ANS_TAIL,
-    X_BAD, X_BREACH, X_REFUSED_FILLS, X_TRADES_CHANGED,
+    X_BAD, X_BREACH, X_REFUSED_FILLS, X_TRADES_CHANGED, pop_due,
 )
 from tickwire.engine.hotpath import REQ_CANCEL, REQ_EDIT, REQ_NEW
 from tickwire.engine.risk import recompute_exposure
@@ -26,9 +26,11 @@ from tickwire.types import C_FILLS, C_KILLS, C_REJECTS, ORD_FREE, SIDE_BUY
 def deliver(s, x, until_ns):
     """Apply the answers due by local time ``until_ns``, oldest first."""
     ctl = x.ctl
-    while ctl[X_ANS_HEAD] < ctl[X_ANS_TAIL] and x.answers[ctl[X_ANS_HEAD]].at <= until_ns:
-        a = x.answers[ctl[X_ANS_HEAD]]
-        ctl[X_ANS_HEAD] += 1
+    while True:
+        k = pop_due(x.answers, ctl, X_ANS_HEAD, X_ANS_TAIL, until_ns)
+        if k < 0:
+            return
+        a = x.answers[k]
         if a.what == A_REPLY:
             _on_reply(s, x, a)
             _refresh_exposure(s, x)

@@ -145,9 +145,13 @@ def _insert(q, ctl, head, tail, at):
 
 
 @njit(cache=True, _nrt=False)
-def next_answer_ns(x) -> int:
-    """Local time of the next answer (-1: none)."""
-    return x.answers[x.ctl[X_ANS_HEAD]].at if x.ctl[X_ANS_HEAD] < x.ctl[X_ANS_TAIL] else -1
+def pop_due(q, ctl, head, tail, until):
+    """Index of the first record of queue ``q`` if it is due by ``until`` (taken off the queue), else -1."""
+    k = ctl[head]
+    if k < ctl[tail] and q[k].at <= until:
+        ctl[head] = k + 1
+        return k
+    return -1
 
 
 @njit(cache=True, _nrt=False)
@@ -266,10 +270,11 @@ def level_amount(px, qty, st, side, price):
 @njit(cache=True, _nrt=False)
 def arrive_until(s, x, venue_ns):
     """Handle the requests that reached the venue by ``venue_ns``, against the book as it stands."""
-    ctl = x.ctl
-    while ctl[X_REQ_HEAD] < ctl[X_REQ_TAIL] and x.requests[ctl[X_REQ_HEAD]].at <= venue_ns:
-        r = x.requests[ctl[X_REQ_HEAD]]
-        ctl[X_REQ_HEAD] += 1
+    while True:
+        k = pop_due(x.requests, x.ctl, X_REQ_HEAD, X_REQ_TAIL, venue_ns)
+        if k < 0:
+            return
+        r = x.requests[k]
         if r.kind == REQ_NEW:
             _new(s, x, r, r.at)
         elif r.kind == REQ_CANCEL or r.kind == REQ_EDIT:
