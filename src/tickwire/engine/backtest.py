@@ -80,6 +80,9 @@ class BacktestConfig:
                                                             "price_band_bps": 10000.0})
     # the engine's credit mirror (tickwire.config.CreditConfig: Deribit's rate limits; default: tier 2)
     credits: dict[str, float] = field(default_factory=dict)
+    # the engine's order table (a power of two; the live engine's default): a kernel that scans it every call
+    # (the demo market maker does) runs faster on a smaller one; risk's max_open_orders bounds the live orders
+    order_capacity: int = 1024
 
 
 @dataclass
@@ -183,7 +186,7 @@ class Backtest:
         cfg = load(None, {"strategy_params": self.cfg.params, "risk": self.cfg.risk, "credits": self.cfg.credits})
         info = {"instrument_name": name, "tick_size": tick, "min_trade_amount": lot,
                 "base_currency": name.split("-")[0]}
-        e = BacktestEngine(cfg, [Instrument(info)], self.strategy_cls, "bt-")
+        e = BacktestEngine(cfg, [Instrument(info)], self.strategy_cls, "bt-", order_capacity=self.cfg.order_capacity)
         e.rstate[0]["rate_last_ns"] = first_ns  # the risk and credit clocks run on the capture clock
         e.cstate["last_ns"] = first_ns
         self.engine, self.slot, self.result.instrument = e, slot, name

@@ -2,7 +2,7 @@
 path (tickwire.engine.answers, tickwire.engine.positions) applies the JSON ones, rule for rule: the order state
 machine (tickwire.engine.orders), the order's slot given back when it finishes, a fill accepted only for a live
 order of ours and within what it has left, inverse-perpetual PnL and fees in the settlement coin, and exposure
-(live lots, position, the breach kill switch) refreshed after each answer.
+(live lots, position, the breach kill switch) refreshed after the answers.
 
 The answers are those of tickwire.engine.backtest_exchange; after the run the position goes back into the engine's
 :class:`~tickwire.engine.positions.Position` (``Backtest`` does it), so the report reads it as for a Python run.
@@ -24,28 +24,32 @@ from tickwire.types import C_FILLS, C_KILLS, C_REJECTS, ORD_FREE, SIDE_BUY
 
 @njit(cache=True, _nrt=False)
 def deliver(s, x, until_ns):
-    """Apply the answers due by local time ``until_ns``, oldest first."""
+    """Apply the answers due by local time ``until_ns``, oldest first. The live engine refreshes its exposure
+    after each answer; nothing reads it before the next decision, so the live lots are recomputed once, after the
+    last of them (the same values), and the position and its breach check after each user.trades message."""
     ctl = x.ctl
+    applied = False
     while True:
         k = pop_due(x.answers, ctl, X_ANS_HEAD, X_ANS_TAIL, until_ns)
         if k < 0:
-            return
+            break
         a = x.answers[k]
+        applied = True
         if a.what == A_REPLY:
             _on_reply(s, x, a)
-            _refresh_exposure(s, x)
         elif a.what == A_ORDER:
             slot = _slot_of(s.acct.orders, a.cid)
             if slot >= 0:
                 _venue_update(s, x, slot, a.state, a.filled, a.ts_ms, a.oid)
-            _refresh_exposure(s, x)
         elif a.what == A_TRADE:
             _on_trade(s, x, a)
             if a.last != 0 and ctl[X_TRADES_CHANGED] != 0:
                 ctl[X_TRADES_CHANGED] = 0
-                _refresh_exposure(s, x)
+                _refresh_position(s, x)
         else:
             ctl[X_BAD] += 1  # the count a cancel_all answers with is not an order: the live slow path refuses it
+    if applied:
+        recompute_exposure(s.acct.orders, s.risk.state, s.acct.expo)
 
 
 @njit(cache=True, _nrt=False)
@@ -160,10 +164,9 @@ def apply_fill(pos, side, price, amount, fee):
 
 
 @njit(cache=True, _nrt=False)
-def _refresh_exposure(s, x):
-    """Engine._refresh_exposure: live lots from the order table, the position in lots, the breach kill switch
-    (once: Backtest reports it as the live engine's "breach" kill)."""
-    recompute_exposure(s.acct.orders, s.risk.state, s.acct.expo)
+def _refresh_position(s, x):
+    """Engine._refresh_exposure's position part: the position in lots and the breach kill switch (once: Backtest
+    reports it as the live engine's "breach" kill)."""
     lots = round(x.pos[P_SIZE] / x.cfg[F_LOT])
     s.acct.expo[0].position = lots
     if abs(lots) > s.risk.limits[0].max_position_lots and x.ctl[X_BREACH] == 0:
