@@ -118,10 +118,11 @@ def quote_fixed_offset(bt, half, fills):
 
 
 def run_ours(capture: Path, latency_us: float, batch: bool = True, strategy: str = QUOTER,
-             post_only: str = "reject") -> dict:
+             post_only: str = "reject", order_capacity: int = 1024) -> dict:
     """Our backtest of the same quoting (no fees; PnL as :func:`inverse_pnl` computes it for both sides)."""
     cfg = BacktestConfig(capture, strategy, params=QUOTE, latency=f"constant:{latency_us:g}", queue="riskaverse",
-                         maker_fee=0.0, taker_fee=0.0, post_only=post_only, batch=batch, **NO_LIMITS)
+                         maker_fee=0.0, taker_fee=0.0, post_only=post_only, batch=batch,
+                         order_capacity=order_capacity, **NO_LIMITS)
     bt = Backtest(cfg)
     r = bt.run()
     lots = np.array([f["amount"] if f["side"] == SIDE_BUY else -f["amount"] for f in r.fills], np.int64)
