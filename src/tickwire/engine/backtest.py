@@ -348,6 +348,9 @@ class Backtest:
                 self.replay.process(batch)
             self.replay.finish()
         finally:
+            # the pipelines' callbacks are closures over this run: dropped, nothing keeps a cycle (a finished
+            # run's buffers, hundreds of MB, are freed as soon as its caller lets go of it)
+            self.replay.sink = self.sbe.feed.on_events = None
             if gc_was_on:
                 gc.enable()
         if self.engine is None:
