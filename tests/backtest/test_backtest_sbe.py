@@ -64,7 +64,7 @@ def test_the_real_multicast_capture_is_backtested_deterministically_by_both_venu
 def test_feed_option_chooses_or_refuses():
     r = _run(feed="sbe", instrument="BTC-PERPETUAL").run()
     assert r.instrument == "BTC-PERPETUAL" and r.summary()["book_events"] > 40
-    with pytest.raises(BacktestError, match="no book snapshot for ETH_USDC in its ws feed"):
+    with pytest.raises(BacktestError, match=r"no Deribit WebSocket market data in it \(--feed ws\)"):
         _run(feed="ws").run()
     with pytest.raises(BacktestError, match="feed 'udp'"):
         _run(feed="udp")
@@ -75,7 +75,7 @@ def test_a_websocket_capture_is_still_taken_by_auto(tmp_path):
 
     bt = Backtest(BacktestConfig(crafted.write(tmp_path / "c.pcap", QUEUE), "bt_strategies:OneBid"))
     assert bt.run().summary()["fills"] == 2 and bt.feed == "ws"
-    with pytest.raises(BacktestError, match="no book snapshot for any instrument in its sbe feed"):
+    with pytest.raises(BacktestError, match=r"no Deribit multicast \(SBE\) packets in it \(--feed sbe\)"):
         Backtest(BacktestConfig(crafted.write(tmp_path / "c.pcap", QUEUE), "bt_strategies:OneBid",
                                 feed="sbe")).run()
 

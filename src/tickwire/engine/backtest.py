@@ -354,15 +354,24 @@ class Backtest:
             if gc_was_on:
                 gc.enable()
         if self.engine is None:
-            if self.replay.decoded + self.replay.slow_decoded + self.sbe.feed.stats["decode_messages"] == 0:
-                raise BacktestError(f"capture {self.cfg.capture}: neither Deribit WebSocket market data nor "
-                                    "Deribit multicast (SBE) packets in it")
-            what = self.cfg.instrument or "any instrument"
-            raise BacktestError(f"capture {self.cfg.capture}: no book snapshot for {what}"
-                                + (f" in its {self.cfg.feed} feed" if self.cfg.feed != "auto" else ""))
+            self._no_market()
         self._finish()
         self.result.wall_s = time.perf_counter() - t0
         return self.result
+
+    def _no_market(self) -> None:
+        """Why nothing could be traded: the capture holds no market data of the chosen feed, or no snapshot."""
+        held = {"ws": self.replay.decoded + self.replay.slow_decoded > 0,
+                "sbe": self.sbe.feed.stats["decode_messages"] > 0}
+        what = {"ws": "Deribit WebSocket market data", "sbe": "Deribit multicast (SBE) packets"}
+        feeds = ("ws", "sbe") if self.cfg.feed == "auto" else (self.cfg.feed,)
+        if not any(held[f] for f in feeds):
+            raise BacktestError(f"capture {self.cfg.capture}: " + (
+                f"neither {what['ws']} nor {what['sbe']} in it" if self.cfg.feed == "auto"
+                else f"no {what[self.cfg.feed]} in it (--feed {self.cfg.feed})"))
+        instrument = self.cfg.instrument or "any instrument"
+        raise BacktestError(f"capture {self.cfg.capture}: no book snapshot for {instrument}"
+                            + (f" in its {self.cfg.feed} feed" if self.cfg.feed != "auto" else ""))
 
     def _finish(self) -> None:
         e, venue, r = self.engine, self.venue, self.result
