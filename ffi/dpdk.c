@@ -288,25 +288,25 @@ uint16_t tw_dpdk_tx_burst(uint16_t port, uint16_t queue, void *mbufs, uint16_t n
     return rte_eth_tx_burst(port, queue, (mbuf_p *)mbufs, n);
 }
 
-/* One poll of a receive loop in a single call: rx_burst, then touch each packet (its length; with read_data also
- * its first byte, prefetched one packet ahead), then free the burst. Adds the touched values to acc[0] (so the work
- * cannot be optimised away) and returns the packet count. One call per burst instead of three keeps the numba
- * loop at the speed of testpmd's inlined rx/free loop. */
-uint16_t tw_dpdk_rx_touch_free(uint16_t port, uint16_t queue, void *mbufs, uint16_t n, int read_data, void *acc)
+/* One poll of a receive loop in a single call: rx_burst, then touch each packet, then free the burst with
+ * rte_pktmbuf_free_bulk. touch 0: nothing per packet (the work of testpmd's rxonly mode); 1: its length (the mbuf
+ * header); 2: its length and first byte (prefetched one packet ahead). Adds the touched values to acc[0] (so the
+ * work cannot be optimised away) and returns the packet count. */
+uint16_t tw_dpdk_rx_touch_free(uint16_t port, uint16_t queue, void *mbufs, uint16_t n, int touch, void *acc)
 {
     mbuf_p *pkts = (mbuf_p *)mbufs;
     uint16_t got = rte_eth_rx_burst(port, queue, pkts, n);
     uint64_t sum = 0;
     if (got == 0)
         return 0;
-    if (read_data) {
+    if (touch >= 2) {
         rte_prefetch0(rte_pktmbuf_mtod(pkts[0], void *));
         for (uint16_t i = 0; i < got; i++) {
             if (i + 1 < got)
                 rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
             sum += pkts[i]->pkt_len + *rte_pktmbuf_mtod(pkts[i], uint8_t *);
         }
-    } else {
+    } else if (touch == 1) {
         for (uint16_t i = 0; i < got; i++)
             sum += pkts[i]->pkt_len;
     }
@@ -315,30 +315,18 @@ uint16_t tw_dpdk_rx_touch_free(uint16_t port, uint16_t queue, void *mbufs, uint1
     return got;
 }
 
-/* Touch every packet of a burst the way a parser starts: its length and its first byte (prefetched one
- * packet ahead). Returns the sum of both so the work cannot be optimised away. */
-uint64_t tw_dpdk_burst_touch(void *mbufs, uint32_t n)
+/* One step of io forwarding (testpmd's io mode): rx_burst, then tx_burst of the same mbufs on the same port and
+ * queue; what the device does not take is freed. Returns the packets received. */
+uint16_t tw_dpdk_rx_tx_back(uint16_t port, uint16_t queue, void *mbufs, uint16_t n)
 {
     mbuf_p *pkts = (mbuf_p *)mbufs;
-    uint64_t acc = 0;
-    if (n > 0)
-        rte_prefetch0(rte_pktmbuf_mtod(pkts[0], void *));
-    for (uint32_t i = 0; i < n; i++) {
-        if (i + 1 < n)
-            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-        acc += pkts[i]->pkt_len + *rte_pktmbuf_mtod(pkts[i], uint8_t *);
-    }
-    return acc;
-}
-
-/* Sum of the lengths of a burst: the per-packet mbuf header access without reading packet data. */
-uint64_t tw_dpdk_burst_len_sum(void *mbufs, uint32_t n)
-{
-    mbuf_p *pkts = (mbuf_p *)mbufs;
-    uint64_t acc = 0;
-    for (uint32_t i = 0; i < n; i++)
-        acc += pkts[i]->pkt_len;
-    return acc;
+    uint16_t got = rte_eth_rx_burst(port, queue, pkts, n);
+    if (got == 0)
+        return 0;
+    uint16_t sent = rte_eth_tx_burst(port, queue, pkts, got);
+    if (sent < got)
+        rte_pktmbuf_free_bulk(pkts + sent, got - sent);
+    return got;
 }
 
 static int64_t tw_realtime_now(void)

@@ -66,9 +66,8 @@ uint64_t tw_dpdk_tx_mbuf_copy(uint64_t mp, void *src, uint32_t len);
 
 uint16_t tw_dpdk_rx_burst(uint16_t port, uint16_t queue, void *mbufs, uint16_t n);
 uint16_t tw_dpdk_tx_burst(uint16_t port, uint16_t queue, void *mbufs, uint16_t n);
-uint16_t tw_dpdk_rx_touch_free(uint16_t port, uint16_t queue, void *mbufs, uint16_t n, int read_data, void *acc);
-uint64_t tw_dpdk_burst_touch(void *mbufs, uint32_t n);
-uint64_t tw_dpdk_burst_len_sum(void *mbufs, uint32_t n);
+uint16_t tw_dpdk_rx_touch_free(uint16_t port, uint16_t queue, void *mbufs, uint16_t n, int touch, void *acc);
+uint16_t tw_dpdk_rx_tx_back(uint16_t port, uint16_t queue, void *mbufs, uint16_t n);
 int32_t tw_dpdk_rx_copy(uint16_t port, uint16_t queue, void *mbufs, uint16_t burst, void *state,
                         void *buf, uint64_t buf_cap, void *offsets, void *lengths, void *stamps,
                         uint32_t first, uint32_t max_pkts, int64_t ts_mult);

@@ -1,6 +1,8 @@
-"""Side-by-side receive throughput: our compiled loop vs `dpdk-testpmd --forward-mode=rxonly`, same vdev."""
+"""Side-by-side throughput on one core: our compiled loops vs `dpdk-testpmd` (rxonly, or io on a loopback
+net_ring), same vdev, same burst."""
 from __future__ import annotations
 
+import os
 import re
 import selectors
 import shutil
@@ -16,13 +18,14 @@ TESTPMD = shutil.which("dpdk-testpmd")
 _PPS = re.compile(r"Rx-pps:\s+(\d+)")
 
 
-def testpmd_rxonly_pps(vdev: str, seconds: float, cores: str = "0,1") -> float:
-    """Median of testpmd's per-second Rx-pps readings (one forwarding core), max(1, seconds) of them after the
-    first (which includes start-up)."""
+def testpmd_pps(vdev: str, seconds: float, mode: str = "rxonly", cores: str = "0,1") -> float:
+    """Median of testpmd's per-second Rx-pps readings (one forwarding core, burst 32), max(1, seconds) of them
+    after the first (which includes start-up). mode ``rxonly`` (receive and free), or ``io`` with ``--tx-first``
+    (one burst put in first, then every burst received is transmitted back: on net_ring it circulates)."""
     prefix = new_prefix()
     cmd = [TESTPMD, "-l", cores, "--no-huge", "-m", "512", "--no-pci", "--no-shconf", f"--file-prefix={prefix}",
-           "--log-level=error", "--vdev", vdev, "--", "--forward-mode=rxonly", "--total-num-mbufs=16384",
-           "--stats-period=1", "--nb-cores=1", "--burst=32"]
+           "--log-level=error", "--vdev", vdev, "--", f"--forward-mode={mode}", "--total-num-mbufs=16384",
+           "--stats-period=1", "--nb-cores=1", "--burst=32"] + (["--tx-first"] if mode == "io" else [])
     wanted = 1 + max(1, round(seconds))
     rates: list[int] = []
     tail: list[str] = []
@@ -54,38 +57,43 @@ def testpmd_rxonly_pps(vdev: str, seconds: float, cores: str = "0,1") -> float:
     return float(statistics.median(readings))
 
 
-def ours_rx_pps(vdev: str, seconds: float, read_data: bool, core: str = "1", three_calls: bool = False) -> dict:
-    """Our compiled loop on the same vdev, pinned to the core testpmd forwards on."""
-    return run_child("bench_rx", {"vdev": vdev, "seconds": seconds, "read_data": read_data, "core": core,
-                                  "three_calls": three_calls}, timeout=seconds + 60)
+def ours_pps(vdev: str, seconds: float, mode: str, touch: int = 0, core: str = "1") -> dict:
+    """Our compiled loop on the same vdev, pinned to the core testpmd forwards on: mode ``rx`` at a touch level
+    (0 none, 1 length, 2 length + first byte) or ``io``."""
+    return run_child("bench_rx", {"vdev": vdev, "seconds": seconds, "mode": mode, "touch": touch, "core": core},
+                     timeout=seconds + 120)
 
 
-def side_by_side(vdev: str, seconds: float, rounds: int) -> dict:
-    """Interleaved rounds (testpmd, the former 3-call loop, ours touching length only, ours reading the first
-    byte); medians and ratios."""
-    tp, ours_len, ours_data, cpp_len, cpp_data, three = [], [], [], [], [], []
+TOUCH_NAMES = ("rx+free", "+length", "+1st byte")
+
+
+def side_by_side(vdev: str, seconds: float, rounds: int, mode: str = "rxonly") -> dict:
+    """Interleaved rounds of testpmd and our loop doing the same work: ``rxonly`` (ours at every touch level;
+    level 0 is testpmd's work) or ``io`` (ours forwarding back). Medians of Mpps and cycles/packet, ratios to
+    testpmd, and the load average and preemptions of our runs."""
+    variants = [("io", 0)] if mode == "io" else [("rx", t) for t in range(len(TOUCH_NAMES))]
+    tp: list[float] = []
+    runs: dict[int, list[dict]] = {t: [] for _, t in variants}
+    loads = [os.getloadavg()[0]]
     for _ in range(rounds):
-        tp.append(testpmd_rxonly_pps(vdev, seconds))
-        three.append(ours_rx_pps(vdev, seconds, read_data=False, three_calls=True)["pps"])
-        r = ours_rx_pps(vdev, seconds, read_data=False)
-        ours_len.append(r["pps"])
-        cpp_len.append(r["cycles_per_packet"])
-        r = ours_rx_pps(vdev, seconds, read_data=True)
-        ours_data.append(r["pps"])
-        cpp_data.append(r["cycles_per_packet"])
+        tp.append(testpmd_pps(vdev, seconds, mode))
+        for ours_mode, touch in variants:
+            runs[touch].append(ours_pps(vdev, seconds, ours_mode, touch))
+        loads.append(os.getloadavg()[0])
     med = statistics.median
-    return {"vdev": vdev.split(",")[0], "testpmd_pps": med(tp),
-            "testpmd_cycles_per_packet": tsc_hz() / med(tp),  # its forwarding core polls 100 % of the time
-            "ours_len_pps": med(ours_len),
-            "ours_data_pps": med(ours_data), "ratio_len": med(ours_len) / med(tp),
-            "three_calls_pps": med(three), "ratio_three_calls": med(three) / med(tp),
-            "ratio_data": med(ours_data) / med(tp), "cycles_per_packet_len": med(cpp_len),
-            "cycles_per_packet_data": med(cpp_data)}
+    hz = tsc_hz()
+    ours = [{"name": "io fwd" if mode == "io" else TOUCH_NAMES[t], "pps": med(r["pps"] for r in rs),
+             "cycles_per_packet": med(r["cycles_per_packet"] for r in rs),
+             "ratio": med(r["pps"] for r in rs) / med(tp), "preempted": sum(r["preempted"] for r in rs)}
+            for t, rs in runs.items()]
+    return {"vdev": vdev.split(",")[0], "mode": mode, "testpmd_pps": med(tp), "testpmd_all": tp,
+            "testpmd_cycles_per_packet": hz / med(tp),  # its forwarding core polls 100 % of the time
+            "ours": ours, "load": (min(loads), max(loads))}
 
 
 def format_row(r: dict) -> str:
-    return (f"{r['vdev']:<10} testpmd {r['testpmd_pps'] / 1e6:5.1f} Mpps {r['testpmd_cycles_per_packet']:5.1f} cyc/pkt"
-            f" | ours (len) {r['ours_len_pps'] / 1e6:5.1f} Mpps x{r['ratio_len']:.2f} "
-            f"{r['cycles_per_packet_len']:5.1f} cyc/pkt | ours (len+1st byte) {r['ours_data_pps'] / 1e6:5.1f} Mpps "
-            f"x{r['ratio_data']:.2f} {r['cycles_per_packet_data']:5.1f} cyc/pkt | before (3 calls/burst, len) "
-            f"{r['three_calls_pps'] / 1e6:5.1f} Mpps x{r['ratio_three_calls']:.2f}")
+    head = (f"{r['vdev']:<10} {r['mode']:<6} testpmd {r['testpmd_pps'] / 1e6:6.1f} Mpps "
+            f"{r['testpmd_cycles_per_packet']:5.1f} cyc/pkt")
+    cols = [f"{o['name']} {o['pps'] / 1e6:6.1f} Mpps {o['cycles_per_packet']:5.1f} cyc/pkt x{o['ratio']:.2f}"
+            f" ({o['preempted']} preempt)" for o in r["ours"]]
+    return " | ".join([head, *cols]) + f" | load {r['load'][0]:.1f}-{r['load'][1]:.1f}"

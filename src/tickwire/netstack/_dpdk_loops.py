@@ -1,6 +1,6 @@
 """Compiled DPDK receive/transmit loops (numba) over the ``_tw_dpdk`` shims, and their plain-Python twins.
 
-Per-packet mbuf access is done in C (``tw_dpdk_burst_touch``, ``tw_dpdk_rx_copy``): numba reading mbuf fields
+Per-packet mbuf access is done in C (``tw_dpdk_rx_touch_free``, ``tw_dpdk_rx_copy``): numba reading mbuf fields
 through int-to-pointer casts is ~25 % slower (gathers). These functions call cffi, so they cannot use numba's
 on-disk cache; they stay small. Arrays: ``mbufs`` uint64 (room for ``burst`` handles), ``state`` uint64[4]
 (see ``tw_dpdk_rx_copy`` in ffi/dpdk.c), batch arrays ``buf`` uint8, ``offsets`` int64, ``lengths`` int32,
@@ -24,14 +24,16 @@ def new_rx_state() -> np.ndarray:
     return np.zeros(4, dtype=np.uint64)
 
 
+TOUCH_NONE, TOUCH_LEN, TOUCH_DATA = 0, 1, 2  # per-packet work of rx_touch_loop (see tw_dpdk_rx_touch_free)
+
+
 @njit
 def rx_touch_loop(port: int, queue: int, mbufs: np.ndarray, burst: int, max_packets: int,
-                  max_cycles: int, read_data: bool, three_calls: bool = False) -> tuple[int, int, int, int]:
-    """Receive, touch every packet (length; and its first byte when read_data), free: until max_packets or
-    max_cycles TSC cycles. Returns (packets, non-empty bursts, checksum, elapsed cycles).
-
-    One C call per poll (``tw_dpdk_rx_touch_free``: rx_burst + touch + free_bulk). ``three_calls`` runs the
-    former binding instead (rx_burst, the touch, free_bulk as three C calls) for the benchmark's comparison."""
+                  max_cycles: int, touch: int) -> tuple[int, int, int, int]:
+    """Receive, touch every packet (``TOUCH_NONE``: not at all, as testpmd's rxonly; ``TOUCH_LEN``: its length;
+    ``TOUCH_DATA``: its length and first byte), free: until max_packets or max_cycles TSC cycles. Returns
+    (packets, non-empty bursts, checksum, elapsed cycles). One C call per poll (``tw_dpdk_rx_touch_free``:
+    rx_burst + touch + free_bulk)."""
     packets = 0
     bursts = 0
     acc = np.zeros(1, np.uint64)
@@ -39,15 +41,8 @@ def rx_touch_loop(port: int, queue: int, mbufs: np.ndarray, burst: int, max_pack
     start = _native.tw_rdtsc()
     end = start + max_cycles
     addr = mbufs.ctypes.data
-    touch = 1 if read_data else 0
     while packets < max_packets:
-        if three_calls:
-            n = _lib.tw_dpdk_rx_burst(port, queue, addr, burst)
-            if n > 0:
-                acc[0] += _lib.tw_dpdk_burst_touch(addr, n) if read_data else _lib.tw_dpdk_burst_len_sum(addr, n)
-                _lib.tw_dpdk_free_bulk(addr, n)
-        else:
-            n = _lib.tw_dpdk_rx_touch_free(port, queue, addr, burst, touch, acc_addr)
+        n = _lib.tw_dpdk_rx_touch_free(port, queue, addr, burst, touch, acc_addr)
         if n > 0:
             packets += n
             bursts += 1
@@ -56,6 +51,24 @@ def rx_touch_loop(port: int, queue: int, mbufs: np.ndarray, burst: int, max_pack
         elif _native.tw_rdtsc() > end:
             break
     return packets, bursts, acc[0], _native.tw_rdtsc() - start
+
+
+@njit
+def io_forward_loop(port: int, queue: int, mbufs: np.ndarray, burst: int, max_cycles: int) -> tuple[int, int]:
+    """testpmd's io forwarding on one port: receive a burst and transmit it back (``tw_dpdk_rx_tx_back``), until
+    max_cycles TSC cycles. On net_ring (whose transmit ring is its receive ring) the packets put in first circulate
+    for ever. Returns (packets received, elapsed cycles)."""
+    packets = 0
+    polls = 0
+    start = _native.tw_rdtsc()
+    end = start + max_cycles
+    addr = mbufs.ctypes.data
+    while True:
+        packets += _lib.tw_dpdk_rx_tx_back(port, queue, addr, burst)
+        polls += 1
+        if (polls & 1023) == 0 and _native.tw_rdtsc() > end:
+            break
+    return packets, _native.tw_rdtsc() - start
 
 
 @njit

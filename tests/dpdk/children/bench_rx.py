@@ -1,6 +1,9 @@
-"""Benchmark child: the compiled receive loop (rx_burst, touch each packet, free) on one virtual device; with
-``three_calls`` the former binding (rx_burst, touch and free_bulk as three C calls per burst)."""
+"""Benchmark child: one compiled loop on one virtual device for ``seconds``: ``rx`` (rx_burst, touch each packet
+at ``touch`` level, free_bulk) or ``io`` (rx_burst and tx_burst back, after one burst put in first)."""
 from __future__ import annotations
+
+import os
+import resource
 
 import _common
 import numpy as np
@@ -17,16 +20,22 @@ def main() -> None:
     port = Port(0)
     port.setup(pool)
     hz = clock.tsc_hz()
+    cycles = int(hz * a["seconds"])
     mbufs = np.zeros(32, np.uint64)
-    three = bool(a.get("three_calls"))
-    loops.rx_touch_loop(port.port_id, 0, mbufs, 32, 10_000, int(hz * 0.05), a["read_data"], three)  # compile, warm
-    packets, bursts, _, cycles = loops.rx_touch_loop(port.port_id, 0, mbufs, 32, 10**13, int(hz * a["seconds"]),
-                                                     a["read_data"], three)
+    if a["mode"] == "io":
+        _common.io_forward(port, pool, 32, int(hz * 0.05))  # compile, warm
+        switches = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
+        packets, elapsed = _common.io_forward(port, pool, 32, cycles)
+    else:
+        loops.rx_touch_loop(port.port_id, 0, mbufs, 32, 10_000, int(hz * 0.05), a["touch"])  # compile, warm
+        switches = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
+        packets, _, _, elapsed = loops.rx_touch_loop(port.port_id, 0, mbufs, 32, 10**13, cycles, a["touch"])
+    switches = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - switches
     port.close()
     pool.free()
     eal.cleanup()
-    _common.emit({"pps": packets / (cycles / hz), "cycles_per_packet": cycles / max(packets, 1),
-                  "packets": packets, "bursts": bursts})
+    _common.emit({"pps": packets / (elapsed / hz), "cycles_per_packet": elapsed / max(packets, 1),
+                  "packets": packets, "preempted": switches, "load": os.getloadavg()[0]})
 
 
 if __name__ == "__main__":

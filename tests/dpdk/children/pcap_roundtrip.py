@@ -52,11 +52,11 @@ def main() -> None:
     receiver.port.close()
     # the benchmark loop's per-packet touch: lengths only, then lengths + first bytes (checked by the test)
     touch = {}
-    for name, read_data in (("net_pcap3", False), ("net_pcap4", True)):
+    for name, level in (("net_pcap3", loops.TOUCH_LEN), ("net_pcap4", loops.TOUCH_DATA)):
         port = Port.by_name(name)
         port.setup(pool)
         packets, _, acc, _ = loops.rx_touch_loop(port.port_id, 0, np.zeros(32, np.uint64), 32, 10**9,
-                                                 int(clock.tsc_hz() * 0.3), read_data)
+                                                 int(clock.tsc_hz() * 0.3), level)
         touch[name] = [int(packets), int(acc)]
         port.close()
     # send everything back out through tx_burst, in batches built the same way

@@ -3,29 +3,10 @@ from __future__ import annotations
 
 import _common
 import numpy as np
-from numba import njit
 
 from tickwire import clock
-from tickwire.native import lib as native
 from tickwire.netstack import _dpdk_loops as loops
-from tickwire.netstack.dpdk import Mempool, Port, dpdk_module
-
-lib = dpdk_module().lib
-
-
-@njit
-def ring_loop(port: int, mbufs: np.ndarray, n: int, max_cycles: int) -> tuple[int, int]:
-    """Bounce the same n mbufs through the ring: tx_burst then rx_burst, until max_cycles. (packets, cycles)"""
-    start = native.tw_rdtsc()
-    moved = 0
-    addr = mbufs.ctypes.data
-    while native.tw_rdtsc() - start < max_cycles:
-        sent = lib.tw_dpdk_tx_burst(port, 0, addr, n)
-        got = lib.tw_dpdk_rx_burst(port, 0, addr, n)
-        if sent != n or got != n:
-            return -1, 0
-        moved += n
-    return moved, native.tw_rdtsc() - start
+from tickwire.netstack.dpdk import Mempool, Port
 
 
 def main() -> None:
@@ -56,14 +37,10 @@ def main() -> None:
     hz = clock.tsc_hz()
     cycles = int(hz * a["seconds"])
     mbufs = np.zeros(32, np.uint64)
-    loops.rx_touch_loop(null.port_id, 0, mbufs, 32, 1000, cycles, True)  # compile
-    null_pkts, _, _, null_cyc = loops.rx_touch_loop(null.port_id, 0, mbufs, 32, 10**12, cycles, True)
-    ring_mbufs = np.zeros(32, np.uint64)
-    ring_handles = dpdk_module().ffi.cast("void *", ring_mbufs.ctypes.data)
-    assert lib.tw_dpdk_mbuf_alloc_bulk(pool.addr, ring_handles, 32) == 0
-    ring_loop(ring.port_id, ring_mbufs, 32, 1000)
-    ring_pkts, ring_cyc = ring_loop(ring.port_id, ring_mbufs, 32, cycles)
-    lib.tw_dpdk_free_bulk(ring_handles, 32)
+    loops.rx_touch_loop(null.port_id, 0, mbufs, 32, 1000, cycles, loops.TOUCH_DATA)  # compile
+    null_pkts, _, _, null_cyc = loops.rx_touch_loop(null.port_id, 0, mbufs, 32, 10**12, cycles,
+                                                   loops.TOUCH_DATA)
+    ring_pkts, ring_cyc = _common.io_forward(ring, pool, 32, cycles)
     ring.close()
     null.close()
     in_use = pool.in_use
