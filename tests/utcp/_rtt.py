@@ -6,10 +6,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from _utcp_net import StackNet, dp_devargs, run_child, stop
+from _utcp_net import StackNet, dp_devargs, kernel_path, run_child, stop
 
 HERE = Path(__file__).parent
 ECHO_PORT = 40200
+# Placement, the same for every client: the client polls on one CPU, the echo server (and the softirq work its
+# sends start) on the other, so neither waits for the other to be scheduled off a shared CPU.
+CLIENT_CPU, ECHO_CPU = "1", "0"
 
 
 def build(tmp: Path) -> tuple[Path, Path]:
@@ -23,8 +26,8 @@ def build(tmp: Path) -> tuple[Path, Path]:
 
 
 def start_echo(net: StackNet, exe: Path, seconds: int) -> subprocess.Popen:
-    proc = subprocess.Popen(["ip", "netns", "exec", net.peer_ns, str(exe), net.peer_ip, str(ECHO_PORT),
-                             str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(["ip", "netns", "exec", net.peer_ns, "taskset", "-c", ECHO_CPU, str(exe), net.peer_ip,
+                             str(ECHO_PORT), str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if proc.stdout.readline().strip() != "LISTENING":
         stop(proc)
         raise AssertionError("echo server did not start")
@@ -37,7 +40,7 @@ def dpdk_pingpong(net: StackNet, size: int, n: int, warmup: int, limits: dict | 
     r = run_child("utcp_pingpong", {"devargs": dp_devargs(net, driver), "stack_ip": net.stack_ip,
                                     "peer_ip": net.peer_ip,
                                     "port": ECHO_PORT, "size": size, "n": n, "warmup": warmup, "seconds": 120,
-                                    "limits": limits or {}}, timeout=300, netns=net.dp_ns)
+                                    "core": CLIENT_CPU, "limits": limits or {}}, timeout=300, netns=net.dp_ns)
     assert r["done"] == n, f"only {r['done']} of {n} round trips completed"
     return r
 
@@ -48,13 +51,8 @@ def dpdk_rtts(net: StackNet, size: int, n: int, warmup: int, driver: str = "af_p
 
 def kernel_rtts(net: StackNet, exe: Path, mode: str, size: int, n: int, warmup: int) -> list[int]:
     """The kernel client in the DPDK side's namespace, with the stack's address lent to the same interface."""
-    addr = ["ip", "-n", net.dp_ns, "addr", "add", f"{net.stack_ip}/30", "dev", net.dp_if]
-    subprocess.run(addr, check=True, timeout=20)
-    try:
-        out = subprocess.run(["ip", "netns", "exec", net.dp_ns, str(exe), net.peer_ip, str(ECHO_PORT), str(size),
-                              str(n), str(warmup), mode], check=True, capture_output=True, text=True,
-                             timeout=180).stdout
-    finally:
-        addr[4] = "del"
-        subprocess.run(addr, check=True, timeout=20)
+    with kernel_path(net):
+        out = subprocess.run(["ip", "netns", "exec", net.dp_ns, "taskset", "-c", CLIENT_CPU, str(exe), net.peer_ip,
+                              str(ECHO_PORT), str(size), str(n), str(warmup), mode], check=True,
+                             capture_output=True, text=True, timeout=180).stdout
     return [int(x) for x in out.split()]

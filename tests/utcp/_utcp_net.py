@@ -32,7 +32,7 @@ from _pattern import pattern  # noqa: E402
 
 __all__ = ["StackNet", "stack_network", "impair", "link_down", "link_up", "ChildProcess", "run_child", "Peer",
            "pattern",
-           "dp_devargs", "transfer", "assert_identical", "capture", "stop", "management_link"]
+           "dp_devargs", "kernel_path", "transfer", "assert_identical", "capture", "stop", "management_link"]
 
 STACK_MAC = "02:74:75:00:00:01"
 PEER_MAC = "02:74:75:00:00:02"
@@ -150,6 +150,25 @@ def link_down(net: StackNet) -> None:
 
 def link_up(net: StackNet) -> None:
     _run("ip", "-n", net.mid_ns, "link", "set", net.m_pe, "up")
+
+
+@contextmanager
+def kernel_path(net: StackNet) -> Iterator[None]:
+    """For a ``--stack kernel`` run: the stack's address on the DPDK side's interface and the peer routed over it
+    (a management link's route to the peer is replaced for the block), so kernel TCP takes the same veth and
+    bridge as the userspace stack; all of it undone afterwards."""
+    ns = ["ip", "-n", net.dp_ns]
+    routes = subprocess.run([*ns, "route", "show", f"{net.peer_ip}/32"], capture_output=True, text=True,
+                            timeout=20).stdout.split()
+    subprocess.run([*ns, "addr", "add", f"{net.stack_ip}/30", "dev", net.dp_if], check=True, timeout=20)
+    try:
+        if routes:
+            subprocess.run([*ns, "route", "replace", f"{net.peer_ip}/32", "dev", net.dp_if], check=True, timeout=20)
+        yield
+    finally:
+        if routes:
+            subprocess.run([*ns, "route", "replace", *routes], check=True, timeout=20)
+        subprocess.run([*ns, "addr", "del", f"{net.stack_ip}/30", "dev", net.dp_if], check=True, timeout=20)
 
 
 def dp_devargs(net: StackNet, driver: str = "af_packet") -> str:

@@ -3,11 +3,13 @@ af_xdp) vs kernel TCP (busy-polling client, blocking client). Interleaved rounds
 over all rounds."""
 from __future__ import annotations
 
+import os
+import statistics
 from pathlib import Path
 
 import pytest
 
-from _rtt import build, dpdk_pingpong, dpdk_rtts, kernel_rtts, start_echo
+from _rtt import CLIENT_CPU, ECHO_CPU, build, dpdk_pingpong, dpdk_rtts, kernel_rtts, start_echo
 from _utcp_net import impair, stack_network, stop
 from tickwire.bench.stats import latency_percentiles_us
 
@@ -16,14 +18,20 @@ pytestmark = [pytest.mark.dpdk, pytest.mark.netns]
 SIZE = 200
 
 
-def measure(tmp_path: Path, rounds: int, n: int, warmup: int) -> dict[str, list[int]]:
+def measure(tmp_path: Path, rounds: int, n: int, warmup: int,
+            parts: dict[str, list[int]] | None = None) -> dict[str, list[int]]:
+    """Interleaved rounds of every client; the af_packet runs' round-trip parts are added to ``parts``."""
+    parts = {} if parts is None else parts
     echo, client = build(tmp_path)
     samples: dict[str, list[int]] = {"dpdk": [], "dpdk_af_xdp": [], "kernel_spin": [], "kernel_block": []}
     with stack_network() as net:
         server = start_echo(net, echo, seconds=3600)
         try:
             for _ in range(rounds):
-                samples["dpdk"] += dpdk_rtts(net, SIZE, n, warmup)
+                r = dpdk_pingpong(net, SIZE, n, warmup)
+                samples["dpdk"] += r["rtt_ns"]
+                for name, values in r["parts_ns"].items():
+                    parts.setdefault(name, []).extend(values)
                 samples["dpdk_af_xdp"] += dpdk_rtts(net, SIZE, n, warmup, driver="af_xdp")
                 samples["kernel_spin"] += kernel_rtts(net, client, "spin", SIZE, n, warmup)
                 samples["kernel_block"] += kernel_rtts(net, client, "block", SIZE, n, warmup)
@@ -35,10 +43,13 @@ def measure(tmp_path: Path, rounds: int, n: int, warmup: int) -> dict[str, list[
 @pytest.mark.bench
 @pytest.mark.timeout(1800)  # 4 variants x 3 rounds x 5000 round trips on a busy 2-core host
 def test_bench_round_trip_dpdk_vs_kernel(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    samples = measure(tmp_path, rounds=3, n=5000, warmup=500)
+    parts: dict[str, list[int]] = {}
+    load = os.getloadavg()[0]
+    samples = measure(tmp_path, rounds=3, n=5000, warmup=500, parts=parts)
     stats = {k: latency_percentiles_us(v) for k, v in samples.items()}
     with capsys.disabled():
-        print(f"\n{SIZE}-byte TCP round trip over veth + bridge, 3 interleaved rounds x 5000")
+        print(f"\n{SIZE}-byte TCP round trip over veth + bridge, 3 interleaved rounds x 5000, clients on CPU "
+              f"{CLIENT_CPU}, echo server on CPU {ECHO_CPU}; load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
         for k, s in stats.items():
             print(f"  {k:<13} p50 {s['p50']:7.1f} us  p99 {s['p99']:7.1f} us  p99.9 {s['p99.9']:7.1f} us  "
                   f"(n={s['count']})")
@@ -46,6 +57,8 @@ def test_bench_round_trip_dpdk_vs_kernel(tmp_path: Path, capsys: pytest.CaptureF
         for k in ("dpdk", "dpdk_af_xdp"):
             d = stats[k]["p50"]
             print(f"  p50 ratios: {k}/kernel_spin {d / spin:.2f}, {k}/kernel_block {d / block:.2f}")
+        split = "  ".join(f"{name} {statistics.median(v) / 1e3:.1f}" for name, v in parts.items())
+        print(f"  dpdk (af_packet) round trip, median parts in us: {split}")
     assert all(s["count"] == 15000 for s in stats.values())
 
 
