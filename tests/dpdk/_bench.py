@@ -18,14 +18,18 @@ TESTPMD = shutil.which("dpdk-testpmd")
 _PPS = re.compile(r"Rx-pps:\s+(\d+)")
 
 
-def testpmd_pps(vdev: str, seconds: float, mode: str = "rxonly", cores: str = "0,1") -> float:
+def testpmd_pps(vdev: str, seconds: float, mode: str = "rxonly", fifo: bool = False,
+                cores: str = "0,1") -> float:
     """Median of testpmd's per-second Rx-pps readings (one forwarding core, burst 32), max(1, seconds) of them
     after the first (which includes start-up). mode ``rxonly`` (receive and free), or ``io`` with ``--tx-first``
-    (one burst put in first, then every burst received is transmitted back: on net_ring it circulates)."""
+    (one burst put in first, then every burst received is transmitted back: on net_ring it circulates). With
+    ``fifo`` testpmd runs at SCHED_FIFO priority 1."""
     prefix = new_prefix()
     cmd = [TESTPMD, "-l", cores, "--no-huge", "-m", "512", "--no-pci", "--no-shconf", f"--file-prefix={prefix}",
            "--log-level=error", "--vdev", vdev, "--", f"--forward-mode={mode}", "--total-num-mbufs=16384",
            "--stats-period=1", "--nb-cores=1", "--burst=32"] + (["--tx-first"] if mode == "io" else [])
+    if fifo:
+        cmd = ["chrt", "-f", "1", *cmd]
     wanted = 1 + max(1, round(seconds))
     rates: list[int] = []
     tail: list[str] = []
@@ -57,28 +61,29 @@ def testpmd_pps(vdev: str, seconds: float, mode: str = "rxonly", cores: str = "0
     return float(statistics.median(readings))
 
 
-def ours_pps(vdev: str, seconds: float, mode: str, touch: int = 0, core: str = "1") -> dict:
+def ours_pps(vdev: str, seconds: float, mode: str, touch: int = 0, fifo: bool = False, core: str = "1") -> dict:
     """Our compiled loop on the same vdev, pinned to the core testpmd forwards on: mode ``rx`` at a touch level
-    (0 none, 1 length, 2 length + first byte) or ``io``."""
-    return run_child("bench_rx", {"vdev": vdev, "seconds": seconds, "mode": mode, "touch": touch, "core": core},
-                     timeout=seconds + 120)
+    (0 none, 1 length, 2 length + first byte) or ``io``; with ``fifo`` the measured loop runs at SCHED_FIFO 1."""
+    return run_child("bench_rx", {"vdev": vdev, "seconds": seconds, "mode": mode, "touch": touch, "fifo": fifo,
+                                  "core": core}, timeout=seconds + 120)
 
 
 TOUCH_NAMES = ("rx+free", "+length", "+1st byte")
 
 
-def side_by_side(vdev: str, seconds: float, rounds: int, mode: str = "rxonly") -> dict:
+def side_by_side(vdev: str, seconds: float, rounds: int, mode: str = "rxonly", fifo: bool = False) -> dict:
     """Interleaved rounds of testpmd and our loop doing the same work: ``rxonly`` (ours at every touch level;
-    level 0 is testpmd's work) or ``io`` (ours forwarding back). Medians of Mpps and cycles/packet, ratios to
-    testpmd, and the load average and preemptions of our runs."""
+    level 0 is testpmd's work) or ``io`` (ours forwarding back); with ``fifo`` both measure at SCHED_FIFO (no
+    time-slicing with the host's other work). Medians of Mpps and cycles/packet, ratios to testpmd, and the load
+    average and preemptions of our runs."""
     variants = [("io", 0)] if mode == "io" else [("rx", t) for t in range(len(TOUCH_NAMES))]
     tp: list[float] = []
     runs: dict[int, list[dict]] = {t: [] for _, t in variants}
     loads = [os.getloadavg()[0]]
     for _ in range(rounds):
-        tp.append(testpmd_pps(vdev, seconds, mode))
+        tp.append(testpmd_pps(vdev, seconds, mode, fifo))
         for ours_mode, touch in variants:
-            runs[touch].append(ours_pps(vdev, seconds, ours_mode, touch))
+            runs[touch].append(ours_pps(vdev, seconds, ours_mode, touch, fifo))
         loads.append(os.getloadavg()[0])
     med = statistics.median
     hz = tsc_hz()
@@ -86,13 +91,14 @@ def side_by_side(vdev: str, seconds: float, rounds: int, mode: str = "rxonly") -
              "cycles_per_packet": med(r["cycles_per_packet"] for r in rs),
              "ratio": med(r["pps"] for r in rs) / med(tp), "preempted": sum(r["preempted"] for r in rs)}
             for t, rs in runs.items()]
-    return {"vdev": vdev.split(",")[0], "mode": mode, "testpmd_pps": med(tp), "testpmd_all": tp,
+    return {"vdev": vdev.split(",")[0], "mode": mode, "fifo": fifo, "testpmd_pps": med(tp), "testpmd_all": tp,
             "testpmd_cycles_per_packet": hz / med(tp),  # its forwarding core polls 100 % of the time
             "ours": ours, "load": (min(loads), max(loads))}
 
 
 def format_row(r: dict) -> str:
-    head = (f"{r['vdev']:<10} {r['mode']:<6} testpmd {r['testpmd_pps'] / 1e6:6.1f} Mpps "
+    priority = "FIFO" if r["fifo"] else "normal"
+    head = (f"{r['vdev']:<10} {r['mode']:<6} {priority} testpmd {r['testpmd_pps'] / 1e6:6.1f} Mpps "
             f"{r['testpmd_cycles_per_packet']:5.1f} cyc/pkt")
     cols = [f"{o['name']} {o['pps'] / 1e6:6.1f} Mpps {o['cycles_per_packet']:5.1f} cyc/pkt x{o['ratio']:.2f}"
             f" ({o['preempted']} preempt)" for o in r["ours"]]

@@ -18,8 +18,11 @@ RUNS = [("net_null0", "rxonly"), ("net_ring0", "io"), (f"net_pcap0,rx_pcap={CAPT
 
 @pytest.mark.bench
 @pytest.mark.timeout(1800)
-def test_bench_rx_loop_vs_testpmd(capsys: pytest.CaptureFixture[str]) -> None:
-    rows = [side_by_side(vdev, seconds=2.0, rounds=5, mode=mode) for vdev, mode in RUNS]
+@pytest.mark.parametrize("fifo", [False, True], ids=["normal", "fifo"])
+def test_bench_rx_loop_vs_testpmd(fifo: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    """At normal priority, then with both sides' measured loops at SCHED_FIFO 1 (on a shared host the other jobs
+    time-slice a normal-priority loop: its preemption count is printed)."""
+    rows = [side_by_side(vdev, seconds=2.0, rounds=5, mode=mode, fifo=fifo) for vdev, mode in RUNS]
     with capsys.disabled():
         print("\nreceive loop, 1 core, burst 32, median of 5 interleaved rounds x 2 s "
               "(rx+free = testpmd rxonly's work; +length, +1st byte read each packet)")

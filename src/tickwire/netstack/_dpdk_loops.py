@@ -53,7 +53,7 @@ def rx_touch_loop(port: int, queue: int, mbufs: np.ndarray, burst: int, max_pack
     return packets, bursts, acc[0], _native.tw_rdtsc() - start
 
 
-@njit
+@njit(_nrt=False)
 def io_forward_loop(port: int, queue: int, mbufs: np.ndarray, burst: int, max_cycles: int) -> tuple[int, int]:
     """testpmd's io forwarding on one port: receive a burst and transmit it back (``tw_dpdk_rx_tx_back``), until
     max_cycles TSC cycles. On net_ring (whose transmit ring is its receive ring) the packets put in first circulate
@@ -71,7 +71,7 @@ def io_forward_loop(port: int, queue: int, mbufs: np.ndarray, burst: int, max_cy
     return packets, _native.tw_rdtsc() - start
 
 
-@njit
+@njit(_nrt=False)
 def rx_into_batch(port: int, queue: int, mbufs: np.ndarray, burst: int, state: np.ndarray, buf: np.ndarray,
                   offsets: np.ndarray, lengths: np.ndarray, stamps: np.ndarray, first: int, max_pkts: int,
                   ts_mult: int, max_idle_polls: int) -> int:
@@ -145,7 +145,7 @@ def rx_into_batch_reference(port: int, queue: int, mbufs: np.ndarray, burst: int
     return i
 
 
-@njit
+@njit(_nrt=False)
 def tx_batch(port: int, queue: int, pool: int, buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray,
              first: int, count: int, scratch: np.ndarray, burst: int) -> int:
     """Send packets first..first+count of a batch in bursts (each copied into an mbuf of ``pool``).

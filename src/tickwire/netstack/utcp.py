@@ -42,7 +42,7 @@ class UtcpError(OSError):
     """A connection failed (errno set: ECONNREFUSED, ECONNRESET, ETIMEDOUT, EHOSTUNREACH...)."""
 
 
-@njit
+@njit(_nrt=False)
 def utcp_flush(st) -> int:
     """Send the transmit batch; frames the device refused are counted as dropped (TCP recovers them)."""
     n = st.cfg[CFG_TX_COUNT]
@@ -58,7 +58,7 @@ def utcp_flush(st) -> int:
     return ok
 
 
-@njit
+@njit(_nrt=False)
 def utcp_poll(st) -> int:
     """One poll: a receive burst, the protocol work (input, timers, output), the transmit burst. Returns the
     frames received."""
@@ -76,7 +76,7 @@ def utcp_poll(st) -> int:
     return n
 
 
-@njit
+@njit(_nrt=False)
 def utcp_connect(st, c: int, ip: int, port: int) -> int:
     """Start connecting slot c to ip:port (integers); 0 or -errno. Poll until tcp_state(st, c) is ESTABLISHED."""
     rc = tcp_connect(st, c, ip, port, _native.tw_monotonic_ns())
@@ -84,7 +84,7 @@ def utcp_connect(st, c: int, ip: int, port: int) -> int:
     return rc
 
 
-@njit
+@njit(_nrt=False)
 def utcp_send(st, c: int, data: np.ndarray, off: int, n: int) -> int:
     """Queue data[off:off+n] on slot c and send at once what the window allows; bytes queued or -errno."""
     k = tcp_send(st, c, data, off, n, _native.tw_monotonic_ns())
@@ -92,7 +92,7 @@ def utcp_send(st, c: int, data: np.ndarray, off: int, n: int) -> int:
     return k
 
 
-@njit
+@njit(_nrt=False)
 def utcp_recv(st, c: int, out: np.ndarray, off: int, cap: int) -> int:
     """Copy up to cap in-order bytes of slot c to out[off:]; the count, 0 (none yet), UTCP_EOF or -errno."""
     k = tcp_recv(st, c, out, off, cap, _native.tw_monotonic_ns())
@@ -100,7 +100,7 @@ def utcp_recv(st, c: int, out: np.ndarray, off: int, cap: int) -> int:
     return k
 
 
-@njit
+@njit(_nrt=False)
 def utcp_close(st, c: int) -> int:
     """Half-close slot c (FIN after the queued data)."""
     rc = tcp_close(st, c, _native.tw_monotonic_ns())
@@ -108,7 +108,7 @@ def utcp_close(st, c: int) -> int:
     return rc
 
 
-@njit
+@njit(_nrt=False)
 def utcp_abort(st, c: int) -> int:
     """Reset slot c (RST to the peer)."""
     rc = tcp_abort(st, c, _native.tw_monotonic_ns())

@@ -20,7 +20,7 @@ ARP_REQUEST, ARP_REPLY = 1, 2
 MIN_FRAME = 60
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def arp_find(st, ip: int) -> int:
     """Row of ip in the ARP table, or -1."""
     for i in range(st.arp.shape[0]):
@@ -29,7 +29,7 @@ def arp_find(st, ip: int) -> int:
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _arp_row_for(st, ip: int) -> int:
     """The row of ip, else a free row, else the oldest non-static row (recycled)."""
     row = arp_find(st, ip)
@@ -45,7 +45,7 @@ def _arp_row_for(st, ip: int) -> int:
     return oldest
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def arp_set(st, ip: int, mac: int, static: bool, now: int) -> bool:
     """Insert or update an entry; False when the table is full of static entries."""
     row = _arp_row_for(st, ip)
@@ -61,7 +61,7 @@ def arp_set(st, ip: int, mac: int, static: bool, now: int) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _send_arp(st, op: int, dst_mac: int, target_mac: int, target_ip: int) -> bool:
     at = tx_slot(st)
     if at < 0:
@@ -84,7 +84,7 @@ def _send_arp(st, op: int, dst_mac: int, target_mac: int, target_ip: int) -> boo
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def arp_resolve(st, ip: int, now: int) -> int:
     """The MAC of ip; -1 while resolving (a request goes out on the first miss), -2 when resolution failed."""
     row = arp_find(st, ip)
@@ -106,7 +106,7 @@ def arp_resolve(st, ip: int, now: int) -> int:
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def arp_retry_failed(st, ip: int) -> None:
     """Give a FAILED next hop a new round of requests (a new connect to it)."""
     row = arp_find(st, ip)
@@ -114,7 +114,7 @@ def arp_retry_failed(st, ip: int) -> None:
         st.arp[row, A_STATE] = ARP_FREE
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def arp_timers(st, now: int) -> None:
     """Repeat requests of PENDING entries; mark them FAILED after CFG_ARP_TRIES."""
     for i in range(st.arp.shape[0]):
@@ -129,7 +129,7 @@ def arp_timers(st, now: int) -> None:
             st.ctr[CTR_ARP_REQ_TX] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def arp_input(st, b: np.ndarray, at: int, n: int, now: int) -> bool:
     """Handle one ARP packet (``at`` = its first byte after the Ethernet header, ``n`` bytes).
 

@@ -51,7 +51,15 @@ def wr48(b: np.ndarray, i: int, v: int) -> None:
     wr32(b, i + 2, v & 0xFFFFFFFF)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
+def copy_bytes(dst: np.ndarray, d_at: int, src: np.ndarray, s_at: int, n: int) -> None:
+    """dst[d_at:d_at+n] = src[s_at:s_at+n] as a plain loop: a slice assignment would need numba's runtime (it
+    may allocate a temporary when the two could overlap), and the stack's kernels are compiled without it."""
+    for i in range(n):
+        dst[d_at + i] = src[s_at + i]
+
+
+@njit(cache=True, _nrt=False)
 def csum_add(b: np.ndarray, start: int, n: int, acc: int) -> int:
     """Add bytes b[start:start+n] as big-endian 16-bit words to a ones'-complement accumulator (unfolded)."""
     i = start
@@ -72,13 +80,13 @@ def csum_fold(acc: int) -> int:
     return (~acc) & 0xFFFF
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def pseudo_header_sum(src: int, dst: int, proto: int, length: int) -> int:
     """The IPv4 pseudo-header's contribution to a TCP/UDP checksum."""
     return (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF) + proto + length
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tx_slot(st) -> int:
     """Offset of the next free transmit slot, or -1 when the batch is full (the frame is then not built)."""
     n = st.cfg[CFG_TX_COUNT]
@@ -88,7 +96,7 @@ def tx_slot(st) -> int:
     return n * FRAME_SLOT
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tx_commit(st, length: int) -> None:
     """Record the frame just built in the current slot (``length`` bytes)."""
     n = st.cfg[CFG_TX_COUNT]
@@ -96,14 +104,14 @@ def tx_commit(st, length: int) -> None:
     st.cfg[CFG_TX_COUNT] = n + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def write_eth(b: np.ndarray, at: int, dst_mac: int, src_mac: int, ethertype: int) -> None:
     wr48(b, at, dst_mac)
     wr48(b, at + 6, src_mac)
     wr16(b, at + 12, ethertype)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def write_ipv4(st, b: np.ndarray, at: int, src: int, dst: int, proto: int, payload_len: int) -> None:
     """A 20-byte IPv4 header (DF set, TTL 64) with its checksum, at ``at``."""
     b[at] = 0x45

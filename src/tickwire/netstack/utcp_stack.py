@@ -17,7 +17,7 @@ from tickwire.netstack.utcp_state import (CFG_IP, CFG_MAC, CTR_BAD_CSUM, CTR_FRA
 from tickwire.netstack.utcp_tcp import tcp_input, tcp_output, tcp_timers
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _ipv4_input(st, b, at: int, n: int, src_mac: int, now: int) -> None:
     if n < IP_HLEN or b[at] >> 4 != 4:
         st.ctr[CTR_MALFORMED] += 1
@@ -44,7 +44,7 @@ def _ipv4_input(st, b, at: int, n: int, src_mac: int, now: int) -> None:
         tcp_output(st, c, now)  # immediate ACK (also a duplicate ACK per out-of-order segment)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def stack_input(st, nframes: int, now: int) -> None:
     """Process frames 0..nframes-1 of the receive batch."""
     b = st.rxbuf
@@ -72,20 +72,20 @@ def stack_input(st, nframes: int, now: int) -> None:
         stack_output(st, now)  # segments that waited for a next hop's MAC
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def stack_timers(st, now: int) -> None:
     arp_timers(st, now)
     for c in range(st.tcb.shape[0]):
         tcp_timers(st, c, now)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def stack_output(st, now: int) -> None:
     for c in range(st.tcb.shape[0]):
         tcp_output(st, c, now)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def stack_step(st, nframes: int, now: int) -> None:
     """One poll's protocol work: the received frames, then timers, then whatever may be sent. ACKs of in-order
     data held during the previous poll (for the application's answer to carry) go out now."""

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 from tickwire.netstack.utcp_arp import arp_find, arp_retry_failed
+from tickwire.netstack.utcp_ip import copy_bytes
 from tickwire.netstack.utcp_state import (
     ARP_FAILED, A_STATE, CFG_DATA_RETRIES, CFG_GW, CFG_IP, CFG_ISN_KEY, CFG_KA_IDLE, CFG_KA_INTVL, CFG_KA_PROBES,
     CFG_MASK, CFG_MSS, CFG_NEXT_PORT, CFG_RTO_INIT, CFG_RTO_MAX, CFG_SYN_RETRIES, CLOSED, CLOSE_WAIT,
@@ -42,7 +43,7 @@ __all__ = ["tcp_connect", "tcp_send", "tcp_recv", "tcp_close", "tcp_abort", "tcp
            "tcp_output"]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _mix(x: int) -> int:
     """splitmix64 finaliser (ISN and port choice: not predictable from the 4-tuple alone)."""
     x = (x ^ (x >> 30)) * -4658895280553007687
@@ -50,7 +51,7 @@ def _mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _port_in_use(st, lport: int) -> bool:
     for i in range(st.tcb.shape[0]):
         if st.tcb[i, T_STATE] != CLOSED and st.tcb[i, T_LPORT] == lport:
@@ -61,7 +62,7 @@ def _port_in_use(st, lport: int) -> bool:
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _pick_port(st) -> int:
     span = EPHEMERAL_HI - EPHEMERAL_LO + 1
     for _ in range(span):
@@ -72,7 +73,7 @@ def _pick_port(st) -> int:
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _park_time_wait(st, c: int, now: int) -> None:
     """Keep the 4-tuple of slot c (in TIME_WAIT) answerable in ``tw`` so the slot can be reused now."""
     tw = st.tw
@@ -92,7 +93,7 @@ def _park_time_wait(st, c: int, now: int) -> None:
     st.ctr[CTR_TW_REUSED] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _our_window_shift(st) -> int:
     ws = 0
     while (st.rcv.shape[1] >> ws) > 0xFFFF and ws < MAX_WS:
@@ -100,7 +101,7 @@ def _our_window_shift(st) -> int:
     return ws
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tcp_connect(st, c: int, rip: int, rport: int, now: int) -> int:
     """Open slot c to rip:rport (SYN now, or after ARP resolves the next hop). 0, or -EINVAL/-EISCONN/
     -EHOSTUNREACH (off-subnet without a gateway) / -ENOBUFS (no free local port)."""
@@ -140,7 +141,7 @@ def tcp_connect(st, c: int, rip: int, rport: int, now: int) -> int:
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tcp_send(st, c: int, data: np.ndarray, off: int, n: int, now: int) -> int:
     """Queue data[off:off+n] (uint8) on connection c and send what the window allows. Returns the bytes queued
     (less than n when the send ring is full), or -EPIPE after close, -ENOTCONN / the connection's error."""
@@ -159,15 +160,14 @@ def tcp_send(st, c: int, data: np.ndarray, off: int, n: int, now: int) -> int:
     k = min(n, cap - tcb[c, T_SBUF_LEN])
     start = (tcb[c, T_SBUF_HEAD] + tcb[c, T_SBUF_LEN]) % cap
     first = min(k, cap - start)
-    ring[start:start + first] = data[off:off + first]
-    if first < k:
-        ring[0:k - first] = data[off + first:off + k]
+    copy_bytes(ring, start, data, off, first)
+    copy_bytes(ring, 0, data, off + first, k - first)
     tcb[c, T_SBUF_LEN] += k
     tcp_output(st, c, now)
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tcp_recv(st, c: int, out: np.ndarray, off: int, cap: int, now: int) -> int:
     """Move up to cap in-order bytes of connection c into out[off:]. Returns the count; 0 when none yet;
     UTCP_EOF once the peer closed and everything was read; -errno when the connection failed."""
@@ -188,9 +188,8 @@ def tcp_recv(st, c: int, out: np.ndarray, off: int, cap: int, now: int) -> int:
     free_before = size - tcb[c, T_RBUF_LEN]
     start = tcb[c, T_RBUF_HEAD]
     first = min(k, size - start)
-    out[off:off + first] = ring[start:start + first]
-    if first < k:
-        out[off + first:off + k] = ring[0:k - first]
+    copy_bytes(out, off, ring, start, first)
+    copy_bytes(out, off + first, ring, 0, k - first)
     tcb[c, T_RBUF_HEAD] = (start + k) % size
     tcb[c, T_RBUF_LEN] -= k
     free_after = size - tcb[c, T_RBUF_LEN]
@@ -202,7 +201,7 @@ def tcp_recv(st, c: int, out: np.ndarray, off: int, cap: int, now: int) -> int:
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tcp_close(st, c: int, now: int) -> int:
     """Half-close connection c: a FIN follows the queued data. 0, or -ENOTCONN."""
     if c < 0 or c >= st.tcb.shape[0]:
@@ -222,7 +221,7 @@ def tcp_close(st, c: int, now: int) -> int:
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tcp_timers(st, c: int, now: int) -> None:
     """Retransmission/persist timeout, keepalive and TIME_WAIT expiry of connection c."""
     tcb = st.tcb
@@ -245,7 +244,7 @@ def tcp_timers(st, c: int, now: int) -> None:
     _keepalive(st, c, now)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _on_rtx_timeout(st, c: int, now: int) -> None:
     tcb = st.tcb
     tcb[c, T_RTX_AT] = 0
@@ -273,7 +272,7 @@ def _on_rtx_timeout(st, c: int, now: int) -> None:
         tcb[c, T_PROBE] = 1  # the lost segment was a zero-window probe: probe again
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _keepalive(st, c: int, now: int) -> None:
     tcb = st.tcb
     s = tcb[c, T_STATE]
@@ -296,7 +295,7 @@ def _keepalive(st, c: int, now: int) -> None:
     tcb[c, T_KA_AT] = now + st.cfg[CFG_KA_INTVL]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tcp_state(st, c: int) -> int:
     """Connection c's state (utcp_state.ESTABLISHED, ...), for compiled callers."""
     return st.tcb[c, T_STATE]

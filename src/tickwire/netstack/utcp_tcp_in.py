@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tickwire.netstack.utcp_ip import PROTO_TCP, csum_add, csum_fold, pseudo_header_sum, rd16, rd32
+from tickwire.netstack.utcp_ip import PROTO_TCP, copy_bytes, csum_add, csum_fold, pseudo_header_sum, rd16, rd32
 from tickwire.netstack.utcp_state import (
     CFG_IP, CFG_MSS, CFG_RTO_INIT, CFG_TIMEWAIT, CLOSED, CLOSE_WAIT, CLOSING, CTR_BAD_CSUM, CTR_CHALLENGE_ACKS,
     CTR_DUP_ACKS, CTR_DUP_SEGS, CTR_FAST_RETRANSMITS, CTR_MALFORMED, CTR_NO_CONN, CTR_OOO_FULL, CTR_OOO_SEGS,
@@ -21,7 +21,7 @@ from tickwire.netstack.utcp_tcp_out import (
     drop, rtt_sample, rto_from_srtt, enter_time_wait)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tcp_find(st, rip: int, rport: int, lport: int) -> int:
     for i in range(st.tcb.shape[0]):
         if (st.tcb[i, T_STATE] != CLOSED and st.tcb[i, T_LPORT] == lport and st.tcb[i, T_RPORT] == rport
@@ -30,7 +30,7 @@ def tcp_find(st, rip: int, rport: int, lport: int) -> int:
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _time_wait_input(st, src_mac: int, src_ip: int, sport: int, dport: int, flags: int, now: int) -> bool:
     """A segment for a parked TIME_WAIT tuple: RST forgets it, anything else is re-ACKed. False: no such tuple."""
     tw = st.tw
@@ -45,7 +45,7 @@ def _time_wait_input(st, src_mac: int, src_ip: int, sport: int, dport: int, flag
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _parse_syn_options(st, c: int, b: np.ndarray, start: int, end: int) -> None:
     """MSS and window scale from a SYN-ACK's options (malformed options end the walk)."""
     tcb = st.tcb
@@ -76,7 +76,7 @@ def _parse_syn_options(st, c: int, b: np.ndarray, start: int, end: int) -> None:
         tcb[c, T_RCV_WS] = 0  # RFC 7323: scaling only when both sides offered it
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _input_syn_sent(st, c: int, b: np.ndarray, t: int, doff: int, seq: int, ack: int, flags: int, win: int,
                     now: int, src_mac: int) -> None:
     tcb = st.tcb
@@ -112,7 +112,7 @@ def _input_syn_sent(st, c: int, b: np.ndarray, t: int, doff: int, seq: int, ack:
     tcb[c, T_ACK_NOW] = 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _ooo_insert(st, c: int, start: int, end: int) -> bool:
     """Record [start, end) as received out of order, merged with touching intervals. False when the list is full
     (the bytes are then forgotten: the peer sends them again)."""
@@ -139,7 +139,7 @@ def _ooo_insert(st, c: int, start: int, end: int) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _ooo_covered(st, c: int, start: int, end: int) -> bool:
     ooo = st.ooo[c]
     for i in range(st.tcb[c, T_OOO_N]):
@@ -148,7 +148,7 @@ def _ooo_covered(st, c: int, start: int, end: int) -> bool:
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _ooo_pull(st, c: int) -> int:
     """Extend RCV.NXT over the out-of-order intervals it now reaches; returns the bytes that became in-order."""
     tcb = st.tcb
@@ -171,7 +171,7 @@ def _ooo_pull(st, c: int) -> int:
     return gained
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _receive_data(st, c: int, b: np.ndarray, at: int, seq: int, n: int) -> None:
     """Place payload b[at:at+n] (sequence seq) in the receive ring: in order, or out of order in its place."""
     tcb = st.tcb
@@ -195,9 +195,8 @@ def _receive_data(st, c: int, b: np.ndarray, at: int, seq: int, n: int) -> None:
         return
     pos = (tcb[c, T_RBUF_HEAD] + tcb[c, T_RBUF_LEN] + rel) % size
     first = min(n, size - pos)
-    ring[pos:pos + first] = b[at:at + first]
-    if first < n:
-        ring[0:n - first] = b[at + first:at + n]
+    copy_bytes(ring, pos, b, at, first)
+    copy_bytes(ring, 0, b, at + first, n - first)
     if rel == 0:
         tcb[c, T_RCV_NXT] = seq_add(tcb[c, T_RCV_NXT], n)
         tcb[c, T_RBUF_LEN] += n + _ooo_pull(st, c)
@@ -210,7 +209,7 @@ def _receive_data(st, c: int, b: np.ndarray, at: int, seq: int, n: int) -> None:
             st.ctr[CTR_OOO_FULL] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _ack_advance(st, c: int, ack: int, now: int) -> None:
     """A new cumulative ACK: release acked bytes from the send ring, RTT sample, timers, NewReno recovery."""
     tcb = st.tcb
@@ -236,7 +235,7 @@ def _ack_advance(st, c: int, ack: int, now: int) -> None:
     tcb[c, T_RTX_AT] = 0 if ack == tcb[c, T_SND_MAX] else now + tcb[c, T_RTO]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _acceptable(st, c: int, seq: int, seg_len: int) -> bool:
     """RFC 9293 3.10.7.4's four cases of segment acceptability."""
     rcv_nxt = st.tcb[c, T_RCV_NXT]
@@ -250,7 +249,7 @@ def _acceptable(st, c: int, seq: int, seg_len: int) -> bool:
     return (0 <= rel < wnd) or (0 <= last < wnd)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _input_synchronized(st, c: int, b: np.ndarray, data_at: int, dlen: int, seq: int, ack: int, flags: int,
                         win: int, now: int) -> None:
     tcb = st.tcb
@@ -316,7 +315,7 @@ def _input_synchronized(st, c: int, b: np.ndarray, data_at: int, dlen: int, seq:
         _input_fin(st, c, seq_add(seq, dlen), now)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _input_fin(st, c: int, fin_seq: int, now: int) -> None:
     """The peer's FIN at fin_seq: taken when in order (an out-of-order FIN is left for the peer to resend)."""
     tcb = st.tcb
@@ -338,7 +337,7 @@ def _input_fin(st, c: int, fin_seq: int, now: int) -> None:
         enter_time_wait(st, c, now)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tcp_input(st, b: np.ndarray, t: int, tcp_len: int, src_ip: int, src_mac: int, now: int) -> int:
     """One TCP segment (header at b[t], tcp_len bytes, checksum not yet verified) from src_ip. Returns the
     connection slot it was for, or -1."""

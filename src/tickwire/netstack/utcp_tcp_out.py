@@ -7,8 +7,8 @@ from numba import njit
 
 from tickwire.netstack.utcp_arp import arp_resolve
 from tickwire.netstack.utcp_ip import (
-    ETH_HLEN, ETHERTYPE_IPV4, IP_HLEN, PROTO_TCP, csum_add, csum_fold, pseudo_header_sum, tx_commit, tx_slot, wr16,
-    wr32, write_eth, write_ipv4)
+    ETH_HLEN, ETHERTYPE_IPV4, IP_HLEN, PROTO_TCP, copy_bytes, csum_add, csum_fold, pseudo_header_sum, tx_commit,
+    tx_slot, wr16, wr32, write_eth, write_ipv4)
 from tickwire.netstack.utcp_state import (
     CFG_IP, CFG_MAC, CFG_MSS, CFG_RTO_MAX, CFG_RTO_MIN, CFG_TIMEWAIT, CLOSED, CLOSING, CTR_RETRANSMITS, CTR_RST_TX,
     CTR_TX_SEGS, EINVAL, ENOTCONN, FIN_WAIT_1, LAST_ACK, SYN_SENT, TIME_WAIT, T_ACK_HOLD, T_ACK_NOW, T_ERROR,
@@ -48,7 +48,7 @@ def seq_add(a: int, n: int) -> int:
     return (a + n) & SEQ_MASK
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _window_field(st, c: int, syn: bool) -> int:
     free = st.rcv.shape[1] - st.tcb[c, T_RBUF_LEN]
     if syn:
@@ -56,7 +56,7 @@ def _window_field(st, c: int, syn: bool) -> int:
     return min(free >> st.tcb[c, T_RCV_WS], 0xFFFF)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def build_segment(st, dst_mac: int, dst_ip: int, lport: int, rport: int, seq: int, ack: int, flags: int,
                   window: int, c: int, data_off: int, n: int, ws: int) -> bool:
     """One TCP segment in a transmit slot; ``n`` payload bytes from connection c's send ring at ``data_off`` bytes
@@ -92,9 +92,8 @@ def build_segment(st, dst_mac: int, dst_ip: int, lport: int, rport: int, seq: in
         start = (st.tcb[c, T_SBUF_HEAD] + data_off) % cap
         first = min(n, cap - start)
         p = t + TCP_HLEN + opt
-        b[p:p + first] = ring[start:start + first]
-        if first < n:
-            b[p + first:p + n] = ring[0:n - first]
+        copy_bytes(b, p, ring, start, first)
+        copy_bytes(b, p + first, ring, 0, n - first)
     acc = pseudo_header_sum(st.cfg[CFG_IP], dst_ip, PROTO_TCP, tcp_len)
     wr16(b, t + 16, csum_fold(csum_add(b, t, tcp_len, acc)))
     length = ETH_HLEN + IP_HLEN + tcp_len
@@ -106,7 +105,7 @@ def build_segment(st, dst_mac: int, dst_ip: int, lport: int, rport: int, seq: in
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def emit(st, c: int, seq: int, flags: int, data_off: int, n: int, now: int) -> bool:
     """A segment of connection c (its next hop resolved through ARP). False when it could not be built yet."""
     mac = arp_resolve(st, st.tcb[c, T_NEXTHOP], now)
@@ -120,7 +119,7 @@ def emit(st, c: int, seq: int, flags: int, data_off: int, n: int, now: int) -> b
     return ok
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def reply_rst(st, dst_mac: int, src_ip: int, sport: int, dport: int, seq: int, ack: int, flags: int,
                seg_len: int) -> None:
     """RST for a segment that matches no connection (RFC 9293 3.10.7.1)."""
@@ -131,13 +130,13 @@ def reply_rst(st, dst_mac: int, src_ip: int, sport: int, dport: int, seq: int, a
     st.ctr[CTR_RST_TX] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _arm(st, c: int, now: int) -> None:
     if st.tcb[c, T_RTX_AT] == 0:
         st.tcb[c, T_RTX_AT] = now + st.tcb[c, T_RTO]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tcp_output(st, c: int, now: int) -> None:
     """Send what connection c may send now: the SYN, new or go-back-N data within the peer's window, the FIN,
     and a pending ACK."""
@@ -158,7 +157,7 @@ def tcp_output(st, c: int, now: int) -> None:
         emit(st, c, st.tcb[c, T_SND_NXT], ACK, 0, 0, now)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _output_data(st, c: int, now: int) -> None:
     tcb = st.tcb
     data_end = seq_add(tcb[c, T_SBUF_SEQ], tcb[c, T_SBUF_LEN])
@@ -196,7 +195,7 @@ def _output_data(st, c: int, now: int) -> None:
         _arm(st, c, now)  # outstanding data, or a shut window with data waiting (persist)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def retransmit_first(st, c: int, now: int) -> None:
     """Resend the segment at SND.UNA (fast retransmit, NewReno partial ACK)."""
     tcb = st.tcb
@@ -212,14 +211,14 @@ def retransmit_first(st, c: int, now: int) -> None:
             st.ctr[CTR_RETRANSMITS] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def drop(st, c: int, err: int) -> None:
     st.tcb[c, T_STATE] = CLOSED
     st.tcb[c, T_ERROR] = err
     st.tcb[c, T_RTX_AT] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tcp_abort(st, c: int, now: int) -> int:
     """Reset connection c: a RST to the peer when synchronized, the slot CLOSED at once."""
     if c < 0 or c >= st.tcb.shape[0]:
@@ -235,7 +234,7 @@ def tcp_abort(st, c: int, now: int) -> int:
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def rtt_sample(st, c: int, r: int) -> None:
     """RFC 6298 (2.2)-(2.3): update SRTT/RTTVAR with sample r (ns), recompute RTO."""
     tcb = st.tcb
@@ -248,7 +247,7 @@ def rtt_sample(st, c: int, r: int) -> None:
     rto_from_srtt(st, c)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def rto_from_srtt(st, c: int) -> None:
     tcb = st.tcb
     if tcb[c, T_SRTT] == 0:
@@ -257,7 +256,7 @@ def rto_from_srtt(st, c: int) -> None:
     tcb[c, T_RTO] = min(max(rto, st.cfg[CFG_RTO_MIN]), st.cfg[CFG_RTO_MAX])
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def enter_time_wait(st, c: int, now: int) -> None:
     st.tcb[c, T_STATE] = TIME_WAIT
     st.tcb[c, T_TW_AT] = now + st.cfg[CFG_TIMEWAIT]

@@ -13,8 +13,9 @@ from tickwire.netstack.utcp import UtcpStack, utcp_poll, utcp_recv, utcp_send
 from tickwire.netstack.utcp_state import T_RTO
 
 
-PARTS = ("send", "wait", "rx_poll", "recv")  # utcp_send (build, tx copy, kick); until the poll that got the
-# echo's frames started; that poll (rx burst, copy, stack input, output); from its end to the bytes copied out
+# utcp_send (build, tx copy, kick); until the poll that got the echo's frames started; that poll (rx burst, copy,
+# stack input, output); from its end to the bytes copied out
+PARTS = ("send", "wait", "rx_poll", "recv")
 
 
 @njit
@@ -72,7 +73,8 @@ def main() -> None:
     pool.free()
     eal.cleanup()
     _common.emit({"rtt_ns": rtt[:done].tolist(), "done": done,
-                  "parts_ns": {p: parts[:done, j].tolist() for j, p in enumerate(PARTS)}, "rto_ms": rto_ms, "counters": counters})
+                  "parts_ns": {p: parts[:done, j].tolist() for j, p in enumerate(PARTS)}, "rto_ms": rto_ms,
+                  "counters": counters})
 
 
 if __name__ == "__main__":
