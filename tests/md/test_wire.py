@@ -34,8 +34,9 @@ def _answer(rid: int) -> bytes:
 class _Conn:
     """One TCP connection written packet by packet at chosen capture times."""
 
-    def __init__(self, client: tuple[str, int], t: int, out: list[tuple[int, bytes]]) -> None:
-        self.endpoint, self.out = client, out
+    def __init__(self, client: tuple[str, int], t: int, out: list[tuple[int, bytes]],
+                 server: tuple[str, int] = SERVER) -> None:
+        self.endpoint, self.server_endpoint, self.out = client, server, out
         self.c_seq, self.s_seq = 1001, 5001
         self._pkt(t, False, 1000, 0, 0x02)
         self._pkt(t + 1, True, 5000, self.c_seq, 0x12)
@@ -43,7 +44,8 @@ class _Conn:
         self.send(t + 3, True, synth.UPGRADE_RESPONSE)
 
     def _pkt(self, t: int, from_server: bool, seq: int, ack: int, flags: int, payload: bytes = b"") -> None:
-        (sa, sp), (da, dp) = (SERVER, self.endpoint) if from_server else (self.endpoint, SERVER)
+        server = self.server_endpoint
+        (sa, sp), (da, dp) = (server, self.endpoint) if from_server else (self.endpoint, server)
         self.out.append((t, synth.tcp_frame(sa, da, sp, dp, seq, ack, flags, payload)))
 
     def send(self, t: int, from_server: bool, data: bytes) -> None:
@@ -118,6 +120,22 @@ def test_between_keeps_the_connections_that_started_in_the_window(crafted: Path)
     assert {m.conn for m in only_b.messages} == {m.conn for m in wire.messages if m.conn[0][1] == CLIENT_B[1]
                                                  or m.conn[1][1] == CLIENT_B[1]}
     assert tick_to_trade(only_b).samples_ns.tolist() == [192_000]
+
+
+def test_addresses_from_128_0_0_0_up_keep_one_key_per_connection(tmp_path: Path) -> None:
+    """Both directions of a connection between 198.18.0.1 and 198.18.0.2 (the userspace stack's test network) are
+    one connection: the book the venue sent triggers the order the client sent, and the answer matches it."""
+    pkts: list[tuple[int, bytes]] = []
+    c = _Conn(("198.18.0.1", 50000), T0, pkts, server=("198.18.0.2", 8022))
+    c.server(T0 + 100_000, _book(10))
+    c.client(T0 + 105_000, _request(1, "private/buy"))
+    c.server(T0 + 150_000, _answer(1))
+    path = tmp_path / "high.pcap"
+    synth.write_packets(path, pkts)
+    wire = read_wire(path)
+    assert len({m.conn for m in wire.messages}) == 1 and set(wire.opened) == {wire.messages[0].conn}
+    assert tick_to_trade(wire).samples_ns.tolist() == [5_000]
+    assert venue_times(wire, ORDER_METHODS) == {1: 45_000.0}
 
 
 def test_damaged_capture_keeps_what_precedes_the_damage(crafted: Path, tmp_path: Path) -> None:

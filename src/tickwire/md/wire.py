@@ -78,7 +78,8 @@ _OTHER = WireMessage(0, ((0, 0), (0, 0)), "other")  # a JSON-RPC message this an
 
 
 def _endpoint_pair(key0: int, key1: int) -> Conn:
-    src, dst = (key0 >> 32, key1 >> 16), (key0 & 0xFFFFFFFF, key1 & 0xFFFF)
+    # the reassembler's int64 key holds src_ip << 32: an address from 128.0.0.0 up reads back negative unless masked
+    src, dst = ((key0 >> 32) & 0xFFFFFFFF, key1 >> 16), (key0 & 0xFFFFFFFF, key1 & 0xFFFF)
     return (src, dst) if src <= dst else (dst, src)
 
 
