@@ -18,34 +18,34 @@ PROTO_TCP = 6
 BROADCAST_MAC = 0xFFFFFFFFFFFF
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def rd16(b: np.ndarray, i: int) -> int:
     return (np.int64(b[i]) << 8) | np.int64(b[i + 1])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def rd32(b: np.ndarray, i: int) -> int:
     return (np.int64(b[i]) << 24) | (np.int64(b[i + 1]) << 16) | (np.int64(b[i + 2]) << 8) | np.int64(b[i + 3])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def rd48(b: np.ndarray, i: int) -> int:
     return (rd16(b, i) << 32) | rd32(b, i + 2)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def wr16(b: np.ndarray, i: int, v: int) -> None:
     b[i] = (v >> 8) & 0xFF
     b[i + 1] = v & 0xFF
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def wr32(b: np.ndarray, i: int, v: int) -> None:
     wr16(b, i, (v >> 16) & 0xFFFF)
     wr16(b, i + 2, v & 0xFFFF)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def wr48(b: np.ndarray, i: int, v: int) -> None:
     wr16(b, i, (v >> 32) & 0xFFFF)
     wr32(b, i + 2, v & 0xFFFFFFFF)
@@ -72,7 +72,7 @@ def csum_add(b: np.ndarray, start: int, n: int, acc: int) -> int:
     return acc
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def csum_fold(acc: int) -> int:
     """Fold the accumulator to 16 bits and complement it: the value to write in a checksum field."""
     while acc >> 16:

@@ -26,24 +26,24 @@ SEQ_MASK = 0xFFFFFFFF
 CLOCK_G_NS = 1_000_000  # RFC 6298's clock granularity G, as a floor under 4*RTTVAR
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def seq_diff(a: int, b: int) -> int:
     """a - b as a signed 32-bit distance."""
     d = (a - b) & SEQ_MASK
     return d - (1 << 32) if d >= (1 << 31) else d
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def seq_lt(a: int, b: int) -> bool:
     return seq_diff(a, b) < 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def seq_le(a: int, b: int) -> bool:
     return seq_diff(a, b) <= 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def seq_add(a: int, n: int) -> int:
     return (a + n) & SEQ_MASK
 
