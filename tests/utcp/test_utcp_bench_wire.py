@@ -46,6 +46,11 @@ def test_bench_wire_tick_to_trade_dpdk_vs_kernel(tmp_path: Path, capsys: pytest.
                   f"(n={st['count']})")
         print(f"  p50 ratio dpdk/kernel {stats['dpdk']['p50'] / stats['kernel']['p50']:.2f}, "
               f"p99 ratio {stats['dpdk']['p99'] / stats['kernel']['p99']:.2f}")
+        for s, rs in runs.items():  # the engine's own stamps: how much of it is inside the process
+            rows = {r["name"]: r for r in rs[-1].result["hot_path_stages_us"]}
+            inside = rows["tick to trade (recv -> sent)"]
+            print(f"  --stack {s:<6} in the engine (last round): recv -> sent p50 {inside['p50_us']:.1f} us, "
+                  f"p99 {inside['p99_us']:.1f} us; driver {rs[-1].result['driver']}")
     assert all(st["count"] > 0 for st in stats.values())
 
 
