@@ -64,6 +64,7 @@ def test_the_real_multicast_capture_is_backtested_deterministically_by_both_venu
 def test_feed_option_chooses_or_refuses():
     r = _run(feed="sbe", instrument="BTC-PERPETUAL").run()
     assert r.instrument == "BTC-PERPETUAL" and r.summary()["book_events"] > 40
+    assert r.summary()["pnl_model"] == "inverse"
     with pytest.raises(BacktestError, match=r"no Deribit WebSocket market data in it \(--feed ws\)"):
         _run(feed="ws").run()
     with pytest.raises(BacktestError, match="feed 'udp'"):
@@ -95,3 +96,5 @@ def test_cli_on_the_multicast_capture():
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output)
     assert doc["instrument"] == INSTRUMENT and doc["messages"] > 200
+    # ETH_USDC is a spot pair: the engine's positions are inverse, and the result says its PnL is not meaningful
+    assert doc["pnl_model"].startswith("inverse formula on a linear/spot instrument (ETH_USDC)")

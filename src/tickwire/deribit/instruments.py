@@ -24,6 +24,13 @@ def _decimal_parts(value: str | float | int) -> tuple[int, int]:
     return (num * 10 ** exp, 0) if exp >= 0 else (num, -exp)
 
 
+def is_inverse(name: str) -> bool:
+    """Deribit names an inverse contract (sized in USD, settled in the coin) after the coin alone: BTC-PERPETUAL,
+    ETH-27DEC24, BTC-27DEC24-50000-C. Linear contracts and spot pairs name their quote currency after an
+    underscore: BTC_USDC-PERPETUAL, ETH_USDC."""
+    return "_" not in name.split("-", 1)[0]
+
+
 class InstrumentTable:
     """Instrument slots for the codec and the book: name -> slot, with exact tick and lot sizes.
 

@@ -39,7 +39,7 @@ from tickwire.engine import backtest_exchange as bx
 from tickwire.engine.backtest_venue import Fill, Latency, VenueModel
 from tickwire.engine.engine import Engine, Instrument
 from tickwire.engine.strategy import Strategy, load_strategy, write_actions
-from tickwire.deribit.instruments import InstrumentTable
+from tickwire.deribit.instruments import InstrumentTable, is_inverse
 from tickwire.md.book import book_top
 from tickwire.md.mcast_feed import SbeUdpHandler
 from tickwire.md.replay import PcapSource, Replay
@@ -85,6 +85,14 @@ class BacktestConfig:
     order_capacity: int = 1024
 
 
+def pnl_model(instrument: str) -> str:
+    """How the PnL fields were computed: the engine's positions are those of inverse contracts, so on a linear or
+    spot instrument the fills, orders and lots are right but the PnL is not."""
+    if is_inverse(instrument):
+        return "inverse"
+    return f"inverse formula on a linear/spot instrument ({instrument}): the PnL fields are not meaningful"
+
+
 @dataclass
 class BacktestResult:
     """What a run produced: counts, fills, PnL and the position/equity samples (one per fill and at the end)."""
@@ -124,7 +132,8 @@ class BacktestResult:
                 "strategy_errors": self.strategy_errors, "fills": len(self.fills), "filled_lots": fill_lots,
                 "fill_ratio": len(self.fills) / self.orders if self.orders else 0.0,
                 "position_lots": self.position_lots, "realized_pnl": self.realized_pnl,
-                "floating_pnl": self.floating_pnl, "fees": self.fees, "pnl": self.pnl}
+                "floating_pnl": self.floating_pnl, "fees": self.fees, "pnl": self.pnl,
+                "pnl_model": pnl_model(self.instrument)}
 
 
 class BacktestEngine(Engine):

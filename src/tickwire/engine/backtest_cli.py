@@ -70,6 +70,8 @@ def backtest(
     if as_json:
         typer.echo(json.dumps(dict(summary, wall_s=result.wall_s), indent=2))
         return
+    if summary["pnl_model"] != "inverse":
+        typer.echo(f"tickwire backtest: warning: {summary['pnl_model']}", err=True)
     for key, value in summary.items():
         typer.echo(f"{key:>16}  {value:.8g}" if isinstance(value, float) else f"{key:>16}  {value}")
     typer.echo(f"{'wall_s':>16}  {result.wall_s:.3f}  ({result.book_events / max(result.wall_s, 1e-9):,.0f} "
