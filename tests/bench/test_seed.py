@@ -151,3 +151,9 @@ def test_each_latency_window_counts_only_its_own_samples():
     assert [(t, n) for t, n, _, _ in lat.windows] == [(0.0, 10), (1.0, 4), (2.0, 0), (3.0, 3)]
     assert [p50 for _, _, p50, _ in lat.windows] == [1.0, pytest.approx(9.0, rel=1e-3), 0.0, 2.0]
     assert lat.total.get_total_count() == 17 and lat.total.get_max_value() >= 9000
+
+
+@pytest.mark.parametrize("sides", [(), ("after", "after"), ("middle",)])
+def test_unknown_or_repeated_sides_are_refused_before_anything_starts(sides):
+    with pytest.raises(ValueError, match="sides"):
+        run_seed(duration_s=1.0, sides=sides)

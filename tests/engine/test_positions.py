@@ -41,3 +41,16 @@ def test_reconcile_adopts_venue_size_only_when_nothing_in_flight():
     assert book.reconcile(venue, in_flight=True) == [] and book.positions["BTC-PERPETUAL"].size == 0
     assert book.reconcile(venue, in_flight=False) == ["BTC-PERPETUAL"]
     assert book.positions["BTC-PERPETUAL"].size == 30 and book.corrections == 1
+
+
+def test_the_duplicate_window_is_full_size_from_the_start_and_stays_so():
+    """The trade-id window is prefilled, so a long session's memory does not grow while the window fills."""
+    book = PositionBook(("BTC-PERPETUAL",), seen_capacity=512)
+    assert len(book.seen_trades) == 512 and not book.seen("0")
+    for k in range(2000):
+        trade = {"trade_id": str(k), "instrument_name": "BTC-PERPETUAL", "price": 50_000.0, "amount": 10.0,
+                 "direction": "buy" if k % 2 else "sell"}
+        assert book.on_trade(trade)
+        assert not book.on_trade(trade)  # the same fill again: a duplicate
+        assert len(book.seen_trades) == 512
+    assert book.seen("1999") and book.seen(str(2000 - 512)) and not book.seen(str(2000 - 513))

@@ -30,12 +30,14 @@ def bench(
     rt_priority: int = typer.Option(0, "--rt-priority", help="--seed: SCHED_FIFO priority of the ring's "
                                     "processes (Thread Switch) and of the Memory Alloc measurement (0: normal "
                                     "scheduling)"),
+    sides: str = typer.Option("both", "--sides", help="--seed: which clients run the load: after, before or "
+                              "both (the micro rows always measure both)"),
 ) -> None:
     """Run the benchmark scenarios against the embedded simulator; ours vs a plain websockets+json client."""
     if seed:
         from tickwire.bench.seed_cli import seed_bench
 
-        seed_bench(duration, rate, order_rate, poll_ms, rounds, out, as_json, pin, rt_priority)
+        seed_bench(duration, rate, order_rate, poll_ms, rounds, out, as_json, pin, rt_priority, sides)
         return
     from tickwire.bench.report import markdown, write
     from tickwire.bench.scenarios import run_bench

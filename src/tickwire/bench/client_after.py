@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tickwire.bench.gcpause import GcPauses, freeze_startup
 from tickwire.bench.load import (
     LIMIT_BUY, LIMIT_OFFSET_TICKS, LIMIT_SELL, MARKET_BUY, ClientOutcome, LastTouch, LoadSpec, OpenLoopTicker,
     market_instrument, order_kind,
@@ -28,6 +29,7 @@ from tickwire.deribit.venue import Venue
 from tickwire.engine.binlog import BinLogWriter
 from tickwire.engine.engine import Engine
 from tickwire.engine.hotpath import no_strategy
+from tickwire.engine.pool import prefault
 from tickwire.types import RTT_ORDER, RTT_POSITION
 from tickwire.engine.run import run_async
 from tickwire.engine.strategy import NumbaStrategy, buy, market, sell
@@ -186,6 +188,12 @@ async def _drive(engine: Engine, session: DeribitSession, spec: LoadSpec, out: C
         meter.lateness[int(engine.orders[int(engine.op.ids[2]) & mask]["sent_tsc"])] = late  # ids[2]: its cid
 
     ticker = OpenLoopTicker(asyncio.get_running_loop(), spec.order_rate, spec.duration_s, fire)
+    probes = engine.probes
+    for ring in (probes.stages, probes.md, probes.rtt, probes.rtt_id):  # filled slot by slot: fault in now
+        prefault(ring)
+    out.counters["gc_frozen_objects"] = freeze_startup()  # start-up is over: compiled, connected, subscribed
+    pauses = GcPauses()
+    pauses.install()
     ticker.start()
     spec.mark_ready()
     next_join = t0 + int(spec.send_times_every_s * 1e9)
@@ -204,6 +212,8 @@ async def _drive(engine: Engine, session: DeribitSession, spec: LoadSpec, out: C
         out.count("orders_lost", len(meter.lateness))  # sent, never answered
         out.count("orders_priced_from_last_touch", touch.stale)
     finally:
+        pauses.remove()
+        out.counters.update(pauses.counters())
         ticker.stop()
         stop.set()
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import websockets
 
+from tickwire.bench.gcpause import GcPauses
 from tickwire.bench.load import (
     LIMIT_BUY, LIMIT_OFFSET_TICKS, LIMIT_SELL, MARKET_BUY, ClientOutcome, LastTouch, LoadSpec, OpenLoopTicker,
     market_instrument, order_kind,
@@ -162,6 +163,8 @@ async def run_before(spec: LoadSpec, creds: Credentials, tick: float, lots: list
         await client.call("private/subscribe", {"channels": [f"book.{n}.raw" for n in spec.instruments]})
         poller = asyncio.ensure_future(client.poll_positions())
         ticker = OpenLoopTicker(asyncio.get_running_loop(), spec.order_rate, spec.duration_s, client.fire)
+        pauses = GcPauses()  # measured, not avoided: the plain client leaves the collector as it is
+        pauses.install()
         ticker.start()
         spec.mark_ready()
         deadline = time.monotonic() + spec.duration_s + spec.drain_s
@@ -171,6 +174,8 @@ async def run_before(spec: LoadSpec, creds: Credentials, tick: float, lots: list
             if not ticker.running():
                 spec.mark_done()
         poller.cancel()
+        pauses.remove()
+        out.counters.update(pauses.counters())
         await client.join_md()
         out.count("orders_lost", _orders_pending(client))
         out.count("orders_priced_from_last_touch", client.touch.stale)

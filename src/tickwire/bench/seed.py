@@ -166,7 +166,10 @@ def _merge(side: SideResult, outcome: dict[str, Any], offset_s: float) -> None:
             side.hists[metric] = hist
         side.windows.setdefault(metric, []).extend((t + offset_s, n, p50, p99) for t, n, p50, p99 in data["windows"])
     for k, v in outcome["counters"].items():
-        side.counters[k] = side.counters.get(k, 0) + int(v)
+        if k.endswith(("_max_us", "_frozen_objects")):  # a peak over the rounds, not a sum
+            side.counters[k] = max(side.counters.get(k, 0), int(v))
+        else:
+            side.counters[k] = side.counters.get(k, 0) + int(v)
     for k, v in outcome["refusals"].items():
         side.refusals[k] = side.refusals.get(k, 0) + int(v)
 
@@ -209,23 +212,26 @@ def _summarize(sides: dict[str, SideResult]) -> None:
 def run_seed(duration_s: float = 60.0, order_rate: float = 1000.0, book_rate: float = 100.0, poll_ms: int = 100,
              rounds: int = 0, progress: Any = None, n_alloc: int = 200_000, n_ring: int = 200_000,
              n_python: int = 20_000, pin: bool = True, rt_priority: int = 0,
-             checkpoint: Callable[[SeedResult], None] | None = None) -> SeedResult:
-    """Both sides at the seed's load for ``duration_s`` each (``book_rate`` book messages/s over the three
-    instruments, ``order_rate`` orders/s, positions every ``poll_ms``), then the micro rows. ``pin`` places the
-    simulator and tickwire on two CPUs; ``rt_priority`` > 0 runs the ring's two processes and the Memory Alloc
-    measurement SCHED_FIFO;
+             checkpoint: Callable[[SeedResult], None] | None = None,
+             sides: tuple[str, ...] = ("after", "before")) -> SeedResult:
+    """``sides`` (after, before or both) at the seed's load for ``duration_s`` each (``book_rate`` book
+    messages/s over the three instruments, ``order_rate`` orders/s, positions every ``poll_ms``), then the micro
+    rows (both sides' methods, whatever ``sides``). ``pin`` places the simulator and tickwire on two CPUs;
+    ``rt_priority`` > 0 runs the ring's two processes and the Memory Alloc measurement SCHED_FIFO;
     ``checkpoint`` gets the figures so far (no micro rows) after each client process."""
     if duration_s <= 0 or order_rate <= 0 or book_rate < 0 or poll_ms <= 0:
         raise ValueError("duration, order rate and poll period must be > 0 (book rate >= 0)")
+    if not sides or any(s not in SIDES for s in sides) or len(set(sides)) != len(sides):
+        raise ValueError(f"sides must be one or both of {', '.join(SIDES)}, each once (got {', '.join(sides)})")
     rounds = rounds or max(1, min(6, int(duration_s // 300) or 1))
     progress = progress or (lambda dt: None)
     sampler = ResourceSampler()
-    sides = {s: SideResult() for s in SIDES}
+    results = {s: SideResult() for s in SIDES}
     sim_cpu, client_cpu = handoff_cpus() if pin else (-1, -1)
     settings = {"duration_s_per_side": duration_s, "rounds": rounds, "order_rate_per_s": order_rate,
                 "book_rate_per_s": book_rate, "poll_ms": poll_ms, "instruments": list(INSTRUMENTS),
                 "sim_tier": SIM_TIER, "cpus": {"simulator": sim_cpu, "after": client_cpu, "before": "any"},
-                "host_cpus": os.cpu_count(), "rt_priority": rt_priority}
+                "host_cpus": os.cpu_count(), "rt_priority": rt_priority, "sides": list(sides)}
     venue = start_sim(INSTRUMENTS, book_rate / len(INSTRUMENTS), extra=("--tier", SIM_TIER))
     t_run = time.monotonic()
     try:
@@ -234,18 +240,18 @@ def run_seed(duration_s: float = 60.0, order_rate: float = 1000.0, book_rate: fl
             os.sched_setaffinity(venue.process.pid, {sim_cpu})
         sampler.watch("simulator", venue.process.pid)
         for r in range(rounds):
-            for side in ("after", "before"):
+            for side in sides:
                 spec = LoadSpec(venue.url, venue.http, duration_s / rounds, order_rate, poll_ms,
                                 cpu=client_cpu if side == "after" else -1)
                 offset = time.monotonic() - t_run
-                _merge(sides[side], _run_child(side, spec, venue, sampler, f"{side}#{r + 1}", progress), offset)
+                _merge(results[side], _run_child(side, spec, venue, sampler, f"{side}#{r + 1}", progress), offset)
                 if checkpoint is not None:
-                    _summarize(sides)
+                    _summarize(results)
                     done = dict(settings, host_loadavg_end=os.getloadavg(), partial=f"{side} of round {r + 1}")
-                    checkpoint(SeedResult(sides["before"], sides["after"], done, sampler.rows, {}))
+                    checkpoint(SeedResult(results["before"], results["after"], done, sampler.rows, {}))
     finally:
         venue.close()
-    _summarize(sides)
-    micro = _micro(sides, n_alloc, n_ring, n_python, rt_priority)
+    _summarize(results)
+    micro = _micro(results, n_alloc, n_ring, n_python, rt_priority)
     settings["host_loadavg_end"] = os.getloadavg()
-    return SeedResult(sides["before"], sides["after"], settings, sampler.rows, micro)
+    return SeedResult(results["before"], results["after"], settings, sampler.rows, micro)

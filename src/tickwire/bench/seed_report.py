@@ -76,7 +76,8 @@ def markdown(result: SeedResult) -> str:
     st = result.settings
     partial = f" (PARTIAL: stopped after the {st['partial']})" if st.get("partial") else ""
     lines = [f"# tickwire bench --seed: the seed report, measured{partial}", "",
-             f"{st['duration_s_per_side']:g} s per side in {st['rounds']} round(s) (after, before, ...), "
+             f"{st['duration_s_per_side']:g} s per side in {st['rounds']} round(s) of "
+             f"{', '.join(st.get('sides', ('after', 'before')))}, "
              f"open-loop orders at {st['order_rate_per_s']:g}/s (95% limit IOC, 5% one-lot market orders on each instrument in turn, alternating sides), "
              f"{st['book_rate_per_s']:g} book msgs/s over {', '.join(st['instruments'])} (plus the changes our "
              f"market orders make), positions every {st['poll_ms']} ms; simulator tier `{st['sim_tier']}` on CPU "
@@ -105,6 +106,8 @@ def markdown(result: SeedResult) -> str:
     lines += ["", "## Resources", "", "RSS growth from 30 s after its load started to the end of its load, per "
               "process (the simulator: from 30 s after it started): " +
               ", ".join(f"{who} {g:+.2f}%" for who, g in sorted(growth.items())) + "."]
+    lines.append("")
+    lines += _gc_line(result)
     m = result.micro
     if not m:  # a partial report: the micro rows run at the end
         return "\n".join(lines) + "\n"
@@ -121,6 +124,21 @@ def markdown(result: SeedResult) -> str:
               f"{fmt_us(m['handoff_us']['multiprocessing.Queue']['p50_us'])}; lost {m['handoff_lost']}, ring "
               f"overruns (full-ring refusals, retried) {m['ring_overruns']}."]
     return "\n".join(lines) + "\n"
+
+
+def _gc_line(result: SeedResult) -> list[str]:
+    """The Python collector during each client's load: collections, pauses of 1 ms or more, the longest."""
+    parts = []
+    for side in ("after", "before"):
+        c = result.side(side).counters
+        if "gc2_collections" not in c:
+            continue
+        gens = "; ".join(f"gen {g}: {c[f'gc{g}_collections']:,} collections, {c[f'gc{g}_over_1ms']:,} of 1 ms "
+                         f"or more, longest {fmt_us(c[f'gc{g}_max_us'])}" for g in range(3))
+        frozen = f" ({c['gc_frozen_objects']:,} start-up objects frozen)" if "gc_frozen_objects" in c else ""
+        parts.append(f"{side}{frozen}: {gens}.")
+    return ["Python collector during the load (longest pause: of any one client process): " + " ".join(parts)] \
+        if parts else []
 
 
 def plot(result: SeedResult, out: Path) -> list[Path]:
@@ -141,7 +159,8 @@ def plot(result: SeedResult, out: Path) -> list[Path]:
         ax.set_title(name)
         ax.set_xlabel("µs")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        if ax.lines:  # a row not measured (a partial report has no micro rows) gets an empty panel
+            ax.legend()
     _save(plt, fig, paths[0])
     net = ROWS[:3]
     fig, axes = plt.subplots(1, len(net), figsize=(5 * len(net), 3.6), squeeze=False)
@@ -155,7 +174,8 @@ def plot(result: SeedResult, out: Path) -> list[Path]:
         ax.set_title(f"{name} per 10 s window")
         ax.set_xlabel("run time, s")
         ax.set_ylabel("µs")
-        ax.legend(fontsize=7)
+        if ax.lines:
+            ax.legend(fontsize=7)
     _save(plt, fig, paths[1])
     fig, ax = plt.subplots(figsize=(8, 3.6))
     for who in sorted({r["who"] for r in result.resources}):

@@ -15,6 +15,8 @@ two owners.
 """
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 from numba import njit
 
@@ -32,7 +34,7 @@ class Pool:
             raise ValueError("pool capacity must be >= 1")
         if reuse not in REUSE_MODES:
             raise ValueError(f"pool reuse must be one of {REUSE_MODES}, got {reuse!r}")
-        self.records = np.zeros((capacity, *shape), dtype)
+        self.records = prefault(np.zeros((capacity, *shape), dtype))
         self.free = np.arange(capacity, dtype=np.int64)  # index 0 is handed out first
         self.in_use = np.zeros(capacity, np.uint8)
         self.state = np.zeros(N_STATE, np.int64)
@@ -46,6 +48,17 @@ class Pool:
     def stats(self) -> dict[str, int]:
         """Counters for reports: capacity, in use now, high water, refusals, bad releases, acquisitions."""
         return pool_stats(self.free, self.state)
+
+
+def prefault(array: np.ndarray) -> np.ndarray:
+    """Write every memory page of a C-contiguous ``array`` (its own bytes back) and return it: ``np.zeros`` of
+    a large array maps zero pages the kernel only backs on the first write, so a ring or pool written slot by
+    slot would fault its pages in (and grow the process's RSS) over the first lap instead of at start-up."""
+    if not array.flags.c_contiguous:
+        raise ValueError("prefault needs a C-contiguous array")
+    raw = array.reshape(-1).view(np.uint8)
+    raw[::mmap.PAGESIZE] = raw[::mmap.PAGESIZE].copy()
+    return array
 
 
 def pool_stats(free: np.ndarray, state: np.ndarray) -> dict[str, int]:

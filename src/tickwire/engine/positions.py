@@ -68,6 +68,14 @@ class PositionBook:
     def __post_init__(self) -> None:
         for name in self.instruments:
             self.positions.setdefault(name, Position(name))
+        self._prefill_seen()
+
+    def _prefill_seen(self) -> None:
+        """Fill the window with placeholder ids now (a NUL byte first: no venue trade id looks like them), so
+        the set has its final size from the start and each real id replaces one: the memory of a session is
+        flat from the first minute, instead of growing until ``seen_capacity`` real fills have come."""
+        for k in range(self.seen_capacity - len(self._seen_order)):
+            self._remember(f"\0{k:09d}")
 
     def seen(self, trade_id: str) -> bool:
         """True when this trade id was applied (among the newest ``seen_capacity``)."""
