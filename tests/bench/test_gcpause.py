@@ -1,9 +1,9 @@
-"""The collector's pauses in a benchmark client: counted and timed per generation; start-up objects frozen."""
+"""The collector's pauses in a benchmark client: counted and timed per generation."""
 from __future__ import annotations
 
 import gc
 
-from tickwire.bench.gcpause import GcPauses, freeze_startup
+from tickwire.bench.gcpause import GcPauses
 
 
 def test_every_collection_is_counted_and_timed_in_its_generation():
@@ -22,13 +22,3 @@ def test_every_collection_is_counted_and_timed_in_its_generation():
     gc.collect(2)  # removed: no longer counted
     assert pauses.counters()["gc2_collections"] == c["gc2_collections"]
 
-
-def test_frozen_start_up_objects_leave_the_full_collections_walk():
-    keep = [[i] for i in range(100_000)]
-    try:
-        frozen = freeze_startup()
-        assert frozen >= 100_000 and gc.get_freeze_count() == frozen
-        assert not any(o is keep for o in gc.get_objects(2))  # a full collection no longer walks them
-    finally:
-        gc.unfreeze()
-    assert any(o is keep for o in gc.get_objects(2))

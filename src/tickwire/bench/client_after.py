@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tickwire.bench.gcpause import GcPauses, freeze_startup
+from tickwire.bench.gcpause import GcPauses
 from tickwire.bench.load import (
     LIMIT_BUY, LIMIT_OFFSET_TICKS, LIMIT_SELL, MARKET_BUY, ClientOutcome, LastTouch, LoadSpec, OpenLoopTicker,
     market_instrument, order_kind,
@@ -191,8 +191,7 @@ async def _drive(engine: Engine, session: DeribitSession, spec: LoadSpec, out: C
     probes = engine.probes
     for ring in (probes.stages, probes.md, probes.rtt, probes.rtt_id):  # filled slot by slot: fault in now
         prefault(ring)
-    out.counters["gc_frozen_objects"] = freeze_startup()  # start-up is over: compiled, connected, subscribed
-    pauses = GcPauses()
+    pauses = GcPauses()  # the engine runs with automatic collection off (GcSafePoints): its safe points show
     pauses.install()
     ticker.start()
     spec.mark_ready()

@@ -1,24 +1,15 @@
-"""The Python garbage collector's pauses in a benchmark client, and freezing what lives as long as the process.
+"""The Python garbage collector's pauses in a benchmark client, timed per generation (``gc.callbacks``).
 
-A full (generation 2) collection walks every tracked container. After start-up a client holds hundreds of
-thousands of them that never die (modules, numba's type and dispatcher objects, the engine's records); measured
-in the seed bench's after client: 40 full collections in 90 s over 230,000-460,000 objects, 200-600 ms each on a
-loaded host, each one a stall of every order in flight. :func:`freeze_startup` moves them out of the collector's
-reach once start-up is over (``gc.freeze``), so a full collection walks only what the load itself keeps.
-:class:`GcPauses` times every collection (``gc.callbacks``), so the report says what the collector still costs.
+A collection stops every coroutine of the process for as long as it walks its generation. The after client's
+engine runs with automatic collection off and collects the young generation at its own safe points
+(tickwire.engine.placement.GcSafePoints); the plain client leaves the collector as Python sets it. Both are
+timed the same way, so the report says what the collector cost each of them under the load.
 """
 from __future__ import annotations
 
 import gc
 import time
 from typing import Any
-
-
-def freeze_startup() -> int:
-    """Collect once, then freeze every object alive now (they are never scanned again); returns how many."""
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
 
 
 class GcPauses:

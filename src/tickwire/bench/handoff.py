@@ -10,11 +10,13 @@ The producer sends one record, then sleeps ``interval`` (open loop, far slower t
 sample is one handoff, not the time a record waited behind the previous ones; the ring's consumer spins while
 records come (waking a sleeping process costs microseconds), the producer does not.
 
-The ring's records come in bursts of ``RING_BURST``, ``RING_PAUSE_S`` apart, and the consumer rests
-(``RING_REST_S``, sleeping) once no record came for ``RING_GAP_S``: it spins about half of each second. The
-kernel's RT throttling (kernel.sched_rt_runtime_us = 950000: SCHED_FIFO tasks get 950 ms of each second) stops
-a SCHED_FIFO task that spins for longer for the rest of the second, and those 50 ms stops were the row's p99
-(40 ms) when the consumer spun without a break; this way the host knob stays as it is.
+With ``rt_priority`` (SCHED_FIFO), the ring's records come in bursts of ``RING_BURST``, ``RING_PAUSE_S``
+apart, and the consumer rests (``RING_REST_S``, sleeping) once no record came for ``RING_GAP_S``: it spins
+about half of each second. The kernel's RT throttling (kernel.sched_rt_runtime_us = 950000: SCHED_FIFO tasks
+get 950 ms of each second) stops a SCHED_FIFO task that spins for longer for the rest of the second, and those
+50 ms stops were the row's p99 (40 ms) when the consumer spun without a break; this way the host knob stays as
+it is. Without SCHED_FIFO the consumer spins throughout (a sleeping SCHED_OTHER consumer loses its core to
+whatever else runs).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ RING_BURST = 5000      # records per burst (~0.35 s at the producer's pace here)
 RING_PAUSE_S = 0.6     # producer: between bursts
 RING_GAP_S = 0.1       # consumer: no record for this long ends its burst
 RING_REST_S = 0.4      # consumer: sleeps this long after a burst, waking before the next one
+RT_PERIOD_S = 1.0      # kernel.sched_rt_period_us: the RT budget is given back once per period
 
 
 @dataclass
@@ -118,7 +121,7 @@ def _ring_consumer(name: str, cpu: int, rt: int, n: int, deadline_tsc: int, out:
     ring = ShmRing.attach(name)
     ring.register(producer=False)
     lat = np.zeros(n, np.uint64)
-    gap_ticks = int(RING_GAP_S * tsc_hz())
+    gap_ticks = int(RING_GAP_S * tsc_hz()) if rt > 0 else 1 << 62  # rests only under SCHED_FIFO
     _consume(ring.words, lat[:0], 0, 0, gap_ticks, deadline_tsc)  # compiled (a cold cache) before any record
     out.send("ready")
     got, bad = _consume(ring.words, lat, 0, 0, gap_ticks, deadline_tsc)
@@ -136,7 +139,7 @@ def _ring_producer(name: str, cpu: int, rt: int, n: int, interval_s: float, dead
     ring.register(producer=True)
     rec = np.zeros(2, np.uint64)
     for i in range(n):
-        if i and i % RING_BURST == 0:
+        if rt > 0 and i and i % RING_BURST == 0:
             time.sleep(RING_PAUSE_S)
         time.sleep(interval_s)
         if not _push_stamped(ring.words, rec, i, deadline_tsc):
@@ -244,6 +247,7 @@ def run_handoff(n_ring: int = 200_000, n_python: int = 20_000, ring_interval_ns:
     the ring's producer and consumer SCHED_FIFO (what an isolated core gives them; RT throttling must be on)."""
     if rt_priority > 0:
         check_rt_allowed()
+        time.sleep(RT_PERIOD_S)  # a fresh RT budget: SCHED_FIFO work just before (Memory Alloc) may have spent it
     cpus = handoff_cpus()
     tsc_hz()  # calibrate before children fork (they inherit the cached value)
     ring_ns, ring_lost, overruns = ring_handoff(n_ring, ring_interval_ns, cpus, timeout_s, rt_priority)

@@ -135,8 +135,7 @@ def _gc_line(result: SeedResult) -> list[str]:
             continue
         gens = "; ".join(f"gen {g}: {c[f'gc{g}_collections']:,} collections, {c[f'gc{g}_over_1ms']:,} of 1 ms "
                          f"or more, longest {fmt_us(c[f'gc{g}_max_us'])}" for g in range(3))
-        frozen = f" ({c['gc_frozen_objects']:,} start-up objects frozen)" if "gc_frozen_objects" in c else ""
-        parts.append(f"{side}{frozen}: {gens}.")
+        parts.append(f"{side}: {gens}.")
     return ["Python collector during the load (longest pause: of any one client process): " + " ".join(parts)] \
         if parts else []
 

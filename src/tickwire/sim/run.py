@@ -15,8 +15,7 @@ from tickwire.sim.server import SimServer
 
 
 MAX_LOG_RECORDS = 200
-GC_GEN0_THRESHOLD = 50_000  # allocations between young-generation collections (CPython's default is 700)
-GC_GEN2_THRESHOLD = 1_000   # middle-generation collections between full ones (CPython's default is 10)
+GC_YOUNG_EVERY_S = 0.1  # the young generation is collected this often, nothing else (see _tune_gc)
 
 
 class _LogBudget(logging.Filter):
@@ -36,15 +35,23 @@ class _LogBudget(logging.Filter):
 
 def _tune_gc() -> None:
     """Startup objects (modules, instruments, the seeded books) live as long as the process: freeze them out of
-    the collector's scans, and collect the young generation less often, since every book message and order
-    allocates a few short-lived containers (measured: about 4% more messages per CPU-second). Full collections
-    are rare: what the venue keeps for long (closed orders, trade logs, send times: bounded, freed by
-    reference counting, not in cycles) is a few hundred thousand objects, and walking them stalls every
-    connection for tens of milliseconds; at the default threshold that came every few minutes under the seed
-    bench's 1000 orders/s, now about every few hours."""
+    the collector's scans. Then automatic collection is off and :func:`_collect_young` collects the young
+    generation every ``GC_YOUNG_EVERY_S``, nothing else. What survives that is what the venue keeps for long
+    (closed orders, trade logs, send times: bounded, freed by reference counting, not in cycles), and walking it
+    again and again is what stalled every connection: under the seed bench (1000 orders/s) automatic young
+    collections came every ~22 s and walked ~50,000 such containers each (13-21 ms of CPU, 30-70 ms on the
+    loaded host), the tail of every latency the bench measured; the older generations would walk all of them.
+    A cycle that outlives a young collection (a closed connection's objects, a few kB) is not collected: the
+    price of no stall, as in the engine (tickwire.engine.placement.GcSafePoints)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gc.get_threshold()[1], GC_GEN2_THRESHOLD)
+    gc.disable()
+
+
+async def _collect_young() -> None:
+    while True:
+        await asyncio.sleep(GC_YOUNG_EVERY_S)
+        gc.collect(0)
 
 
 def _setup_logging() -> None:
@@ -69,6 +76,7 @@ async def _main(config: SimConfig, ready_json: bool, listeners: Iterable[MarketD
         print(f"tickwire sim: {exc}", file=sys.stderr)
         return 1
     _tune_gc()
+    collector = loop.create_task(_collect_young(), name="gc-young")
     info = server.ready_info()
     if ready_json:
         sys.stdout.write(json.dumps(info) + "\n")
@@ -82,6 +90,7 @@ async def _main(config: SimConfig, ready_json: bool, listeners: Iterable[MarketD
     try:
         await stop.wait()
     finally:
+        collector.cancel()
         await server.stop()
     return 0
 
