@@ -19,6 +19,7 @@ def test_every_collection_is_counted_and_timed_in_its_generation():
     c = pauses.counters()
     assert c["gc2_collections"] >= 1 and c["gc0_collections"] >= 1
     assert c["gc2_max_us"] > 0 and c["gc2_total_us"] >= c["gc2_max_us"]
+    assert c["gc2_objects"] > 0
     gc.collect(2)  # removed: no longer counted
     assert pauses.counters()["gc2_collections"] == c["gc2_collections"]
 

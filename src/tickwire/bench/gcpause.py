@@ -42,9 +42,12 @@ class GcPauses:
             gc.callbacks.remove(self._on_gc)
 
     def counters(self) -> dict[str, int]:
-        """``gc{g}_collections``, ``gc{g}_over_1ms``, ``gc{g}_max_us``, ``gc{g}_total_us`` per generation g."""
+        """``gc{g}_collections``, ``gc{g}_over_1ms``, ``gc{g}_max_us``, ``gc{g}_total_us`` per generation g, and
+        ``gc{g}_objects`` tracked in it now (older generations that only grow, in a process that never collects
+        them, are what a leak of cycles looks like)."""
         out: dict[str, int] = {}
         for g in range(3):
+            out[f"gc{g}_objects"] = len(gc.get_objects(g))
             out[f"gc{g}_collections"] = self.count[g]
             out[f"gc{g}_over_1ms"] = self.over_1ms[g]
             out[f"gc{g}_max_us"] = self.max_ns[g] // 1000

@@ -166,7 +166,7 @@ def _merge(side: SideResult, outcome: dict[str, Any], offset_s: float) -> None:
             side.hists[metric] = hist
         side.windows.setdefault(metric, []).extend((t + offset_s, n, p50, p99) for t, n, p50, p99 in data["windows"])
     for k, v in outcome["counters"].items():
-        if k.endswith("_max_us"):  # a peak over the rounds, not a sum
+        if k.endswith(("_max_us", "_objects")):  # a peak over the rounds, not a sum
             side.counters[k] = max(side.counters.get(k, 0), int(v))
         else:
             side.counters[k] = side.counters.get(k, 0) + int(v)

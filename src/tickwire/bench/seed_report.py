@@ -134,7 +134,8 @@ def _gc_line(result: SeedResult) -> list[str]:
         if "gc2_collections" not in c:
             continue
         gens = "; ".join(f"gen {g}: {c[f'gc{g}_collections']:,} collections, {c[f'gc{g}_over_1ms']:,} of 1 ms "
-                         f"or more, longest {fmt_us(c[f'gc{g}_max_us'])}" for g in range(3))
+                         f"or more, longest {fmt_us(c[f'gc{g}_max_us'])}, {c.get(f'gc{g}_objects', 0):,} objects "
+                         "at the end" for g in range(3))
         parts.append(f"{side}: {gens}.")
     return ["Python collector during the load (longest pause: of any one client process): " + " ".join(parts)] \
         if parts else []
