@@ -18,13 +18,18 @@ SYSTEM_TESTS = str(Path(__file__).parents[1] / "system")
 START_UP_S = 600  # the engine compiles its compiled path cold in a new process (minutes on a loaded machine)
 
 
-def start_sim(net: StackNet, rate: int = 50) -> tuple[subprocess.Popen, dict]:
-    """The simulator in the peer's namespace on kernel TCP (all its addresses), ``rate`` book updates a second;
-    its ready line."""
-    proc = subprocess.Popen(["ip", "netns", "exec", net.peer_ns, sys.executable, "-m", "tickwire.sim", "--host",
-                             "0.0.0.0", "--port", "0", "--ready-json", "--rate", str(rate), "--instruments",
-                             "BTC-PERPETUAL"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+def on_cpu(cpu: int | None) -> list[str]:
+    """A command prefix that runs the command on ``cpu`` only (nothing for None)."""
+    return [] if cpu is None else ["taskset", "-c", str(cpu)]
+
+
+def start_sim(net: StackNet, rate: int = 50, cpu: int | None = None) -> tuple[subprocess.Popen, dict]:
+    """The simulator in the peer's namespace on kernel TCP (all its addresses), ``rate`` book updates a second,
+    on ``cpu`` when given; its ready line."""
+    proc = subprocess.Popen(["ip", "netns", "exec", net.peer_ns, *on_cpu(cpu), sys.executable, "-m", "tickwire.sim",
+                             "--host", "0.0.0.0", "--port", "0", "--ready-json", "--rate", str(rate),
+                             "--instruments", "BTC-PERPETUAL"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
     line = proc.stdout.readline()
     try:
         info = json.loads(line)
@@ -54,14 +59,15 @@ def our_open_orders(net: StackNet, info: dict) -> list[dict]:
 
 
 class EngineRun:
-    """`tickwire run` in the DPDK side's namespace (``--stack dpdk`` by default); its stderr log is read line by
-    line."""
+    """`tickwire run` in the DPDK side's namespace (``--stack dpdk`` by default), pinned to ``cpu`` when given
+    (``--pin --cpu``: the EAL then takes that CPU as its lcore); its stderr log is read line by line."""
 
     def __init__(self, net: StackNet, info: dict, driver: str, duration_s: int, runtime_dir: str,
-                 stack: str = "dpdk", strategy: str | None = None) -> None:
+                 stack: str = "dpdk", strategy: str | None = None, cpu: int | None = None) -> None:
         url = f"ws://{net.peer_ip}:{info['port']}/ws/api/v2"
+        placement = ["--no-pin"] if cpu is None else ["--pin", "--cpu", str(cpu)]  # the engine pins itself
         cmd = ["ip", "netns", "exec", net.dp_ns, TICKWIRE, "run", "--venue", "sim", "--url", url, "--stack", stack,
-               "--driver", driver, "--no-pin", "--no-capture", "--duration", f"{duration_s}s", "--json", "-v"]
+               "--driver", driver, *placement, "--no-capture", "--duration", f"{duration_s}s", "--json", "-v"]
         if stack == "dpdk":
             cmd += ["--port-spec", dp_devargs(net), "--ip", f"{net.stack_ip}/30"]
         if strategy:

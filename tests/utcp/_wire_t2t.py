@@ -3,6 +3,7 @@ namespace) for the whole run, then book packet -> order packet from that capture
 measurement `tickwire run --capture` makes on lo for the kernel path)."""
 from __future__ import annotations
 
+import os
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,20 @@ class WireRun:
     result: dict
 
 
-def wire_run(net: StackNet, info: dict, stack: str, duration_s: int, runtime_dir: str, pcap: Path) -> WireRun:
-    """`tickwire run --stack STACK --driver spin` with the order-load strategy, captured on the peer's interface."""
+def cpu_plan() -> tuple[int | None, int | None]:
+    """(simulator CPU, engine CPU): a spinning engine on the simulator's CPU would hold back every answer and book
+    update, so with two CPUs or more each gets its own, the same for both stacks (None: no pinning)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return (cpus[0], cpus[-1]) if len(cpus) >= 2 else (None, None)
+
+
+def wire_run(net: StackNet, info: dict, stack: str, duration_s: int, runtime_dir: str, pcap: Path,
+             cpu: int | None = None) -> WireRun:
+    """`tickwire run --stack STACK --driver spin` with the order-load strategy, on ``cpu`` when given, captured on
+    the peer's interface."""
     path = kernel_path(net) if stack == "kernel" else nullcontext()
     with path, capture(net, pcap):
-        engine = EngineRun(net, info, "spin", duration_s, runtime_dir, stack=stack, strategy=STRATEGY)
+        engine = EngineRun(net, info, "spin", duration_s, runtime_dir, stack=stack, strategy=STRATEGY, cpu=cpu)
         try:
             got = engine.result(START_UP_S + duration_s)
         finally:

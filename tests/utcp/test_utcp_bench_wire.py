@@ -10,7 +10,7 @@ import pytest
 
 from _engine_run import start_sim
 from _utcp_net import management_link, stack_network, stop
-from _wire_t2t import WireRun, wire_run
+from _wire_t2t import WireRun, cpu_plan, wire_run
 from tickwire.bench.stats import latency_percentiles_us
 
 pytestmark = [pytest.mark.dpdk, pytest.mark.netns]
@@ -22,12 +22,13 @@ def measure(tmp_path: Path, rounds: int, duration_s: int, rate: int) -> dict[str
     runs: dict[str, list[WireRun]] = {s: [] for s in STACKS}
     with stack_network() as net, tempfile.TemporaryDirectory() as runtime_dir:
         management_link(net)
-        sim, info = start_sim(net, rate)
+        sim_cpu, engine_cpu = cpu_plan()
+        sim, info = start_sim(net, rate, cpu=sim_cpu)
         try:
             for r in range(rounds):
                 for stack in STACKS:
                     runs[stack].append(wire_run(net, info, stack, duration_s, runtime_dir,
-                                                tmp_path / f"{stack}-{r}.pcap"))
+                                                tmp_path / f"{stack}-{r}.pcap", cpu=engine_cpu))
         finally:
             stop(sim)
     return runs
