@@ -56,3 +56,10 @@ def test_tsc_invariance_reads_cpu_flags(tmp_path):
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu tsc constant_tsc\n")
     assert not clock.tsc_is_invariant(cpuinfo)
     assert not clock.tsc_is_invariant(tmp_path / "missing")
+
+
+def test_bench_seed_refuses_unknown_sides_before_starting_anything(tmp_path):
+    out = run("bench", "--seed", "--sides", "sideways", "--duration", "1s", "--out", str(tmp_path / "seed"))
+    assert out.returncode == 2
+    assert "--sides must be after, before or both" in out.stderr
+    assert not (tmp_path / "seed").exists()
