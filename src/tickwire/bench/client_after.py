@@ -29,7 +29,6 @@ from tickwire.deribit.venue import Venue
 from tickwire.engine.binlog import BinLogWriter
 from tickwire.engine.engine import Engine
 from tickwire.engine.hotpath import no_strategy
-from tickwire.engine.pool import prefault
 from tickwire.types import RTT_ORDER, RTT_POSITION
 from tickwire.engine.run import run_async
 from tickwire.engine.strategy import NumbaStrategy, buy, market, sell
@@ -188,9 +187,6 @@ async def _drive(engine: Engine, session: DeribitSession, spec: LoadSpec, out: C
         meter.lateness[int(engine.orders[int(engine.op.ids[2]) & mask]["sent_tsc"])] = late  # ids[2]: its cid
 
     ticker = OpenLoopTicker(asyncio.get_running_loop(), spec.order_rate, spec.duration_s, fire)
-    probes = engine.probes
-    for ring in (probes.stages, probes.md, probes.rtt, probes.rtt_id):  # filled slot by slot: fault in now
-        prefault(ring)
     pauses = GcPauses()  # the engine runs with automatic collection off (GcSafePoints): its safe points show
     pauses.install()
     ticker.start()

@@ -25,6 +25,7 @@ from numba import njit
 
 from tickwire.clock import tsc_hz
 from tickwire.engine import shims
+from tickwire.engine.pool import prefault
 from tickwire.types import MD_SAMPLE_DTYPE, N_STAGES, PROBE_COUNTS_DTYPE, RTT_ORDER, RTT_POSITION, ST_KERNEL_RX
 
 __all__ = ["MD_SAMPLE_DTYPE", "ProbeRings", "Probes", "RTT_ORDER", "RTT_POSITION", "Summary", "md_applied",
@@ -51,10 +52,11 @@ class Probes:
     def __init__(self, capacity: int = 1 << 16) -> None:
         self.capacity = capacity
         self.count = np.zeros(1, PROBE_COUNTS_DTYPE)
-        self.stages = np.zeros((capacity, N_STAGES), np.uint64)
-        self.md = np.zeros(capacity, MD_SAMPLE_DTYPE)
-        self.rtt = np.zeros((2, capacity, 2), np.uint64)
-        self.rtt_id = np.zeros((2, capacity), np.int64)
+        # written slot by slot while trading: their pages are faulted in now, not as RSS growth over the first lap
+        self.stages = prefault(np.zeros((capacity, N_STAGES), np.uint64))
+        self.md = prefault(np.zeros(capacity, MD_SAMPLE_DTYPE))
+        self.rtt = prefault(np.zeros((2, capacity, 2), np.uint64))
+        self.rtt_id = prefault(np.zeros((2, capacity), np.int64))
         self.tsc_hz = tsc_hz()
         self.rx = np.array([0, round(self.tsc_hz)], np.int64)
         self.rings = ProbeRings(self.stages, self.md, self.count, self.rx)
