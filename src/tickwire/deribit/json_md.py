@@ -25,8 +25,8 @@ from tickwire.deribit.instruments import lookup_instrument
 from tickwire.deribit.json_scan import (
     K_AMOUNT, K_ASKS, K_BEST_ASK_AMOUNT, K_BEST_ASK_PRICE, K_BEST_BID_AMOUNT, K_BEST_BID_PRICE, K_BIDS, K_CHANGE_ID,
     K_CHANNEL, K_DATA, K_DIRECTION, K_INSTRUMENT, K_PREV_CHANGE_ID, K_PRICE, K_TIMESTAMP, K_TRADE_ID, K_TRADE_SEQ,
-    K_TYPE, KEY_END, MAX_MS, MS_TO_NS, NO_INSTRUMENT, int_value, next_key, number_value, open_container, side_value,
-    string_value, to_lots, to_ticks,
+    K_TYPE, KEY_END, MS_TO_NS, NO_INSTRUMENT, int_value, next_key, number_value, open_container, side_value,
+    string_value, timestamp_value, to_lots, to_ticks,
 )
 
 CH_BOOK, CH_TRADES, CH_TICKER = 1, 2, 3
@@ -176,9 +176,7 @@ def _book_data(b, p, e, insts, ci0, ci1, ev, n0, msg, recv_ts):
                 else:
                     return UNCERTAIN, n0
         elif k == K_TIMESTAMP:
-            p, ts = int_value(b, p, e)
-            if p >= 0 and abs(ts) > MAX_MS:
-                return UNCERTAIN, n0
+            p, ts = timestamp_value(b, p, e)
         elif k == K_CHANGE_ID:
             p, cid = int_value(b, p, e)
         elif k == K_PREV_CHANGE_ID:
@@ -271,9 +269,7 @@ def _trade(b, p, e, insts, ev, n, msg, recv_ts):
                         return UNCERTAIN, n
                     tid = tid * 10 + (b[i] - 48)
         elif k == K_TIMESTAMP:
-            p, ts = int_value(b, p, e)
-            if p >= 0 and abs(ts) > MAX_MS:
-                return UNCERTAIN, n
+            p, ts = timestamp_value(b, p, e)
         elif k == K_PRICE:
             p, pm, px = number_value(b, p, e)
         elif k == K_AMOUNT:
@@ -369,9 +365,7 @@ def _ticker_data(b, p, e, insts, ci0, ci1, ev, n0, msg, recv_ts):
                 return UNCERTAIN, n0
             seen |= np.int64(1) << k
         if k == K_TIMESTAMP:
-            p, ts = int_value(b, p, e)
-            if p >= 0 and abs(ts) > MAX_MS:
-                return UNCERTAIN, n0
+            p, ts = timestamp_value(b, p, e)
         elif k == K_INSTRUMENT:
             p, i0, i1 = string_value(b, p, e)
         elif k == K_BEST_BID_PRICE:

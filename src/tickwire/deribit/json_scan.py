@@ -147,6 +147,16 @@ def number_value(b, p, e):
 
 
 @njit(cache=True, _nrt=False)
+def timestamp_value(b, p, e):
+    """An exchange timestamp in ms: (next pos, ms) or (status, 0); one whose ns value would not fit an int64 is
+    UNCERTAIN."""
+    p, ms = int_value(b, p, e)
+    if p >= 0 and abs(ms) > MAX_MS:
+        return UNCERTAIN, 0
+    return p, ms
+
+
+@njit(cache=True, _nrt=False)
 def side_value(b, p, e):
     """A direction, "buy" or "sell": (next pos, SIDE_BUY or SIDE_SELL) or (status, 0); any other word is UNCERTAIN."""
     p, s0, s1 = string_value(b, p, e)
